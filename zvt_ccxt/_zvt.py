@@ -1,0 +1,79 @@
+"""Import zvt on a fresh install, quietly, without touching the caller's process state.
+
+The published zvt wheels lack ``zvt/config.json`` (``import zvt`` opens it), and importing zvt
+replaces the root logger's handlers, sets global pandas options and prints its configuration.
+``import_zvt`` supplies the missing default config from this package (nothing is written into
+site-packages), swallows the output and restores the logger, pandas options and environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from importlib import resources
+
+import pandas as pd
+
+_PANDAS_OPTIONS = ("expand_frame_repr", "mode.chained_assignment", "display.max_rows", "display.max_columns")
+_ENV_KEYS = ("SQLALCHEMY_WARN_20",)
+
+
+def _default_config_path() -> str:
+    return str(resources.files("zvt_ccxt") / "zvt_default_config.json")
+
+
+@contextlib.contextmanager
+def preserved_process_state() -> Iterator[None]:
+    """Run a block that may print, reconfigure logging or set pandas options, then undo all of it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    options = {name: pd.get_option(name) for name in _PANDAS_OPTIONS}
+    env = {key: os.environ.get(key) for key in _ENV_KEYS}
+    sink = io.StringIO()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for handler in root.handlers:
+            if handler not in handlers:
+                handler.close()
+        root.handlers = handlers
+        root.setLevel(level)
+        for name, value in options.items():
+            pd.set_option(name, value)
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def import_zvt() -> None:
+    """Import zvt (idempotent), serving its missing ``config.json`` from this package."""
+    if "zvt.contract.api" in sys.modules:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pkg_resources
+
+    original = pkg_resources.resource_filename
+
+    def resource_filename(package: str, name: str) -> str:
+        path = original(package, name)
+        if package == "zvt" and name == "config.json" and not os.path.exists(path):
+            return _default_config_path()
+        return path
+
+    pkg_resources.resource_filename = resource_filename
+    try:
+        with preserved_process_state():
+            import zvt  # noqa: F401
+            import zvt.contract.api  # noqa: F401
+    finally:
+        pkg_resources.resource_filename = original
