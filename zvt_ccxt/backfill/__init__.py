@@ -1,0 +1,1 @@
+"""Shared machinery under the recorders: paging through history, candle validation, coverage, summaries."""

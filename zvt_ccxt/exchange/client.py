@@ -1,0 +1,186 @@
+"""One ccxt client per exchange in the process, so every recorder shares its rate limiter.
+
+``ExchangeClient`` wraps the ccxt instance with the retry policy, the HTTP status and ``Retry-After`` seen
+by the last response (ccxt's exception types alone cannot tell a 404 from an outage), refusal of
+non-JSON 2xx bodies, the package clock, and the quote volume ccxt's unified OHLCV row leaves out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import ccxt
+
+from zvt_ccxt import clock
+from zvt_ccxt.config import ExchangeConfig, load_exchange_config
+from zvt_ccxt.errors import CapabilityNotSupportedError, UnknownExchangeError, UnknownSymbolError
+from zvt_ccxt.exchange import quirks
+from zvt_ccxt.exchange.retry import MalformedResponse, RetryPolicy, call_with_retry
+
+logger = logging.getLogger(__name__)
+
+ClientHook = Callable[[ccxt.Exchange], None]
+
+_clients: dict[str, ExchangeClient] = {}
+_clients_lock = threading.Lock()
+_hooks: list[ClientHook] = []
+
+
+def check_exchange_id(exchange_id: str) -> str:
+    """Return the ccxt id, or raise naming the closest known ids."""
+    if not isinstance(exchange_id, str) or exchange_id not in ccxt.exchanges:
+        close = difflib.get_close_matches(str(exchange_id).lower(), ccxt.exchanges, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UnknownExchangeError(f"unknown exchange {exchange_id!r}: ccxt has no such exchange{hint}")
+    return exchange_id
+
+
+class ExchangeClient:
+    """A ccxt sync client plus the machinery every recorder needs around it."""
+
+    def __init__(self, config: ExchangeConfig, policy: RetryPolicy | None = None) -> None:
+        self.exchange_id = check_exchange_id(config.exchange_id)
+        self.config = config
+        self.policy = policy or RetryPolicy()
+        params = {"enableRateLimit": True, **config.ccxt_params()}
+        options = dict(params.get("options") or {})
+        if self.exchange_id in quirks.MARKET_TYPES and "fetchMarkets" not in options:
+            options["fetchMarkets"] = quirks.MARKET_TYPES[self.exchange_id]
+        params["options"] = options
+        self.ccxt: ccxt.Exchange = getattr(ccxt, self.exchange_id)(params)
+        self._last = threading.local()
+        self._markets_lock = threading.Lock()
+        self._install_hooks()
+        for hook in list(_hooks):
+            hook(self.ccxt)
+
+    def __repr__(self) -> str:
+        return f"ExchangeClient({self.exchange_id!r}, credentials={'yes' if self.config.has_credentials else 'no'})"
+
+    # -- hooks into the ccxt instance ------------------------------------------------------------------
+
+    def _install_hooks(self) -> None:
+        exchange = self.ccxt
+        original_on_response = exchange.on_rest_response
+        original_parse_ohlcv = exchange.parse_ohlcv
+        last = self._last
+        exchange_id = self.exchange_id
+
+        def on_rest_response(code, reason, url, method, headers, body, request_headers, request_body):
+            last.status = code
+            last.retry_after = (headers or {}).get("Retry-After")
+            if isinstance(code, int) and 200 <= code < 300 and not _looks_like_json(body):
+                raise MalformedResponse(f"{exchange_id} {method} {url} {code}: body is not JSON: {str(body)[:80]!r}")
+            return original_on_response(code, reason, url, method, headers, body, request_headers, request_body)
+
+        def parse_ohlcv(ohlcv, market=None):
+            row = list(original_parse_ohlcv(ohlcv, market))[:6]
+            row.append(quirks.quote_volume(exchange_id, ohlcv, bool((market or {}).get("inverse"))))
+            return row
+
+        exchange.on_rest_response = on_rest_response
+        exchange.parse_ohlcv = parse_ohlcv
+        exchange.milliseconds = clock.now_ms
+
+    # -- calls -----------------------------------------------------------------------------------------
+
+    def call(self, method: str, *args: Any, symbol: str | None = None, **kwargs: Any) -> Any:
+        """Call a unified ccxt method with retry; errors name the exchange and symbol."""
+        function = getattr(self.ccxt, method)
+
+        def attempt() -> Any:
+            self._last.status = None
+            self._last.retry_after = None
+            return function(*args, **kwargs)
+
+        return call_with_retry(
+            attempt,
+            exchange=self.exchange_id,
+            symbol=symbol,
+            status_of=lambda: getattr(self._last, "status", None),
+            retry_after_of=lambda: getattr(self._last, "retry_after", None),
+            now_ms=clock.now_ms,
+            policy=self.policy,
+        )
+
+    def require(self, capability: str) -> None:
+        """Raise unless ccxt says the exchange offers ``capability`` (a unified method name, e.g. fetchOHLCV)."""
+        if not self.ccxt.has.get(capability):
+            raise CapabilityNotSupportedError(self.exchange_id, capability)
+
+    def load_markets(self, reload: bool = False) -> dict[str, dict]:
+        with self._markets_lock:
+            if reload or not self.ccxt.markets:
+                self.call("load_markets", reload)
+        return self.ccxt.markets
+
+    def market(self, symbol: str) -> dict:
+        markets = self.load_markets()
+        if symbol not in markets:
+            close = difflib.get_close_matches(symbol, list(markets), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise UnknownSymbolError(f"{self.exchange_id} lists no market {symbol!r}{hint}")
+        return markets[symbol]
+
+    def ohlcv_limit(self, market: Mapping) -> int:
+        """The exchange's candles-per-request cap for this market type, from ccxt's feature table."""
+        features = self.ccxt.features or {}
+        kind = market.get("type") or "spot"
+        section = features.get(kind) or {}
+        if kind in ("swap", "future"):
+            section = section.get("inverse" if market.get("inverse") else "linear") or {}
+        limit = ((section or {}).get("fetchOHLCV") or {}).get("limit")
+        return int(limit) if limit else 500
+
+    def fetch_ohlcv(self, symbol: str, timeframe: str, since: int, limit: int, until: int) -> list[list]:
+        """Bars opening in ``[since, until)`` as ``[ts, open, high, low, close, volume, quote_volume|None]``."""
+        return self.call("fetch_ohlcv", symbol, timeframe, since, limit, {"until": until - 1}, symbol=symbol)
+
+    @property
+    def timeframes(self) -> dict:
+        return dict(self.ccxt.timeframes or {})
+
+
+def _looks_like_json(body: object) -> bool:
+    if not isinstance(body, str):
+        return True
+    text = body.strip()
+    if not text:
+        return False
+    return (text[0], text[-1]) in (("{", "}"), ("[", "]")) or text in ("null", "true", "false")
+
+
+def get_client(exchange_id: str, **overrides: Any) -> ExchangeClient:
+    """The process-wide client of ``exchange_id`` (a new one when ``overrides`` differ from the cached one)."""
+    check_exchange_id(exchange_id)
+    key = exchange_id if not overrides else f"{exchange_id}:{json.dumps(overrides, sort_keys=True, default=str)}"
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = ExchangeClient(load_exchange_config(exchange_id, overrides))
+            _clients[key] = client
+        return client
+
+
+def reset_clients() -> None:
+    """Forget every cached client (their next use builds a new one with the current hooks and config)."""
+    with _clients_lock:
+        _clients.clear()
+
+
+@contextlib.contextmanager
+def client_hook(hook: ClientHook) -> Iterator[None]:
+    """Apply ``hook`` to every ccxt client built inside the block (replay, local servers, tests)."""
+    reset_clients()
+    _hooks.append(hook)
+    try:
+        yield
+    finally:
+        _hooks.remove(hook)
+        reset_clients()

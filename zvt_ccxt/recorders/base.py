@@ -1,0 +1,75 @@
+"""What every zvt-ccxt recorder does the same way: read the user's arguments, pick entities, isolate failures."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from zvt_ccxt import clock, levels
+from zvt_ccxt.backfill.entities import select_entity_ids
+from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
+from zvt_ccxt.errors import InvalidTimeRangeError, ZvtCcxtError
+from zvt_ccxt.exchange.client import check_exchange_id
+
+logger = logging.getLogger(__name__)
+
+
+def exchange_list(exchange: str | None, exchanges: Sequence[str] | str | None) -> list[str]:
+    """``exchange="okx"`` and ``exchanges=[...]`` as one validated list."""
+    items: list[str] = []
+    if exchange:
+        items.append(exchange)
+    if isinstance(exchanges, str):
+        exchanges = [exchanges]
+    items += list(exchanges or [])
+    return [check_exchange_id(e) for e in dict.fromkeys(items)]
+
+
+def wanted_items(code=None, codes=None, symbol=None, symbols=None) -> list[str] | None:
+    """Codes and ccxt symbols the user asked for, in order, or None for all."""
+    items: list[str] = []
+    for single, many in ((code, codes), (symbol, symbols)):
+        if single:
+            items.append(single)
+        if isinstance(many, str):
+            many = [s.strip() for s in many.split(",") if s.strip()]
+        items += list(many or [])
+    return list(dict.fromkeys(items)) or None
+
+
+def time_range(start_timestamp, end_timestamp) -> tuple[int | None, int | None]:
+    """User start/end as UTC ms, refusing a start in the future or after the end."""
+    start = None if start_timestamp is None else levels.to_utc_ms(start_timestamp)
+    end = None if end_timestamp is None else levels.to_utc_ms(end_timestamp)
+    now = clock.now_ms()
+    if start is not None and start > now:
+        raise InvalidTimeRangeError(f"start_timestamp {start_timestamp!r} is in the future")
+    if start is not None and end is not None and end <= start:
+        raise InvalidTimeRangeError(f"end_timestamp {end_timestamp!r} is not after start_timestamp {start_timestamp!r}")
+    return start, end
+
+
+def resolve_entity_ids(entity_schema: type, exchanges, wanted, entity_ids) -> list[str]:
+    if not exchanges and not entity_ids:
+        raise ZvtCcxtError("say which exchange to record: exchange='okx' (or exchanges=[...], or entity_ids=[...])")
+    return select_entity_ids(entity_schema, exchanges, wanted, entity_ids)
+
+
+def run_isolated(
+    summary: RecordSummary, items: Sequence, work: Callable[[object, SymbolResult], None], describe
+) -> RecordSummary:
+    """Run ``work`` for every item; a failure is recorded in its result and the next item goes on."""
+    for item in items:
+        entity_id, symbol = describe(item)
+        result = SymbolResult(entity_id=entity_id, symbol=symbol)
+        summary.results.append(result)
+        try:
+            work(item, result)
+        except ZvtCcxtError as error:
+            result.error = str(error)
+            logger.error("%s: %s", symbol, error)
+        except Exception as error:  # an unexpected bug must not stop the other symbols either
+            result.error = f"{type(error).__name__}: {error}"
+            logger.exception("%s: unexpected error", symbol)
+    logger.info("%s", summary)
+    return summary

