@@ -21,8 +21,11 @@ from zvt_ccxt.errors import (  # noqa: E402
     UnsupportedLevelError,
     ZvtCcxtError,
 )
+from zvt_ccxt.replay.cassettes import activate_from_environment  # noqa: E402
 
 __version__ = "0.1.0"
+
+activate_from_environment()
 
 __all__ = [
     "CapabilityNotSupportedError",

@@ -1,0 +1,195 @@
+"""Recording and replaying cassettes: one vcrpy configuration, secrets filtered, provenance kept inside.
+
+Each cassette stores, under the metadata key ``zvt_ccxt``, how it was made (``source``: ``live`` or
+``simulator``, the command, the ccxt version) and ``recorded_at_ms``, the instant the package clock
+was frozen at while recording; replays freeze it at the same instant so pagination asks the same
+questions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ccxt
+import vcr
+
+from zvt_ccxt import clock
+from zvt_ccxt.config import CREDENTIAL_KEYS
+from zvt_ccxt.exchange.client import client_hook
+
+METADATA_KEY = "zvt_ccxt"
+
+#: Headers and query parameters that carry credentials or signatures on the four main exchanges.
+SECRET_HEADERS = (
+    "authorization",
+    "cookie",
+    "x-mbx-apikey",
+    "ok-access-key",
+    "ok-access-sign",
+    "ok-access-passphrase",
+    "ok-access-timestamp",
+    "x-bapi-api-key",
+    "x-bapi-sign",
+    "x-bapi-timestamp",
+    "x-bapi-recv-window",
+    "cb-access-key",
+    "cb-access-sign",
+    "cb-access-passphrase",
+    "cb-access-timestamp",
+)
+SECRET_QUERY = ("signature", "timestamp", "recvWindow", "apiKey", "api_key", "sign")
+_RESPONSE_HEADERS_DROPPED = ("set-cookie", "cf-ray", "x-amz-cf-id")
+
+
+class CassetteError(ValueError):
+    """A cassette is missing, unreadable, or lacks its provenance."""
+
+
+@dataclass(frozen=True)
+class CassetteInfo:
+    """Provenance stored in a cassette."""
+
+    path: Path
+    source: str
+    recorded_at_ms: int
+    command: str
+    ccxt_version: str
+    notes: str = ""
+
+
+def cassette_info(path: str | os.PathLike) -> CassetteInfo:
+    """Read a cassette's provenance without replaying it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CassetteError(f"cannot read cassette {path}: {error}") from None
+    meta = (data.get("metadata") or {}).get(METADATA_KEY)
+    if not isinstance(meta, Mapping) or "recorded_at_ms" not in meta:
+        raise CassetteError(f"cassette {path} does not say how it was made (metadata.{METADATA_KEY} missing)")
+    return CassetteInfo(
+        path=path,
+        source=str(meta.get("source", "")),
+        recorded_at_ms=int(meta["recorded_at_ms"]),
+        command=str(meta.get("command", "")),
+        ccxt_version=str(meta.get("ccxt_version", "")),
+        notes=str(meta.get("notes", "")),
+    )
+
+
+def _drop_response_headers(response: dict) -> dict:
+    headers = response.get("headers") or {}
+    for name in list(headers):
+        if name.lower() in _RESPONSE_HEADERS_DROPPED:
+            del headers[name]
+    return response
+
+
+def _secret_values() -> list[tuple[str, str]]:
+    """Every credential visible in the environment, so it is masked wherever it appears in a cassette."""
+    values = []
+    for name, value in os.environ.items():
+        upper = name.upper()
+        if (
+            value
+            and len(value) >= 6
+            and ("API_KEY" in upper or "SECRET" in upper or "PASSWORD" in upper or "PASSPHRASE" in upper)
+        ):
+            values.append((f"<{name}>", value))
+    return values
+
+
+def _vcr(record_mode: str, before_record_request: Callable | None = None) -> vcr.VCR:
+    return vcr.VCR(
+        serializer="json",
+        record_mode=record_mode,
+        match_on=("method", "scheme", "host", "port", "path", "query"),
+        filter_headers=[(h, "<filtered>") for h in SECRET_HEADERS],
+        filter_query_parameters=[(q, "<filtered>") for q in SECRET_QUERY],
+        filter_sensitive_data=_secret_values(),
+        before_record_request=before_record_request,
+        before_record_response=_drop_response_headers,
+        decode_compressed_response=True,
+    )
+
+
+def _offline_client(exchange: ccxt.Exchange) -> None:
+    # Nothing to throttle against, and the frozen clock would make the limiter sleep before every request.
+    exchange.enableRateLimit = False
+    for key in CREDENTIAL_KEYS:
+        if getattr(exchange, key, None):
+            setattr(exchange, key, "")
+
+
+@contextlib.contextmanager
+def replay(path: str | os.PathLike) -> Iterator[CassetteInfo]:
+    """Serve all REST traffic from the cassette at ``path`` with the clock frozen at its recording instant."""
+    info = cassette_info(path)
+    with _vcr("none").use_cassette(str(info.path)), clock.frozen(info.recorded_at_ms), client_hook(_offline_client):
+        yield info
+
+
+@contextlib.contextmanager
+def recording(
+    path: str | os.PathLike,
+    *,
+    source: str,
+    command: str,
+    recorded_at_ms: int,
+    notes: str = "",
+    rewrite_url: Callable[[str], str] | None = None,
+    hook: Callable[[ccxt.Exchange], None] | None = None,
+) -> Iterator[Any]:
+    """Record every REST request made inside the block into a new cassette at ``path``.
+
+    ``rewrite_url`` maps the URL actually requested to the one stored (a local simulator's URL back to the
+    exchange's real one); ``hook`` adjusts each ccxt client built inside the block (e.g. re-pointing it).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+
+    def before_record_request(request):
+        if rewrite_url is not None:
+            request.uri = rewrite_url(request.uri)
+        return request
+
+    hooks = hook or (lambda exchange: None)
+    with (
+        _vcr("all", before_record_request).use_cassette(str(path)) as cassette,
+        clock.frozen(recorded_at_ms),
+        client_hook(hooks),
+    ):
+        cassette.get_metadata(
+            METADATA_KEY,
+            {
+                "source": source,
+                "command": command,
+                "recorded_at_ms": int(recorded_at_ms),
+                "ccxt_version": ccxt.__version__,
+                "notes": notes,
+            },
+        )
+        yield cassette
+
+
+_environment_replay: contextlib.ExitStack | None = None
+
+
+def activate_from_environment() -> CassetteInfo | None:
+    """Start a process-wide replay when ``ZVT_CCXT_REPLAY`` names a cassette (used by notebooks and the CLI)."""
+    global _environment_replay
+    path = os.environ.get("ZVT_CCXT_REPLAY")
+    if not path or _environment_replay is not None:
+        return None
+    stack = contextlib.ExitStack()
+    info = stack.enter_context(replay(path))
+    _environment_replay = stack
+    return info
