@@ -21,7 +21,7 @@ from zvt_ccxt import clock
 from zvt_ccxt.config import ExchangeConfig, load_exchange_config
 from zvt_ccxt.errors import CapabilityNotSupportedError, UnknownExchangeError, UnknownSymbolError
 from zvt_ccxt.exchange import quirks
-from zvt_ccxt.exchange.retry import MalformedResponse, RetryPolicy, call_with_retry
+from zvt_ccxt.exchange.retry import MalformedResponse, RetryPolicy, call_with_retry, default_policy
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class ExchangeClient:
     def __init__(self, config: ExchangeConfig, policy: RetryPolicy | None = None) -> None:
         self.exchange_id = check_exchange_id(config.exchange_id)
         self.config = config
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or default_policy()
         params = {"enableRateLimit": True, **config.ccxt_params()}
         options = dict(params.get("options") or {})
         if self.exchange_id in quirks.MARKET_TYPES and "fetchMarkets" not in options:

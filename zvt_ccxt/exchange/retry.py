@@ -51,6 +51,21 @@ class RetryPolicy:
     max_server_wait: float = 600.0
 
 
+_default_policy = RetryPolicy()
+
+
+def default_policy() -> RetryPolicy:
+    """The policy new exchange clients get."""
+    return _default_policy
+
+
+def set_default_policy(policy: RetryPolicy) -> RetryPolicy:
+    """Change the policy of clients built from now on; returns the previous one."""
+    global _default_policy
+    previous, _default_policy = _default_policy, policy
+    return previous
+
+
 def is_transient(error: BaseException, status: int | None = None) -> bool:
     """True when waiting and asking again can succeed."""
     if isinstance(error, MalformedResponse):

@@ -131,7 +131,11 @@ def _offline_client(exchange: ccxt.Exchange) -> None:
 def replay(path: str | os.PathLike) -> Iterator[CassetteInfo]:
     """Serve all REST traffic from the cassette at ``path`` with the clock frozen at its recording instant."""
     info = cassette_info(path)
-    with _vcr("none").use_cassette(str(info.path)), clock.frozen(info.recorded_at_ms), client_hook(_offline_client):
+    with (
+        _vcr("none").use_cassette(str(info.path), allow_playback_repeats=True),
+        clock.frozen(info.recorded_at_ms),
+        client_hook(_offline_client),
+    ):
         yield info
 
 
