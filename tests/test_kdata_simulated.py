@@ -170,3 +170,27 @@ def test_malformed_rows_are_rejected_and_their_window_repaired_later(sim):
     assert repaired.ok
     frame = stored(CryptoPair1hKdata, "cryptopair_binance_btcusdt")
     assert len(frame) == (END_MS - START_MS) // H and frame.timestamp.iloc[0] == pd.Timestamp(START)
+
+
+def test_coverage_report_separates_no_trading_failed_and_repair_fetches_only_what_is_missing(sim):
+    import zvt_ccxt
+
+    gap = (START_MS + 30 * H, START_MS + 40 * H)
+    sim.add_gap("binance", "BTC/USDT", *gap)
+    sim.inject("binance", "symbol=ETHUSDT", 502, "bad gateway", times=None)
+    record("binance", ["BTC/USDT", "ETH/USDT"], start_timestamp=START)
+    report = zvt_ccxt.coverage_report(CryptoPair1hKdata, exchange="binance").set_index("entity_id")
+    btc, eth = report.loc["cryptopair_binance_btcusdt"], report.loc["cryptopair_binance_ethusdt"]
+    assert btc.expected_bars == (END_MS - START_MS) // H and btc.bars == btc.expected_bars - 10
+    assert btc.no_trading_bars == 10 and btc.failed_bars == 0 and btc.unknown_bars == 0
+    assert eth.bars == 0 and eth.failed_bars == eth.expected_bars and eth.failed_ranges
+
+    sim.clear_faults()
+    sim.set_now(SIM_NOW + 5 * H)  # new bars exist now, but repair does not fetch them
+    summary = zvt_ccxt.repair(CryptoPair1hKdata, exchange="binance")
+    assert summary.ok
+    by_symbol = {r.symbol: r for r in summary.results}
+    assert by_symbol["BTC/USDT"].requests == 0 and by_symbol["ETH/USDT"].rows == (END_MS - START_MS) // H
+    after = zvt_ccxt.coverage_report(CryptoPair1hKdata, exchange="binance").set_index("entity_id")
+    assert after.loc["cryptopair_binance_ethusdt"].failed_bars == 0
+    assert after.loc["cryptopair_binance_ethusdt"].bars == after.loc["cryptopair_binance_ethusdt"].expected_bars

@@ -9,6 +9,7 @@ from zvt_ccxt._zvt import import_zvt
 import_zvt()
 
 from zvt_ccxt import domain, recorders  # noqa: E402,F401
+from zvt_ccxt.api import coverage_report, repair  # noqa: E402
 from zvt_ccxt.errors import (  # noqa: E402
     CapabilityNotSupportedError,
     ConfigError,
@@ -28,6 +29,8 @@ __version__ = "0.1.0"
 activate_from_environment()
 
 __all__ = [
+    "coverage_report",
+    "repair",
     "CapabilityNotSupportedError",
     "ConfigError",
     "DataValidationError",

@@ -127,3 +127,56 @@ def failed_ranges(windows: Sequence[Window]) -> list[Range]:
     covered = covered_ranges(windows)
     failed = merge((w.start_ms, w.end_ms) for w in windows if w.status == FAILED)
     return [part for span in failed for part in subtract(span, covered)]
+
+
+def entity_report(data_table: str, level: str, entity_id: str, stored_ms: np.ndarray) -> dict:
+    """Coverage of one (data table, entity): bars stored and expected, gaps with no trading, failed and unknown ranges.
+
+    ``stored_ms`` are the bar timestamps in the table. Expected bars run over every window ever requested.
+    """
+    from zvt_ccxt import levels
+
+    windows = load_windows(data_table, entity_id)
+    if not windows:
+        return {
+            "entity_id": entity_id,
+            "level": level,
+            "requested_from": None,
+            "requested_to": None,
+            "bars": len(stored_ms),
+        }
+    start = min(w.start_ms for w in windows)
+    end = max(w.end_ms for w in windows)
+    expected = np.array(levels.bar_starts(start, end, level), dtype="int64")
+    missing = np.setdiff1d(expected, stored_ms)
+    fetched = merge((w.start_ms, w.end_ms) for w in windows if w.status == FETCHED)
+    empty = merge((w.start_ms, w.end_ms) for w in windows if w.status == EMPTY)
+    failed = failed_ranges(windows)
+    unknown = [r for r in missing_ranges(start, end, windows) if not any(_overlaps(r, f) for f in failed)]
+
+    def inside(ranges: list[Range]) -> int:
+        return int(sum(((missing >= s) & (missing < e)).sum() for s, e in ranges))
+
+    def stamp(ms: int | None):
+        return None if ms is None else pd.Timestamp(ms, unit="ms")
+
+    return {
+        "entity_id": entity_id,
+        "level": level,
+        "requested_from": stamp(start),
+        "requested_to": stamp(end),
+        "bars": int(len(stored_ms)),
+        "expected_bars": int(len(expected)),
+        "first_bar": stamp(int(stored_ms.min())) if len(stored_ms) else None,
+        "last_bar": stamp(int(stored_ms.max())) if len(stored_ms) else None,
+        "no_trading_bars": inside(fetched),
+        "empty_bars": inside(empty),
+        "failed_bars": inside(failed),
+        "unknown_bars": inside(unknown),
+        "failed_ranges": [(stamp(s), stamp(e)) for s, e in failed],
+        "unknown_ranges": [(stamp(s), stamp(e)) for s, e in unknown],
+    }
+
+
+def _overlaps(a: Range, b: Range) -> bool:
+    return a[0] < b[1] and b[0] < a[1]

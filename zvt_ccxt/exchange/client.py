@@ -20,7 +20,7 @@ import ccxt
 from zvt_ccxt import clock
 from zvt_ccxt.config import ExchangeConfig, load_exchange_config
 from zvt_ccxt.errors import CapabilityNotSupportedError, UnknownExchangeError, UnknownSymbolError
-from zvt_ccxt.exchange import quirks
+from zvt_ccxt.exchange import quirks, redaction
 from zvt_ccxt.exchange.retry import MalformedResponse, RetryPolicy, call_with_retry, default_policy
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,10 @@ class ExchangeClient:
         if self.exchange_id in quirks.MARKET_TYPES and "fetchMarkets" not in options:
             options["fetchMarkets"] = quirks.MARKET_TYPES[self.exchange_id]
         params["options"] = options
+        for value in config.credentials.values():
+            redaction.register_secret(value)
         self.ccxt: ccxt.Exchange = getattr(ccxt, self.exchange_id)(params)
+        redaction.install(self.ccxt.logger)
         self._last = threading.local()
         self._markets_lock = threading.Lock()
         self._install_hooks()

@@ -75,11 +75,13 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
         start_timestamp=None,
         end_timestamp=None,
         level=None,
+        repair_only: bool = False,
         **_zvt_arguments,
     ) -> None:
         self.data_schema = data_schema
         self.entity_schema = ENTITY_SCHEMAS[data_schema.__tablename__.split("_")[0]]
         self.level_value = levels.level_value(level or data_schema.level_value)
+        self.repair_only = repair_only
         self.start_ms, self.end_ms = time_range(start_timestamp, end_timestamp)
         ids = resolve_entity_ids(
             self.entity_schema,
@@ -128,6 +130,8 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
         if self.end_ms is not None:
             end = min(end, levels.bar_start(self.end_ms, level))
         windows = coverage.load_windows(table, entity.id)
+        if self.repair_only:
+            end = min(end, max((w.end_ms for w in windows), default=0))
         start = self._start_ms(client, entity, market, plan.source_level, windows)
         if start is None:
             result.windows["empty"] += 1
