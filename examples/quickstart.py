@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(df)} hourly bars of BTC/USDT on okx, {df.index.min()} .. {df.index.max()} UTC")
     print(df[["open", "high", "low", "close", "volume", "turnover", "change_pct"]].tail(5).to_string())
     report = zvt_ccxt.coverage_report(CryptoPair1hKdata, exchange="okx", codes=["btcusdt"])
-    print("\ncoverage:\n" + report[["entity_id", "bars", "expected_bars", "no_trading_bars", "failed_bars"]].to_string())
+    columns = ["entity_id", "bars", "expected_bars", "no_trading_bars", "failed_bars"]
+    print("\ncoverage:\n" + report[columns].to_string())
     return 0 if summary.ok else 1
 
 

@@ -3,11 +3,12 @@
 import pandas as pd
 import pytest
 
-from conftest import SIM_NOW
 from zvt_ccxt import levels
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.domain import CryptoPair1hKdata, CryptoPerp1dKdata, kdata_schema
 from zvt_ccxt.errors import InvalidTimeRangeError, UnknownExchangeError, UnknownSymbolError, UnsupportedLevelError
+
+from conftest import SIM_NOW
 
 H = levels.HOUR_MS
 START = "2025-05-20"

@@ -86,10 +86,11 @@ CANARY_PASSWORD = "canaryPASS0123456789"
 def test_a_canary_secret_never_reaches_a_cassette_a_log_or_a_repr(store, exchange, tmp_path, monkeypatch, caplog):
     import logging
 
-    from conftest import SIM_NOW
     from zvt_ccxt.exchange.client import get_client
     from zvt_ccxt.replay.cassettes import recording
     from zvt_ccxt.simulator import ExchangeSimulator, real_url, repoint
+
+    from conftest import SIM_NOW
 
     upper = exchange.upper()
     monkeypatch.setenv(f"ZVT_CCXT_{upper}_API_KEY", CANARY_KEY)
