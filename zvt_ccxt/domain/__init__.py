@@ -10,7 +10,19 @@ import_zvt()
 from zvt_ccxt.domain.coverage import CcxtCoverage  # noqa: E402
 from zvt_ccxt.domain.kdata import *  # noqa: E402,F403
 from zvt_ccxt.domain.kdata import KDATA_SCHEMAS, kdata_schema  # noqa: E402
+from zvt_ccxt.domain.market_data import CryptoFunding, CryptoOpenInterest, CryptoOrderbook, CryptoTrade  # noqa: E402
 from zvt_ccxt.domain.meta import ENTITY_SCHEMAS, CryptoPair, CryptoPerp  # noqa: E402
 
-__all__ = ["CryptoPair", "CryptoPerp", "CcxtCoverage", "ENTITY_SCHEMAS", "KDATA_SCHEMAS", "kdata_schema"]
+__all__ = [
+    "CryptoPair",
+    "CryptoPerp",
+    "CcxtCoverage",
+    "CryptoTrade",
+    "CryptoOrderbook",
+    "CryptoFunding",
+    "CryptoOpenInterest",
+    "ENTITY_SCHEMAS",
+    "KDATA_SCHEMAS",
+    "kdata_schema",
+]
 __all__ += [name for name in dir() if name.endswith("Kdata")]

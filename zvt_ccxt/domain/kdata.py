@@ -22,8 +22,10 @@ class CryptoKdataCommon(CcxtRecordable, KdataCommon):
     timeframe = Column(String(length=8))
     #: True when built by aggregating finer native bars (the exchange has no such timeframe)
     derived = Column(Boolean)
-    #: True when ``turnover`` was estimated rather than reported (see docs/data.md)
+    #: True when ``turnover`` was estimated rather than reported (see the README's data conventions)
     turnover_estimated = Column(Boolean)
+    #: False only for a still-forming bar written by a live stream; backfills store closed bars only
+    closed = Column(Boolean)
 
 
 ENTITY_TYPES = {"cryptopair": "CryptoPair", "cryptoperp": "CryptoPerp"}

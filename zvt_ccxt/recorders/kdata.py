@@ -48,6 +48,7 @@ KDATA_COLUMNS = (
     "timeframe",
     "derived",
     "turnover_estimated",
+    "closed",
 )
 
 
@@ -279,6 +280,7 @@ class _KdataWriter:
             [self.plan.timeframe] * n,
             [derived] * n,
             candles.turnover_estimated.tolist(),
+            [True] * n,
             strict=True,
         )
         self.result.rows += upsert(self.schema, KDATA_COLUMNS, list(rows))
