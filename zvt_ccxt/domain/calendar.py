@@ -7,7 +7,9 @@ Timestamps are naive UTC, as everything zvt-ccxt stores.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
+from contextvars import ContextVar
 
 import pandas as pd
 
@@ -24,6 +26,20 @@ def _ms(value: object) -> int:
 
 def _naive(ms: int) -> pd.Timestamp:
     return pd.Timestamp(ms, unit="ms")
+
+
+#: The bar level whose last bar of a UTC day counts as the "close" (a trader running at 1h closes the day at 23:00).
+_close_level: ContextVar[str] = ContextVar("close_level", default="1m")
+
+
+@contextlib.contextmanager
+def trading_level(level: object) -> Iterator[None]:
+    """Within the block, ``is_close_timestamp`` means the last bar of the day at ``level``."""
+    token = _close_level.set(_level(level))
+    try:
+        yield
+    finally:
+        _close_level.reset(token)
 
 
 class AlwaysOpenCalendar:
@@ -76,7 +92,9 @@ class AlwaysOpenCalendar:
 
     @classmethod
     def is_close_timestamp(cls, timestamp) -> bool:
-        return levels.is_aligned(_ms(timestamp) + levels.MINUTE_MS, "1d")
+        """True for the day's last bar at the current ``trading_level`` (1m outside a trader: 23:59)."""
+        level = _close_level.get()
+        return levels.is_aligned(levels.next_bar_start(levels.bar_start(_ms(timestamp), level), level), "1d")
 
     @classmethod
     def is_finished_kdata_timestamp(cls, timestamp, level) -> bool:
