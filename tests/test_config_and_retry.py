@@ -126,3 +126,18 @@ def test_a_ban_longer_than_allowed_fails_instead_of_sleeping():
     policy = RetryPolicy(attempts=4, initial_wait=0.01, max_wait=0.02, max_server_wait=5)
     with pytest.raises(ExchangeRequestError):
         _run([ccxt.DDoSProtection("x")] * 4, 418, policy=policy, retry_after="3600")
+
+
+def test_keyword_options_reach_the_ccxt_client(home):
+    from zvt_ccxt import configure_exchange
+    from zvt_ccxt.config import _keyword_options
+    from zvt_ccxt.exchange.client import get_client
+
+    try:
+        configure_exchange("okx", hostname="aws.okx.com", timeout=1234)
+        client = get_client("okx")
+        assert client.ccxt.hostname == "aws.okx.com" and client.ccxt.timeout == 1234
+        assert client.ccxt.enableRateLimit  # the limiter stays on
+        assert get_client("okx") is client  # one client, one rate limiter, per exchange
+    finally:
+        _keyword_options.clear()

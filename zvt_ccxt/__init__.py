@@ -10,6 +10,7 @@ import_zvt()
 
 from zvt_ccxt import domain, recorders  # noqa: E402,F401
 from zvt_ccxt.api import coverage_report, repair  # noqa: E402
+from zvt_ccxt.config import configure_exchange  # noqa: E402
 from zvt_ccxt.errors import (  # noqa: E402
     CapabilityNotSupportedError,
     ConfigError,
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 activate_from_environment()
 
 __all__ = [
+    "configure_exchange",
     "coverage_report",
     "repair",
     "CapabilityNotSupportedError",

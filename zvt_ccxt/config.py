@@ -1,7 +1,8 @@
 """Per-exchange ccxt constructor options and credentials, from keywords, a config file and the environment.
 
 Precedence, lowest first: ``$ZVT_HOME/zvt_ccxt.json`` (``{"okx": {...ccxt options...}}``), the
-environment variable ``ZVT_CCXT_<EXCHANGE>_OPTIONS`` holding JSON, then keyword arguments. Nested
+environment variable ``ZVT_CCXT_<EXCHANGE>_OPTIONS`` holding JSON, then keyword arguments
+(``configure_exchange("okx", ...)`` for the process, or ``get_client("okx", ...)``). Nested
 dicts (``options``, ``urls``, ``headers``) merge key by key. Credentials come only from the environment
 (``ZVT_CCXT_<EXCHANGE>_API_KEY``/``_SECRET``/``_PASSWORD``, falling back to ``CRYPTO_API_KEY``/
 ``CRYPTO_API_SECRET``/``CRYPTO_API_PASSPHRASE``) or from the file, which must then be readable by its owner only.
@@ -26,6 +27,19 @@ _ENV_CREDENTIALS = {
     "secret": ("SECRET", "CRYPTO_API_SECRET"),
     "password": ("PASSWORD", "CRYPTO_API_PASSPHRASE"),
 }
+
+
+_keyword_options: dict[str, dict[str, Any]] = {}
+
+
+def configure_exchange(exchange_id: str, **options: Any) -> None:
+    """Set ccxt constructor options for ``exchange_id`` in this process (highest precedence), e.g.
+    ``configure_exchange("okx", hostname="aws.okx.com", options={"defaultType": "swap"})``."""
+    from zvt_ccxt.exchange.client import check_exchange_id, reset_clients
+
+    check_exchange_id(exchange_id)
+    _keyword_options[exchange_id] = _merge(_keyword_options.get(exchange_id, {}), options)
+    reset_clients()
 
 
 def zvt_home() -> Path:
@@ -104,6 +118,7 @@ def load_exchange_config(exchange_id: str, overrides: Mapping[str, Any] | None =
         if not isinstance(parsed, dict):
             raise ConfigError(f"{_env_name(exchange_id, 'OPTIONS')} must hold a JSON object")
         options = _merge(options, parsed)
+    options = _merge(options, _keyword_options.get(exchange_id, {}))
     options = _merge(options, dict(overrides or {}))
 
     credentials = {key: str(options.pop(key)) for key in CREDENTIAL_KEYS if options.get(key)}
