@@ -4,7 +4,8 @@
     python examples/quickstart.py --replay   # always offline, from cassettes/okx-backfill.json
 
 Data goes to zvt's store under $ZVT_HOME (default ~/zvt-home); run it twice and the second run fetches
-only what is new.
+only what is new. Charts of the last week go to examples/output/ (HTML, and PNG when matplotlib is installed).
+The notebook examples/01-quickstart.ipynb walks through the same steps.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from zvt_ccxt.domain import CryptoPair, CryptoPair1hKdata, CryptoPerp
 from zvt_ccxt.replay import replay
 
 CASSETTE = Path(__file__).resolve().parents[1] / "cassettes" / "okx-backfill.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # charts.py beside this file
 
 
 def okx_reachable(timeout: float = 3.0) -> bool:
@@ -57,7 +59,21 @@ def main(argv: list[str] | None = None) -> int:
     report = zvt_ccxt.coverage_report(CryptoPair1hKdata, exchange="okx", codes=["btcusdt"])
     columns = ["entity_id", "bars", "expected_bars", "no_trading_bars", "failed_bars"]
     print("\ncoverage:\n" + report[columns].to_string())
+    write_charts(df)
     return 0 if summary.ok else 1
+
+
+def write_charts(df: pd.DataFrame) -> None:
+    """The last 7 days as candlesticks with volume: HTML (plotly, a zvt dependency) and PNG (needs matplotlib)."""
+    from charts import output_dir, save_candles_html, save_candles_png
+
+    week = df[df.index >= df.index.max() - pd.Timedelta(days=7)]
+    title = "BTC/USDT 1h on okx (UTC)"
+    print(f"\nchart: {save_candles_html(week, output_dir() / 'quickstart-btcusdt-1h.html', title)}")
+    try:
+        print(f"chart: {save_candles_png(week, output_dir() / 'quickstart-btcusdt-1h.png', title)}")
+    except ImportError:
+        print("chart: no PNG (pip install matplotlib for one)")
 
 
 if __name__ == "__main__":

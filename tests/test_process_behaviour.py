@@ -120,7 +120,7 @@ def test_a_canary_secret_never_reaches_a_cassette_a_log_or_a_repr(store, exchang
             rewrite_url=real_url,
             hook=lambda c: repoint(c, sim.base_url),
         ):
-            client = get_client(exchange)
+            client = get_client(exchange, private=True)
             client.ccxt.verbose = False
             client.ccxt.logger.setLevel(logging.DEBUG)
             with pytest.raises(Exception) as failure:

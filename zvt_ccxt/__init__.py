@@ -4,12 +4,13 @@
 recorders, and touches no network: exchange clients are built on first use.
 """
 
-from zvt_ccxt._zvt import import_zvt
+from zvt_ccxt._zvt import home_lock, import_zvt
 
-import_zvt()
-
-from zvt_ccxt import domain, recorders  # noqa: E402,F401
+with home_lock():  # processes sharing a ZVT_HOME create its databases and tables one at a time
+    import_zvt()
+    from zvt_ccxt import domain, recorders  # noqa: F401
 from zvt_ccxt.api import coverage_report, repair  # noqa: E402
+from zvt_ccxt.backfill.trade_candles import candles_from_trades, check_candles_from_trades  # noqa: E402
 from zvt_ccxt.config import configure_exchange  # noqa: E402
 from zvt_ccxt.errors import (  # noqa: E402
     CapabilityNotSupportedError,
@@ -23,6 +24,7 @@ from zvt_ccxt.errors import (  # noqa: E402
     UnsupportedLevelError,
     ZvtCcxtError,
 )
+from zvt_ccxt.exchange.capabilities import capabilities  # noqa: E402
 from zvt_ccxt.replay.cassettes import activate_from_environment  # noqa: E402
 
 __version__ = "0.1.0"
@@ -30,6 +32,9 @@ __version__ = "0.1.0"
 activate_from_environment()
 
 __all__ = [
+    "capabilities",
+    "candles_from_trades",
+    "check_candles_from_trades",
     "configure_exchange",
     "coverage_report",
     "repair",

@@ -54,6 +54,27 @@ def preserved_process_state() -> Iterator[None]:
                 os.environ[key] = value
 
 
+@contextlib.contextmanager
+def home_lock() -> Iterator[None]:
+    """Hold an exclusive lock on ``$ZVT_HOME`` for the block: zvt creates its databases and tables at import
+    without guarding against another process doing the same at once ("table ... already exists")."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory file locks on this platform: first imports stay unserialised
+        yield
+        return
+    home = os.environ.get("ZVT_HOME") or os.path.join(os.path.expanduser("~"), "zvt-home")
+    try:
+        os.makedirs(home, exist_ok=True)
+        handle = open(os.path.join(home, ".zvt-ccxt-import.lock"), "a")  # noqa: SIM115 - held for the block
+    except OSError:  # an unwritable home fails later with zvt's own error
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def import_zvt() -> None:
     """Import zvt (idempotent), serving its missing ``config.json`` from this package."""
     if "zvt.contract.api" in sys.modules:

@@ -17,7 +17,7 @@ def _entity_ids(schema: type, exchange: str | None, codes: Sequence[str] | None,
         return list(entity_ids)
     clauses, params = [], []
     if exchange:
-        clauses.append("data_table = ? AND entity_id LIKE ?")
+        clauses.append("data_table = ? AND entity_id LIKE ? ESCAPE '\\'")
         params += [schema.__tablename__, f"%\\_{exchange}\\_%"]
     else:
         clauses.append("data_table = ?")
@@ -25,7 +25,7 @@ def _entity_ids(schema: type, exchange: str | None, codes: Sequence[str] | None,
     where = " AND ".join(clauses)
     with engine_for(coverage.CcxtCoverage).connect() as connection:
         rows = connection.exec_driver_sql(
-            f"SELECT DISTINCT entity_id FROM ccxt_coverage WHERE {where} ESCAPE '\\'", tuple(params)
+            f"SELECT DISTINCT entity_id FROM ccxt_coverage WHERE {where}", tuple(params)
         )
         found = sorted(r[0] for r in rows)
     if codes:

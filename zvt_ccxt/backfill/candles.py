@@ -1,8 +1,10 @@
 """Candle rows: normalise what an exchange sent, refuse what is wrong, and aggregate finer bars into coarser.
 
 A row is kept only if its timestamp is an aligned bar start of the level, its prices are finite and
-positive with ``low <= min(open, close) <= max(open, close) <= high``, and its volume is finite and
-non-negative. Duplicates keep the last occurrence; the result is strictly increasing in time.
+positive with ``low <= min(open, close) <= max(open, close) <= high``, its volume is finite and
+non-negative, and nothing is absurd: no price above ``MAX_PRICE``, no volume or turnover above
+``MAX_AMOUNT`` (an overflow included). Duplicates keep the last occurrence; the result is strictly
+increasing in time.
 
 ``turnover`` is the quote-currency volume the exchange reports; where it reports none it is estimated
 (``turnover_estimated`` is True): ``volume * contract_size`` for inverse swaps (their volume is counted in
@@ -11,6 +13,7 @@ contracts worth ``contract_size`` quote units each), otherwise ``volume * (high 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from dataclasses import dataclass, field
@@ -52,18 +55,24 @@ class Candles:
         )
 
 
+#: Values past these are refused as absurd: no market has come within ten thousand times of them (bitcoin
+#: in Iranian rial is about 1e11; a month of PEPE on one exchange about 1e14 tokens, 1e12 USDT at most).
+MAX_PRICE = 1e15
+MAX_AMOUNT = 1e20
+
+
 def _reject_reason(row: object, level: str) -> str | None:
     if not isinstance(row, list | tuple) or len(row) < 6:
         return "not a six-field OHLCV row"
     ts = row[0]
-    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts) or ts < 0:
+    if not _finite(ts) or ts < 0:
         return "timestamp is not a non-negative number"
     if int(ts) != ts or not levels.is_aligned(int(ts), level):
         return f"timestamp {ts} is not a {level} bar start"
     values = []
     for value in row[1:6]:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            return f"non-numeric or non-finite value {value!r}"
+        if not _finite(value):
+            return f"non-numeric or non-finite value {value!r}"[:200]
         values.append(float(value))
     open_, high, low, close, volume = values
     if min(open_, high, low, close) <= 0:
@@ -72,17 +81,35 @@ def _reject_reason(row: object, level: str) -> str | None:
         return "high/low do not bound open/close"
     if volume < 0:
         return "negative volume"
+    if high > MAX_PRICE or volume > MAX_AMOUNT:
+        return f"absurd value: a price above {MAX_PRICE:g} or a volume above {MAX_AMOUNT:g}"
     return None
+
+
+def _absurd_turnover(row: list, inverse: bool, contract_size: float | None) -> str | None:
+    """The turnover a valid row will get (reported, else estimated as in ``_with_turnover``) past ``MAX_AMOUNT``."""
+    if len(row) > 6 and _finite_non_negative(row[6]):
+        turnover = float(row[6])
+    elif inverse and contract_size:
+        turnover = float(row[5]) * float(contract_size)
+    else:
+        turnover = float(row[5]) * (float(row[2]) + float(row[3]) + float(row[4])) / 3.0
+    return None if turnover <= MAX_AMOUNT else f"absurd value: a turnover above {MAX_AMOUNT:g}"
 
 
 def normalise(
     rows: list, level: str, *, inverse: bool = False, contract_size: float | None = None, context: str = ""
 ) -> Candles:
     """Validate raw ccxt rows (``[ts, o, h, l, c, v, quote_volume?]``) of ``level`` into ``Candles``."""
+    fast = _normalise_clean(rows, level)
+    if fast is not None:
+        result = _with_turnover(*fast, inverse=inverse, contract_size=contract_size)
+        if (result.turnover <= MAX_AMOUNT).all():  # else the row-by-row path names the absurd rows
+            return result
     kept: dict[int, list] = {}
     rejected: list[tuple[object, str]] = []
     for row in rows:
-        reason = _reject_reason(row, level)
+        reason = _reject_reason(row, level) or _absurd_turnover(row, inverse, contract_size)
         if reason:
             rejected.append((row, reason))
             continue
@@ -96,22 +123,85 @@ def normalise(
     ordered = [kept[ts] for ts in sorted(kept)]
     ts = np.fromiter((r[0] for r in ordered), dtype="int64", count=len(ordered))
     matrix = np.array([r[1:6] for r in ordered], dtype="float64")
-    open_, high, low, close, volume = matrix.T
     reported = np.array(
         [float(r[6]) if len(r) > 6 and _finite_non_negative(r[6]) else np.nan for r in ordered], dtype="float64"
     )
+    result = _with_turnover(ts, matrix, reported, inverse=inverse, contract_size=contract_size)
+    result.rejected = rejected
+    return result
+
+
+_NUMBER_TYPES = frozenset({int, float})
+_QUOTE_VOLUME_TYPES = frozenset({int, float, type(None)})
+
+
+def _normalise_clean(rows: list, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(ts, [o, h, l, c, v] matrix, quote volumes)`` when every row is valid and the rows strictly ascend,
+    checked column-wise in numpy; None otherwise, and the row-by-row path decides (with its reasons)."""
+    if not rows or not all(type(r) is list and len(r) == 7 for r in rows):
+        return None
+    head = [r[:6] for r in rows]
+    quote = [r[6] for r in rows]
+    if not set(map(type, itertools.chain.from_iterable(head))) <= _NUMBER_TYPES:
+        return None
+    if not set(map(type, quote)) <= _QUOTE_VOLUME_TYPES:
+        return None
+    try:
+        values = np.array(head, dtype="float64")
+        reported = np.array(quote, dtype="float64")  # None becomes NaN
+    except OverflowError:  # an integer past any float: the row-by-row path refuses it
+        return None
+    if not np.isfinite(values).all():
+        return None
+    stamps = values[:, 0]
+    if stamps.min() < 0 or stamps.max() >= 2**53 or not (np.floor(stamps) == stamps).all():
+        return None
+    ts = stamps.astype("int64")
+    open_, high, low, close, volume = values[:, 1:].T
+    valid = (
+        (np.diff(ts) > 0).all()
+        and (bar_keys(ts, level) == ts).all()
+        and (np.minimum(np.minimum(open_, close), low) > 0).all()
+        and (high >= np.maximum(open_, close)).all()
+        and (low <= np.minimum(open_, close)).all()
+        and (volume >= 0).all()
+        and (high <= MAX_PRICE).all()
+        and (volume <= MAX_AMOUNT).all()
+    )
+    if not valid:
+        return None
+    with np.errstate(invalid="ignore"):
+        reported[~(np.isfinite(reported) & (reported >= 0))] = np.nan
+    return ts, values[:, 1:], reported
+
+
+def _with_turnover(
+    ts: np.ndarray, matrix: np.ndarray, reported: np.ndarray, *, inverse: bool, contract_size: float | None
+) -> Candles:
+    open_, high, low, close, volume = (np.ascontiguousarray(column) for column in matrix.T)
     estimated = np.isnan(reported)
     if estimated.any():
-        if inverse and contract_size:
-            estimate = volume * float(contract_size)
-        else:
-            estimate = volume * (high + low + close) / 3.0
+        with np.errstate(over="ignore", invalid="ignore"):  # absurd results are refused before they are stored
+            if inverse and contract_size:
+                estimate = volume * float(contract_size)
+            else:
+                estimate = volume * (high + low + close) / 3.0
         reported = np.where(estimated, estimate, reported)
-    return Candles(ts, open_, high, low, close, volume, reported, estimated, rejected)
+    return Candles(ts, open_, high, low, close, volume, reported, estimated)
+
+
+def _finite(value: object) -> bool:
+    """A real number a float holds (an integer past 1e308 does not fit one)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _finite_non_negative(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return _finite(value) and value >= 0
 
 
 def concat(parts: list[Candles]) -> Candles:

@@ -6,7 +6,8 @@ okx and coinbase derive a window). Each window then ends in exactly one state:
 
 - rows came back: ``fetched`` up to the last bar; bars missing inside had no trading;
 - nothing came back: ``empty``; a coarse daily probe then skips long empty stretches (before listing,
-  after delisting) in a few requests instead of thousands;
+  after delisting) in a few requests instead of thousands. An empty answer is believed only when asked
+  twice, and not at all when the daily bars show trading inside the window (then it is ``failed``);
 - the request failed for good: the rest of the range is ``failed`` and paging stops, so a later run
   repairs it.
 
@@ -17,13 +18,15 @@ that caps a page from the newest end would otherwise hide older bars.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from zvt_ccxt import clock, levels
 from zvt_ccxt.backfill.coverage import Window
 from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED
-from zvt_ccxt.errors import ExchangeRequestError
+from zvt_ccxt.errors import DataValidationError, ExchangeRequestError
 from zvt_ccxt.exchange.client import ExchangeClient
 
 logger = logging.getLogger(__name__)
@@ -59,9 +62,15 @@ class OhlcvPager:
         return min(stop, end_ms)
 
     def _fetch(self, timeframe: str, since: int, until: int, limit: int) -> list:
-        self.requests += 1
-        rows = self.client.fetch_ohlcv(self.symbol, timeframe, since, limit, until)
-        return [r for r in rows if r and isinstance(r[0], int | float) and since <= r[0] < until]
+        # An empty answer is asked again before it is believed: a glitching exchange now and then answers
+        # nothing for a window that has bars, and a window taken for empty is never fetched again.
+        for _ in range(2):
+            self.requests += 1
+            rows = self.client.fetch_ohlcv(self.symbol, timeframe, since, limit, until)
+            rows = [r for r in rows if r and isinstance(r[0], int | float) and since <= r[0] < until]
+            if rows:
+                return rows
+        return rows
 
     def _fetch_window(self, since: int, until: int) -> list:
         rows = self._fetch(self.timeframe, since, until, self.limit)
@@ -71,6 +80,21 @@ class OhlcvPager:
                 break
             rows = head + rows
         return rows
+
+    def _check_empty(self, since: int, until: int) -> None:
+        """Raise if a daily bar lying wholly inside ``[since, until)`` shows trading the exchange just denied."""
+        if self._probe_timeframe is None or levels.nominal_ms(self.level) >= levels.DAY_MS:
+            return
+        first_day = levels.next_bar_start(levels.bar_start(since - 1, PROBE_LEVEL), PROBE_LEVEL)
+        if first_day + levels.DAY_MS > until:
+            return
+        for day in self._fetch(self._probe_timeframe, first_day, until, self.limit):
+            volume = day[5] if len(day) > 5 else None
+            if day[0] + levels.DAY_MS <= until and isinstance(volume, int | float) and volume > 0:
+                raise DataValidationError(
+                    f"{self.client.exchange_id} {self.symbol}: no {self.timeframe} bars came back from {since} to "
+                    f"{until} (ms) although the daily bar of {int(day[0])} shows trading; left failed for repair"
+                )
 
     def _next_data_after(self, cursor: int, end_ms: int) -> int | None:
         """Start of the first day with data that ends after ``cursor``, skipping empty days; None if none."""
@@ -115,6 +139,7 @@ class OhlcvPager:
                     yield Page(Window(cursor, stop, FETCHED, len(rows)), rows)
                     cursor = stop
                     continue
+                self._check_empty(cursor, window_end)
                 yield Page(Window(cursor, window_end, EMPTY))
                 cursor = window_end
                 if cursor >= end_ms:
@@ -127,6 +152,61 @@ class OhlcvPager:
                 if resume > cursor:
                     yield Page(Window(cursor, resume, EMPTY))
                     cursor = resume
-            except ExchangeRequestError as error:
+            except (ExchangeRequestError, DataValidationError) as error:
                 yield Page(Window(cursor, end_ms, FAILED, 0, str(error)))
                 raise
+
+
+_DONE = object()
+
+
+def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
+    """Yield ``pages`` in order while a helper thread already fetches the next ``depth``.
+
+    Fetching and parsing a page (network, JSON, ccxt) then overlaps storing the previous one (SQLite,
+    which releases the GIL while it writes). An error of the pager reaches the caller after the pages
+    before it; a caller that stops early stops the helper after the request it is making.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not put(page):
+                    return
+        except BaseException as error:  # handed to the caller, raised there
+            put(_Raised(error))
+            return
+        put(_DONE)
+
+    helper = threading.Thread(target=produce, name="zvt-ccxt-prefetch", daemon=True)
+    helper.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Raised):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        helper.join()
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
+
+
+@dataclass
+class _Raised:
+    error: BaseException

@@ -12,6 +12,13 @@ from zvt_ccxt.domain.kdata import *  # noqa: E402,F403
 from zvt_ccxt.domain.kdata import KDATA_SCHEMAS, kdata_schema  # noqa: E402
 from zvt_ccxt.domain.market_data import CryptoFunding, CryptoOpenInterest, CryptoOrderbook, CryptoTrade  # noqa: E402
 from zvt_ccxt.domain.meta import ENTITY_SCHEMAS, CryptoPair, CryptoPerp  # noqa: E402
+from zvt_ccxt.domain.private import (  # noqa: E402
+    CcxtStreamAudit,
+    CryptoBalance,
+    CryptoMyTrade,
+    CryptoOrder,
+    CryptoPosition,
+)
 
 __all__ = [
     "CryptoPair",
@@ -21,6 +28,11 @@ __all__ = [
     "CryptoOrderbook",
     "CryptoFunding",
     "CryptoOpenInterest",
+    "CryptoBalance",
+    "CryptoOrder",
+    "CryptoPosition",
+    "CryptoMyTrade",
+    "CcxtStreamAudit",
     "ENTITY_SCHEMAS",
     "KDATA_SCHEMAS",
     "kdata_schema",

@@ -1,5 +1,8 @@
 """One ccxt client per exchange in the process, so every recorder shares its rate limiter.
 
+The limiter (``zvt_ccxt.exchange.limiter``) replaces ccxt's sync throttle with a token bucket that threads
+share, keyed by exchange, so recording several symbols at once stays within the exchange's limit.
+
 ``ExchangeClient`` wraps the ccxt instance with the retry policy, the HTTP status and ``Retry-After`` seen
 by the last response (ccxt's exception types alone cannot tell a 404 from an outage), refusal of
 non-JSON 2xx bodies, the package clock, and the quote volume ccxt's unified OHLCV row leaves out.
@@ -21,7 +24,8 @@ from zvt_ccxt import clock
 from zvt_ccxt.config import ExchangeConfig, load_exchange_config
 from zvt_ccxt.errors import CapabilityNotSupportedError, UnknownExchangeError, UnknownSymbolError
 from zvt_ccxt.exchange import quirks, redaction
-from zvt_ccxt.exchange.retry import MalformedResponse, RetryPolicy, call_with_retry, default_policy
+from zvt_ccxt.exchange.limiter import limiter_for
+from zvt_ccxt.exchange.retry import MalformedResponse, RetryPolicy, call_with_retry, default_policy, server_wait
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +48,14 @@ def check_exchange_id(exchange_id: str) -> str:
 class ExchangeClient:
     """A ccxt sync client plus the machinery every recorder needs around it."""
 
-    def __init__(self, config: ExchangeConfig, policy: RetryPolicy | None = None) -> None:
+    def __init__(self, config: ExchangeConfig, policy: RetryPolicy | None = None, private: bool = False) -> None:
         self.exchange_id = check_exchange_id(config.exchange_id)
         self.config = config
         self.policy = policy or default_policy()
-        params = {"enableRateLimit": True, **config.ccxt_params()}
+        # Credentials reach ccxt only when private use is asked for: holding keys, ccxt calls private
+        # endpoints on its own (binance, okx and bybit load currencies privately inside load_markets).
+        self.private = private
+        params = {"enableRateLimit": True, **(config.ccxt_params() if private else config.options)}
         options = dict(params.get("options") or {})
         if self.exchange_id in quirks.MARKET_TYPES and "fetchMarkets" not in options:
             options["fetchMarkets"] = quirks.MARKET_TYPES[self.exchange_id]
@@ -78,17 +85,25 @@ class ExchangeClient:
         def on_rest_response(code, reason, url, method, headers, body, request_headers, request_body):
             last.status = code
             last.retry_after = (headers or {}).get("Retry-After")
+            if code in (418, 429):  # the exchange's limit is the process's: every thread waits, not just this one
+                wait = server_wait(RuntimeError(str(body)), last.retry_after, clock.now_ms())
+                wait = min(self.policy.max_server_wait, wait if wait is not None else self.policy.initial_wait)
+                limiter_for(exchange_id, exchange.rateLimit).pause(wait)
             if isinstance(code, int) and 200 <= code < 300 and not _looks_like_json(body):
                 raise MalformedResponse(f"{exchange_id} {method} {url} {code}: body is not JSON: {str(body)[:80]!r}")
             return original_on_response(code, reason, url, method, headers, body, request_headers, request_body)
 
         def parse_ohlcv(ohlcv, market=None):
-            row = list(original_parse_ohlcv(ohlcv, market))[:6]
+            row = list(original_parse_ohlcv(ohlcv, market)[:6])
             row.append(quirks.quote_volume(exchange_id, ohlcv, bool((market or {}).get("inverse"))))
             return row
 
+        def throttle(cost=None):
+            limiter_for(exchange_id, exchange.rateLimit).acquire(1 if cost is None else cost)
+
         exchange.on_rest_response = on_rest_response
         exchange.parse_ohlcv = parse_ohlcv
+        exchange.throttle = throttle  # ccxt calls it before every request while enableRateLimit is on
         exchange.milliseconds = clock.now_ms
 
     # -- calls -----------------------------------------------------------------------------------------
@@ -159,14 +174,18 @@ def _looks_like_json(body: object) -> bool:
     return (text[0], text[-1]) in (("{", "}"), ("[", "]")) or text in ("null", "true", "false")
 
 
-def get_client(exchange_id: str, **overrides: Any) -> ExchangeClient:
-    """The process-wide client of ``exchange_id`` (a new one when ``overrides`` differ from the cached one)."""
+def get_client(exchange_id: str, *, private: bool = False, **overrides: Any) -> ExchangeClient:
+    """The process-wide client of ``exchange_id`` (a new one when ``overrides`` differ from the cached one).
+
+    ``private=True`` hands the configured credentials to ccxt, for private endpoints; without it no request
+    is ever signed, whatever credentials the environment holds."""
     check_exchange_id(exchange_id)
     key = exchange_id if not overrides else f"{exchange_id}:{json.dumps(overrides, sort_keys=True, default=str)}"
+    key += ":private" if private else ""
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = ExchangeClient(load_exchange_config(exchange_id, overrides))
+            client = ExchangeClient(load_exchange_config(exchange_id, overrides), private=private)
             _clients[key] = client
         return client
 
@@ -175,6 +194,11 @@ def reset_clients() -> None:
     """Forget every cached client (their next use builds a new one with the current hooks and config)."""
     with _clients_lock:
         _clients.clear()
+
+
+def installed_hooks() -> list[ClientHook]:
+    """The hooks of every active ``client_hook`` block, for clients built elsewhere (the ccxt.pro streams)."""
+    return list(_hooks)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,8 @@
 """Keeping credentials out of log lines: ccxt logs request headers (API keys included) at DEBUG.
 
-Every credential a client is built with is registered here; a filter on ccxt's logger and on the
-package's loggers replaces any registered value in a record before a handler sees it.
+Every credential a client is built with is registered here, and every log record created in the process
+has any registered value replaced (message and traceback) before a handler sees it. A filter on a logger
+would not do: it sees only records logged on that very logger, not those its children propagate.
 """
 
 from __future__ import annotations
@@ -29,14 +30,19 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrites a record's message with every registered secret masked."""
+    """Rewrites a record's message and traceback with every registered secret masked."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if _secrets:
-            message = record.getMessage()
+            try:
+                message = record.getMessage()
+            except Exception:  # a malformed record is left for the handler to report
+                return True
             cleaned = redact(message)
             if cleaned != message:
                 record.msg, record.args = cleaned, None
+            if record.exc_info and not record.exc_text:
+                record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return True
 
 
@@ -45,6 +51,23 @@ for _name in ("ccxt.base.exchange", "zvt_ccxt", "vcr", "urllib3", "aiohttp"):
     _logger = logging.getLogger(_name)
     if _FILTER not in _logger.filters:
         _logger.addFilter(_FILTER)
+
+
+def _install_record_factory() -> None:
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "redacting", False):
+        return
+
+    def factory(*args, **kwargs) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        _FILTER.filter(record)
+        return record
+
+    factory.redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+_install_record_factory()
 
 
 def install(logger: logging.Logger) -> None:

@@ -18,6 +18,7 @@ import ccxt
 import tenacity
 
 from zvt_ccxt.errors import ExchangeRequestError
+from zvt_ccxt.exchange import quirks
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,9 +67,11 @@ def set_default_policy(policy: RetryPolicy) -> RetryPolicy:
     return previous
 
 
-def is_transient(error: BaseException, status: int | None = None) -> bool:
+def is_transient(error: BaseException, status: int | None = None, exchange: str | None = None) -> bool:
     """True when waiting and asking again can succeed."""
     if isinstance(error, MalformedResponse):
+        return True
+    if any(marker in str(error) for marker in quirks.TRANSIENT_ERRORS.get(exchange or "", ())):
         return True
     if status in PERMANENT_STATUSES:
         return False
@@ -122,7 +125,7 @@ def call_with_retry(
         return server_wait(error, retry_after_of(), now_ms())
 
     def should_retry(error: BaseException) -> bool:
-        if not is_transient(error, status_of()):
+        if not is_transient(error, status_of(), exchange):
             return False
         hinted = hinted_wait(error)
         return hinted is None or hinted <= policy.max_server_wait
@@ -150,4 +153,5 @@ def call_with_retry(
     try:
         return retrying(func)
     except ccxt.BaseError as error:
-        raise ExchangeRequestError(exchange, symbol, error, transient=is_transient(error, status_of())) from error
+        transient = is_transient(error, status_of(), exchange)
+        raise ExchangeRequestError(exchange, symbol, error, transient=transient) from error

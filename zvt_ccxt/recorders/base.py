@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from zvt_ccxt import clock, levels
 from zvt_ccxt.backfill.entities import select_entity_ids
@@ -37,9 +38,14 @@ def wanted_items(code=None, codes=None, symbol=None, symbols=None) -> list[str] 
     return list(dict.fromkeys(items)) or None
 
 
+#: 2009-01-01 UTC: no market traded before it, so an earlier start (0, "1900-01-01") begins here instead of
+#: walking decades of empty windows
+EARLIEST_MS = 1_230_768_000_000
+
+
 def time_range(start_timestamp, end_timestamp) -> tuple[int | None, int | None]:
     """User start/end as UTC ms, refusing a start in the future or after the end."""
-    start = None if start_timestamp is None else levels.to_utc_ms(start_timestamp)
+    start = None if start_timestamp is None else max(EARLIEST_MS, levels.to_utc_ms(start_timestamp))
     end = None if end_timestamp is None else levels.to_utc_ms(end_timestamp)
     now = clock.now_ms()
     if start is not None and start > now:
@@ -56,20 +62,31 @@ def resolve_entity_ids(entity_schema: type, exchanges, wanted, entity_ids) -> li
 
 
 def run_isolated(
-    summary: RecordSummary, items: Sequence, work: Callable[[object, SymbolResult], None], describe
+    summary: RecordSummary, items: Sequence, work: Callable[[object, SymbolResult], None], describe, workers: int = 1
 ) -> RecordSummary:
-    """Run ``work`` for every item; a failure is recorded in its result and the next item goes on."""
-    for item in items:
-        entity_id, symbol = describe(item)
-        result = SymbolResult(entity_id=entity_id, symbol=symbol)
-        summary.results.append(result)
-        try:
-            work(item, result)
-        except ZvtCcxtError as error:
-            result.error = str(error)
-            logger.error("%s: %s", symbol, error)
-        except Exception as error:  # an unexpected bug must not stop the other symbols either
-            result.error = f"{type(error).__name__}: {error}"
-            logger.exception("%s: unexpected error", symbol)
+    """Run ``work`` for every item; a failure is recorded in its result and the next item goes on.
+
+    ``workers`` > 1 runs that many items at once on threads (I/O-bound recording of many symbols); the
+    results keep the order of ``items``.
+    """
+    results = [SymbolResult(*describe(item)) for item in items]
+    summary.results.extend(results)
+    if workers > 1 and len(items) > 1:
+        with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="zvt-ccxt") as pool:
+            list(pool.map(lambda pair: _run_one(work, *pair), zip(items, results, strict=True)))
+    else:
+        for item, result in zip(items, results, strict=True):
+            _run_one(work, item, result)
     logger.info("%s", summary)
     return summary
+
+
+def _run_one(work: Callable[[object, SymbolResult], None], item: object, result: SymbolResult) -> None:
+    try:
+        work(item, result)
+    except ZvtCcxtError as error:
+        result.error = str(error)
+        logger.error("%s: %s", result.symbol, error)
+    except Exception as error:  # an unexpected bug must not stop the other symbols either
+        result.error = f"{type(error).__name__}: {error}"
+        logger.exception("%s: unexpected error", result.symbol)

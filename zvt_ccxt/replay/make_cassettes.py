@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -19,17 +20,33 @@ from pathlib import Path
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "cassettes"
 
 
-def _make(exchange: str, out_dir: Path, live: bool, command: str) -> list[Path]:
+SCENARIO_NAMES = ("backfill", "resume", "market-data")
+#: set (to the scratch ZVT_HOME) in the child process that records
+_SCRATCH_HOME = "ZVT_CCXT_CASSETTE_HOME"
+
+
+def _make(exchange: str, out_dir: Path, live: bool, command: str, names=SCENARIO_NAMES) -> list[Path]:
     from zvt_ccxt import clock
     from zvt_ccxt.replay.cassettes import recording
-    from zvt_ccxt.replay.scenarios import RESUME_AFTER_MS, SCENARIOS, SIMULATED_NOW_MS, run_backfill, run_resume
+    from zvt_ccxt.replay.scenarios import (
+        RESUME_AFTER_MS,
+        SCENARIOS,
+        SIMULATED_NOW_MS,
+        run_backfill,
+        run_market_data,
+        run_resume,
+    )
 
     scenario = SCENARIOS[exchange]
     made = []
     if live:
         start_ms = clock.now_ms() // 60_000 * 60_000
-        steps = [("backfill", run_backfill, start_ms), ("resume", run_resume, start_ms + 60_000)]
-        for name, run, at_ms in steps:
+        steps = [
+            ("backfill", run_backfill, start_ms),
+            ("resume", run_resume, start_ms + 60_000),
+            ("market-data", run_market_data, start_ms + 60_000),
+        ]
+        for name, run, at_ms in [step for step in steps if step[0] in names]:
             path = out_dir / f"{exchange}-{name}.json"
             with recording(path, source="live", command=command, recorded_at_ms=at_ms, notes=f"{name} scenario"):
                 _check(run(scenario))
@@ -42,8 +59,9 @@ def _make(exchange: str, out_dir: Path, live: bool, command: str) -> list[Path]:
         steps = [
             ("backfill", run_backfill, SIMULATED_NOW_MS),
             ("resume", run_resume, SIMULATED_NOW_MS + RESUME_AFTER_MS),
+            ("market-data", run_market_data, SIMULATED_NOW_MS),
         ]
-        for name, run, at_ms in steps:
+        for name, run, at_ms in [step for step in steps if step[0] in names]:
             simulator.set_now(at_ms)
             path = out_dir / f"{exchange}-{name}.json"
             with recording(
@@ -73,20 +91,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live", action="store_true", help="record the real exchanges instead of the simulator")
     parser.add_argument("--exchanges", default="binance,okx,bybit,coinbase", help="comma-separated exchange ids")
     parser.add_argument("--out", type=Path, default=DEFAULT_DIR, help="cassette directory (default: ./cassettes)")
+    parser.add_argument(
+        "--scenarios", default=",".join(SCENARIO_NAMES), help=f"comma-separated, of {', '.join(SCENARIO_NAMES)}"
+    )
     args = parser.parse_args(argv)
+    names = tuple(n.strip() for n in args.scenarios.split(",") if n.strip())
+    unknown = sorted(set(names) - set(SCENARIO_NAMES))
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(unknown)}")
 
-    # A scratch ZVT_HOME: recording starts from an empty store and leaves the user's alone.
-    home = tempfile.mkdtemp(prefix="zvt-ccxt-cassettes-")
-    os.environ["ZVT_HOME"] = home
-    import zvt_ccxt  # noqa: F401  (after ZVT_HOME is set)
+    home = os.environ.get("ZVT_HOME")
+    if not home or os.environ.get(_SCRATCH_HOME) != home:
+        # Recording starts from an empty store and leaves the user's alone: a scratch ZVT_HOME. zvt reads it
+        # once, when first imported, and ``python -m`` imports this package (so zvt) before main() runs:
+        # the recording therefore runs in a child process started with the scratch home.
+        scratch = tempfile.mkdtemp(prefix="zvt-ccxt-cassettes-")
+        try:
+            command = [
+                sys.executable,
+                "-m",
+                "zvt_ccxt.replay.make_cassettes",
+                *(sys.argv[1:] if argv is None else argv),
+            ]
+            return subprocess.call(command, env={**os.environ, "ZVT_HOME": scratch, _SCRATCH_HOME: scratch})
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    import zvt_ccxt  # noqa: F401
 
     command = "python -m zvt_ccxt.replay.make_cassettes" + (" --live" if args.live else "")
-    try:
-        for exchange in [e.strip() for e in args.exchanges.split(",") if e.strip()]:
-            for path in _make(exchange, args.out, args.live, command):
-                print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    for exchange in [e.strip() for e in args.exchanges.split(",") if e.strip()]:
+        for path in _make(exchange, args.out, args.live, command, names):
+            print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
     return 0
 
 

@@ -16,6 +16,14 @@ Endpoints (GET):
 * coinbase ``api.coinbase.com/v2/{currencies,currencies/crypto,exchange-rates,time}``,
   ``/api/v3/brokerage/time``, ``/api/v3/brokerage/market/products[/{id}[/candles]]``.  Candles: a
   start..end range spanning more than 350 buckets is rejected.
+
+Trades, order books, funding and open interest (``venues/*_data.py``): binance ``aggTrades``,
+``trades``, ``historicalTrades``, ``depth``, ``fundingRate`` and ``/futures/data/openInterestHist``; okx
+``market/trades``, ``market/history-trades``, ``market/books``, ``public/funding-rate-history`` and
+``rubik/stat/contracts/open-interest-volume`` (per currency); bybit ``market/recent-trade`` (no history),
+``market/orderbook``, ``market/funding/history``, ``market/open-interest``; coinbase
+``market/products/{id}/ticker`` and ``market/product_book``. Trades aggregate exactly to the candles
+(:mod:`.tape`); funding switches from 8h to 4h or 1h on some perpetuals (:mod:`.derivatives`).
 """
 
 from .server import HOST_PREFIX, UNIFIED_TIMEFRAMES, ExchangeSimulator, real_url, repoint, sim_url

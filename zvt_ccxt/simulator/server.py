@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -87,6 +90,24 @@ class _Fault:
     body: bytes
     headers: dict[str, str]
     remaining: int | None
+    skip: int = 0
+    action: str | None = None
+    delay: float = 0.0
+    transform: Callable[[Any], Any] | None = None
+
+
+@dataclass
+class _FaultResponse(Response):
+    """A fault's answer: ``action`` makes the handler stall, reset or truncate; ``transform`` rewrites the real one."""
+
+    action: str | None = None
+    delay: float = 0.0
+    transform: Callable[[Any], Any] | None = None
+
+    def rewrite(self, real: Response) -> Response:
+        changed = self.transform(json.loads(real.body))  # type: ignore[misc]
+        body = changed if isinstance(changed, bytes) else json.dumps(changed, separators=(",", ":")).encode()
+        return _FaultResponse(real.status, body, dict(real.headers), self.action, self.delay)
 
 
 def _fault_body(body: Any) -> tuple[bytes, str]:
@@ -100,6 +121,26 @@ def _fault_body(body: Any) -> tuple[bytes, str]:
         text = str(body).encode()
     kind = "text/html" if text.lstrip().startswith(b"<") else "application/json"
     return text, kind
+
+
+@dataclass
+class WeightLimit:
+    """A request-weight budget per fixed wall-clock window, enforced per client like binance's IP limit.
+
+    Over budget a request is answered 429 with ``Retry-After``; a client that keeps asking after
+    ``ban_after`` refusals in one window is banned for ``ban_ms`` (418, "banned until")."""
+
+    exchange: str = "binance"
+    limit: int = 6000
+    window_ms: int = 60_000
+    #: weight by path suffix (binance spot: klines 2, exchangeInfo 20); anything else costs ``default_weight``
+    weights: dict[str, int] = field(default_factory=lambda: {"/klines": 2, "/exchangeInfo": 20})
+    default_weight: int = 1
+    ban_after: int = 20
+    ban_ms: int = 120_000
+
+    def weight_of(self, path: str) -> int:
+        return next((w for suffix, w in self.weights.items() if path.endswith(suffix)), self.default_weight)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -120,14 +161,25 @@ class _Handler(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         sim: ExchangeSimulator = self.server.simulator  # type: ignore[attr-defined]
+        if sim.latency_ms:
+            time.sleep(sim.latency_ms / 1000)
         resp = sim._dispatch(self.command, self.path)
+        action = getattr(resp, "action", None)
+        if action == "stall":
+            time.sleep(getattr(resp, "delay", 0.0))
+        elif action == "reset":  # close at once: SO_LINGER 0 turns the close into a TCP reset
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
         self.send_response(resp.status)
         for key, value in resp.headers.items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(resp.body)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(resp.body)
+            self.wfile.write(resp.body[: len(resp.body) // 2] if action == "truncate" else resp.body)
+        if action == "truncate":  # the promised length never arrives
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _serve
 
@@ -143,7 +195,14 @@ class _Server(ThreadingHTTPServer):
 class ExchangeSimulator:
     """Local HTTP server speaking the public REST dialects of binance, okx, bybit and coinbase."""
 
-    def __init__(self, now_ms: int | None = None, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        now_ms: int | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency_ms: float = 0.0,
+        weight_limit: WeightLimit | None = None,
+    ):
         self._lock = threading.RLock()
         self._now_ms = int(time.time() * 1000) if now_ms is None else int(now_ms)
         self._host, self._port = host, port
@@ -151,6 +210,11 @@ class ExchangeSimulator:
         self._venues = [cls(self) for cls in VENUES]
         self._faults: list[_Fault] = []
         self._weights: dict[str, tuple[int, int]] = {}
+        #: added to every answer, as a round trip to a distant exchange would
+        self.latency_ms = float(latency_ms)
+        self.weight_limit = weight_limit
+        self._window = (0, 0, 0)  # (window start ms, weight used, refusals) of ``weight_limit``
+        self._banned_until_ms = 0
         self.requests: list[dict[str, Any]] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -246,17 +310,26 @@ class ExchangeSimulator:
         body: Any = None,
         times: int | None = 1,
         headers: dict[str, str] | None = None,
+        *,
+        skip: int = 0,
+        action: str | None = None,
+        delay: float = 0.0,
+        transform: Callable[[Any], Any] | None = None,
     ) -> None:
         """Answer the next ``times`` requests of ``exchange`` (None: any) whose real path (with its query
         string) contains ``path_substring`` with ``status``/``body`` instead (``times=None``: forever).
         ``body`` may be a dict/list (sent as JSON), str or bytes (sent verbatim, e.g. truncated JSON or
-        HTML)."""
+        HTML). ``skip``: let the first ``skip`` matching requests through. ``action``: ``"stall"`` waits
+        ``delay`` seconds before answering (a client timeout), ``"reset"`` drops the connection unanswered,
+        ``"truncate"`` sends half the body and closes. ``transform``: answer as usual, with the decoded JSON
+        body passed through ``transform`` (which may return raw bytes) instead of ``status``/``body``."""
         payload, kind = _fault_body(body)
         hdrs = {"Content-Type": kind}
         if headers:
             hdrs.update(headers)
+        fault = _Fault(exchange, path_substring, int(status), payload, hdrs, times, skip, action, delay, transform)
         with self._lock:
-            self._faults.append(_Fault(exchange, path_substring, int(status), payload, hdrs, times))
+            self._faults.append(fault)
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -293,6 +366,9 @@ class ExchangeSimulator:
         ]
 
     def weight_counter(self, exchange: str) -> int:
+        if self.weight_limit is not None and self.weight_limit.exchange == exchange:
+            with self._lock:
+                return self._window[1]
         minute = int(time.time() // 60)
         with self._lock:
             last_minute, count = self._weights.get(exchange, (minute, 0))
@@ -312,7 +388,9 @@ class ExchangeSimulator:
         venue = next((v for v in self._venues if v.handles(host)), None)
         exchange = venue.name if venue else None
         with self._lock:
-            resp = self._take_fault(exchange, path, parts.query)
+            fault = self._take_fault(exchange, path, parts.query)
+            rewrite = fault if fault is not None and fault.transform is not None else None
+            resp = None if rewrite else fault or self._charge_weight(exchange, path)
             if resp is None:
                 if venue is None:
                     resp = Response(404, b"unknown host", {"Content-Type": "text/plain"})
@@ -321,6 +399,8 @@ class ExchangeSimulator:
                         resp = venue.handle(Request(method, host, path, query, pairs, parts.query))
                     except Exception as exc:  # a handler bug must not kill the connection
                         resp = json_response({"error": "simulator failure", "detail": repr(exc)}, status=500)
+            if rewrite is not None:
+                resp = rewrite.rewrite(resp)
             self.requests.append(
                 {
                     "exchange": exchange,
@@ -329,25 +409,61 @@ class ExchangeSimulator:
                     "path": path,
                     "query": query,
                     "status": resp.status,
+                    "fault": fault is not None,
                 }
             )
         return resp
 
-    def _take_fault(self, exchange: str | None, path: str, raw_query: str) -> Response | None:
+    def _charge_weight(self, exchange: str | None, path: str) -> Response | None:
+        """Count the request against ``weight_limit``; the refusal to send instead when over budget."""
+        rule = self.weight_limit
+        if rule is None or exchange != rule.exchange:
+            return None
+        now = int(time.time() * 1000)
+        start, used, refusals = self._window
+        if now - start >= rule.window_ms:
+            start, used, refusals = now - now % rule.window_ms, 0, 0
+        weight = rule.weight_of(path)
+        if now < self._banned_until_ms or used + weight > rule.limit:
+            refusals += 1
+            if refusals > rule.ban_after and now >= self._banned_until_ms:
+                self._banned_until_ms = now + rule.ban_ms
+            self._window = (start, used, refusals)
+            if now < self._banned_until_ms:
+                until = self._banned_until_ms
+                status = 418
+                msg = f"Way too many requests; IP banned until {until}. Please use the websocket for live updates."
+            else:
+                until = start + rule.window_ms
+                status = 429
+                msg = f"Too many requests; current limit of IP is {rule.limit} request weight per window."
+            wait_s = str(max(1, -(-(until - now) // 1000)))
+            used_header = {"x-mbx-used-weight-1m": str(used), "Retry-After": wait_s}
+            return json_response({"code": -1003, "msg": msg}, status=status, headers=used_header)
+        self._window = (start, used + weight, refusals)
+        return None
+
+    def _take_fault(self, exchange: str | None, path: str, raw_query: str) -> _FaultResponse | None:
         target = path + ("?" + raw_query if raw_query else "")
         for fault in self._faults:
             if fault.exchange not in (None, "*", exchange) or fault.needle not in target:
+                continue
+            if fault.skip > 0:
+                fault.skip -= 1
                 continue
             if fault.remaining is not None:
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     self._faults.remove(fault)
-            return Response(fault.status, fault.body, dict(fault.headers))
+            return _FaultResponse(
+                fault.status, fault.body, dict(fault.headers), fault.action, fault.delay, fault.transform
+            )
         return None
 
 
 __all__ = [
     "ExchangeSimulator",
+    "WeightLimit",
     "HOST_PREFIX",
     "SIMULATED_EXCHANGES",
     "UNIFIED_TIMEFRAMES",

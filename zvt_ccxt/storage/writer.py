@@ -2,12 +2,15 @@
 
 One ``INSERT ... ON CONFLICT(id) DO UPDATE`` executed with ``executemany`` over bound parameters, in one
 transaction per call: a row fetched twice is stored once with its latest values, and a failed batch
-leaves the table as it was. Table and column names come only from the schema.
+leaves the table as it was. Table and column names come only from the schema. Threads of one process
+take turns per database file: SQLite admits one writer at a time, and a thread queued on a lock wakes
+the moment it is free, where one polling SQLite's busy handler sleeps in steps of up to 100 ms.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -21,6 +24,18 @@ from zvt_ccxt.errors import StorageError
 from zvt_ccxt.storage.sqlite import tune_engine
 
 _statements: dict[tuple[str, tuple[str, ...]], str] = {}
+_write_locks: dict[str, threading.Lock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def write_lock(engine) -> threading.Lock:
+    """The lock writers of this process take turns on for the database of ``engine``."""
+    key = str(engine.url)
+    lock = _write_locks.get(key)
+    if lock is None:
+        with _write_locks_guard:
+            lock = _write_locks.setdefault(key, threading.Lock())
+    return lock
 
 
 def engine_for(schema: type, provider: str = PROVIDER):
@@ -65,16 +80,17 @@ def upsert(schema: type, columns: Sequence[str], rows: Iterable[Sequence], provi
         return 0
     statement = upsert_statement(schema, columns)
     engine = engine_for(schema, provider)
-    connection = engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        cursor.executemany(statement, rows)
-        connection.commit()
-    except (sqlite3.Error, DBAPIError) as error:
-        connection.rollback()
-        raise StorageError(f"writing {len(rows)} rows to {schema.__tablename__} failed: {error}") from error
-    finally:
-        connection.close()
+    with write_lock(engine):
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.executemany(statement, rows)
+            connection.commit()
+        except (sqlite3.Error, DBAPIError) as error:
+            connection.rollback()
+            raise StorageError(f"writing {len(rows)} rows to {schema.__tablename__} failed: {error}") from error
+        finally:
+            connection.close()
     return len(rows)
 
 

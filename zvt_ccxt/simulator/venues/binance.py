@@ -20,6 +20,7 @@ from ..pricing import (
 )
 from ..timeframes import BINANCE_INTERVALS
 from ..universe import SimMarket
+from .binance_data import BinanceMarketData
 from .common import (
     BadParam,
     Formats,
@@ -80,7 +81,7 @@ def _fix(text: str, decimals: int = 8) -> str:
     return f"{Decimal(text):.{decimals}f}"
 
 
-class Binance(Venue):
+class Binance(BinanceMarketData, Venue):
     name = "binance"
 
     def handles(self, host: str) -> bool:
@@ -96,9 +97,13 @@ class Binance(Venue):
         method, host, path, query = req.method, req.host, req.path, req.query
         api = _API_OF_HOST[host]
         prefix = _PREFIX[api]
+        if method == "GET" and path == "/futures/data/openInterestHist" and api in ("linear", "inverse"):
+            return self._with_headers(api, self._open_interest_hist(api, query))
         if method != "GET" or not path.startswith(prefix):
             return self._not_found()
         endpoint = path[len(prefix) :]
+        if api != "option" and endpoint in _MARKET_DATA:
+            return self._with_headers(api, _MARKET_DATA[endpoint](self, api, query))
         if endpoint == "ping":
             resp = json_response({})
         elif endpoint == "time":
@@ -109,6 +114,9 @@ class Binance(Venue):
             resp = self._klines(api, query)
         else:
             return self._not_found()
+        return self._with_headers(api, resp)
+
+    def _with_headers(self, api: str, resp: Response) -> Response:
         if resp.status == 200 or resp.status == 400:
             resp.headers.update(self._headers(api))
             resp.headers["Content-Type"] = "application/json;charset=UTF-8"
@@ -415,3 +423,12 @@ class Binance(Venue):
                 ]
             )
         return out
+
+
+_MARKET_DATA = {
+    "aggTrades": lambda venue, api, query: venue._agg_trades(api, query),
+    "trades": lambda venue, api, query: venue._plain_trades(api, query, historical=False),
+    "historicalTrades": lambda venue, api, query: venue._plain_trades(api, query, historical=True),
+    "depth": lambda venue, api, query: venue._depth(api, query),
+    "fundingRate": lambda venue, api, query: venue._funding_rate(api, query) if api != "spot" else venue._not_found(),
+}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..pricing import BASE, CLOSE, CONTRACTS, HIGH, LOW, OPEN, QUOTE, TS
 from ..timeframes import BYBIT_INTERVALS
 from ..universe import SimMarket
+from .bybit_data import BybitMarketData
 from .common import BadParam, Formats, Request, Response, Venue, json_response, opt_int, raw_decimals
 
 # real per-request caps
@@ -23,7 +24,7 @@ _HOSTS = (
 _CATEGORIES = ("spot", "linear", "inverse", "option")
 
 
-class Bybit(Venue):
+class Bybit(BybitMarketData, Venue):
     name = "bybit"
 
     def handles(self, host: str) -> bool:
@@ -46,6 +47,14 @@ class Bybit(Venue):
                 return self._instruments(query)
             if path == "/v5/market/kline":
                 return self._kline(query)
+            if path == "/v5/market/recent-trade":
+                return self._recent_trades(query)
+            if path == "/v5/market/orderbook":
+                return self._orderbook(query)
+            if path == "/v5/market/funding/history":
+                return self._funding_history(query)
+            if path == "/v5/market/open-interest":
+                return self._open_interest(query)
         return json_response({}, status=404)
 
     # -- instruments --------------------------------------------------------------------------------

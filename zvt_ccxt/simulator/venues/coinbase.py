@@ -8,6 +8,7 @@ import uuid
 from ..pricing import BASE, CLOSE, HIGH, LOW, OPEN, TS
 from ..timeframes import COINBASE_GRANULARITIES
 from ..universe import ASSETS, SimMarket
+from .coinbase_data import CoinbaseMarketData
 from .common import BadParam, Formats, Request, Response, Venue, json_response, opt_int
 
 # real per-request cap of the candles endpoint (a range spanning more buckets is rejected)
@@ -33,7 +34,7 @@ def _iso(ms: int) -> str:
     return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class Coinbase(Venue):
+class Coinbase(CoinbaseMarketData, Venue):
     name = "coinbase"
 
     def handles(self, host: str) -> bool:
@@ -63,6 +64,10 @@ class Coinbase(Venue):
                     return self._product(rest[0])
                 if len(rest) == 2 and rest[1] == "candles":
                     return self._candles(rest[0], query)
+                if len(rest) == 2 and rest[1] == "ticker":
+                    return self._market_trades(rest[0], query)
+            if path == "/api/v3/brokerage/market/product_book":
+                return self._product_book(query)
         return _error(404, "NOT_FOUND", "Not Found")
 
     # -- v2 -----------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from ..pricing import BASE, CLOSE, CONTRACTS, HIGH, LOW, OPEN, QUOTE, TS, stable
 from ..timeframes import OKX_BARS
 from ..universe import SimMarket
 from .common import BadParam, Formats, Request, Response, Venue, json_response, opt_int
+from .okx_data import OkxMarketData
 
 # real per-request caps
 CANDLES_DEFAULT = 100
@@ -37,7 +38,7 @@ def _unknown_instrument() -> Response:
     return _err("51001", "Instrument ID or Spread ID doesn't exist.", 200)
 
 
-class Okx(Venue):
+class Okx(OkxMarketData, Venue):
     name = "okx"
 
     def handles(self, host: str) -> bool:
@@ -54,6 +55,14 @@ class Okx(Venue):
                 return self._candles(query, history=False)
             if path == "/api/v5/market/history-candles":
                 return self._candles(query, history=True)
+            if path in ("/api/v5/market/trades", "/api/v5/market/history-trades"):
+                return self._trades(query, history=path.endswith("history-trades"))
+            if path == "/api/v5/market/books":
+                return self._books(query)
+            if path == "/api/v5/public/funding-rate-history":
+                return self._funding_history(query)
+            if path == "/api/v5/rubik/stat/contracts/open-interest-volume":
+                return self._open_interest_volume(query)
         return json_response({"msg": "Not Found", "code": "404"}, status=404)
 
     # -- instruments --------------------------------------------------------------------------------

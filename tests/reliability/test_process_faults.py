@@ -1,0 +1,45 @@
+"""Recorders killed with SIGKILL mid-backfill, and recorders writing one database at once, each in a process of
+its own against the simulator served here: the table must equal an uninterrupted run's, row for row.
+The long kill loop runs in ``tools/reliability.py``."""
+
+import pytest
+
+from zvt_ccxt import levels
+from zvt_ccxt.domain import kdata_schema
+from zvt_ccxt.reliability.harness import SIM_NOW_MS, clear_tables, retry_policy, simulated_exchange, table_rows
+from zvt_ccxt.reliability.process import ChildJob, concurrent_writers, kill_and_resume
+
+SCHEMA = kdata_schema("cryptopair", "1m")
+SYMBOLS = ("BTC/USDT", "ETH/USDT")
+START_MS = levels.bar_start(SIM_NOW_MS, "1d") - 2 * levels.DAY_MS
+PAGE_CAP = 100
+
+
+@pytest.fixture(scope="module")
+def served():
+    """The simulator, and the table an uninterrupted in-process run of the same job leaves."""
+    with retry_policy(), simulated_exchange(page_cap=PAGE_CAP) as simulator:
+        clear_tables()
+        summary = SCHEMA.record_data(
+            provider="ccxt", exchange="binance", symbols=list(SYMBOLS), start_timestamp=START_MS
+        )
+        assert summary.ok
+        reference = table_rows(SCHEMA)
+        clear_tables()
+        job = ChildJob(simulator.base_url, SIM_NOW_MS, "binance", SYMBOLS, "1m", START_MS, PAGE_CAP)
+        yield simulator, job, reference
+
+
+def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_table(served, tmp_path):
+    simulator, job, reference = served
+    outcome = kill_and_resume(simulator, job, tmp_path / "home", reference, SCHEMA, kills=2, seed=8)
+    assert outcome.kills >= 1, outcome.kill_points
+    assert outcome.rows_compared == len(reference) > 5_000
+    assert outcome.passed, (outcome.problems, outcome.rows_lost, outcome.rows_differing, outcome.kill_points)
+
+
+def test_two_processes_recording_the_same_symbols_at_once_store_each_row_once(served, tmp_path):
+    _, job, reference = served
+    outcome = concurrent_writers(job, tmp_path / "home", reference, SCHEMA, writers=2)
+    assert outcome.survived == 2, outcome.problems
+    assert outcome.passed, (outcome.problems, outcome.rows_lost, outcome.rows_differing, outcome.duplicates)

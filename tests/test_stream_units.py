@@ -1,0 +1,286 @@
+"""The stream's parts on their own: cache cursors, gap detection, candle building, book checks, writer, watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from ccxt.async_support.base.ws.cache import ArrayCache
+
+from zvt_ccxt import levels
+from zvt_ccxt.domain import CryptoOrderbook, CryptoTrade
+from zvt_ccxt.simulator.ws import okx_checksum
+from zvt_ccxt.storage.writer import engine_for
+from zvt_ccxt.stream import writer as writer_module
+from zvt_ccxt.stream.books import ConnectionSequence, OkxChecksum, UpdateIdSequence, crossed
+from zvt_ccxt.stream.candles import NativeCandles, TradeCandles
+from zvt_ccxt.stream.gaps import CacheCursor, TradeSequence
+from zvt_ccxt.stream.metrics import StreamMetrics
+from zvt_ccxt.stream.rows import BOOK_COLUMNS, TRADES_TABLE, Entity, book_row, trade_rows
+from zvt_ccxt.stream.subscriptions import Backoff, BackoffPolicy
+from zvt_ccxt.stream.watchdog import EventClock, StallWatchdog
+from zvt_ccxt.stream.writer import StreamWriter, Table
+
+M = levels.MINUTE_MS
+T0 = 1_748_774_040_000  # a minute start
+
+
+def trade(i: int, ts: int | None = None, price: float = 100.0, amount: float = 1.0) -> dict:
+    return {
+        "id": str(i),
+        "timestamp": T0 + i * 1000 if ts is None else ts,
+        "price": price,
+        "amount": amount,
+        "symbol": "BTC/USDT",
+        "side": "buy",
+    }
+
+
+# -- reading ccxt's caches ----------------------------------------------------------------------------
+
+
+def test_cursor_reads_only_new_entries_and_notices_eviction():
+    cache, cursor = ArrayCache(10), CacheCursor()
+    for i in range(5):
+        cache.append(trade(i))
+    fresh, evicted = cursor.take(cache)
+    assert [t["id"] for t in fresh] == ["0", "1", "2", "3", "4"] and not evicted
+    assert cursor.take(cache) == ([], False)
+    for i in range(5, 8):
+        cache.append(trade(i))
+    fresh, evicted = cursor.take(cache)
+    assert [t["id"] for t in fresh] == ["5", "6", "7"] and not evicted
+    for i in range(8, 30):  # the consumer fell behind: 22 new entries, the cache holds 10
+        cache.append(trade(i))
+    fresh, evicted = cursor.take(cache)
+    assert [t["id"] for t in fresh] == [str(i) for i in range(20, 30)] and evicted
+
+
+def test_sequence_finds_skipped_ids_and_drops_repeats():
+    sequence = TradeSequence("BTC/USDT", sequential=True)
+    fresh, gap = sequence.check([trade(i) for i in range(1, 6)], evicted=False)
+    assert len(fresh) == 5 and gap is None
+    fresh, gap = sequence.check([trade(4), trade(5), trade(9), trade(10)], evicted=False)
+    assert [t["id"] for t in fresh] == ["9", "10"]
+    assert (gap.after_id, gap.before_id, gap.expected, gap.reason) == (5, 9, 3, "skipped ids")
+    assert (gap.start_ms, gap.end_ms) == (T0 + 5000, T0 + 9000)
+
+
+def test_sequence_without_ids_marks_reconnects_by_time():
+    sequence = TradeSequence("BTC/USDT:USDT", sequential=False)
+    uuid_trade = {**trade(1), "id": "9a1c-…"}
+    assert sequence.check([uuid_trade], evicted=False)[1] is None
+    assert sequence.check([{**trade(2), "id": "b2"}], evicted=False)[1] is None
+    sequence.reconnected()
+    _, gap = sequence.check([{**trade(7), "id": "c7"}], evicted=False)
+    assert gap is not None and gap.reason == "reconnect" and gap.expected is None
+    assert (gap.start_ms, gap.end_ms) == (T0 + 2000, T0 + 7000) and {"b2", "c7"} <= gap.edge_ids
+
+
+# -- candles ------------------------------------------------------------------------------------------
+
+
+def test_trade_candles_wait_for_a_repair_then_close_with_every_trade():
+    builder = TradeCandles("1m")
+    early = [trade(i, T0 + i * 10_000, price=100 + i) for i in range(4)]  # 0..30 s of the first minute
+    late = [trade(i, T0 + i * 10_000, price=100 + i) for i in range(8, 14)]  # 80..130 s: the next minute
+    builder.add(early)
+    builder.hold("gap", T0 + 30_000, T0 + 80_000)  # trades 4..7 are missing and being repaired
+    builder.add(late)
+    assert builder.close_ready() == [], "the first minute closed while trades of it were missing"
+    builder.add([trade(i, T0 + i * 10_000, price=100 + i) for i in (7, 5, 4, 6)])  # repairs arrive unordered
+    builder.release("gap")
+    first, second = builder.close_ready()
+    assert (first.start, first.open, first.high, first.low, first.close, first.volume) == (T0, 100, 105, 100, 105, 6)
+    assert first.turnover == sum(100 + i for i in range(6)) and first.trades == 6
+    assert (second.start, second.open, second.close, second.volume) == (T0 + M, 106, 111, 6)
+    assert builder.close_ready(exchange_now_ms=T0 + 3 * M + 1_000) == []  # still inside the grace period
+    (third,) = builder.close_ready(exchange_now_ms=T0 + 3 * M + 5_000)
+    assert (third.start, third.open, third.close, third.volume) == (T0 + 2 * M, 112, 113, 2)
+
+
+def test_native_candles_close_regular_bars_and_repair_irregular_ones():
+    tracker = NativeCandles("1m")
+    update = tracker.update([[T0, 1, 2, 0.5, 1.5, 10], [T0 + M, 1.5, 3, 1, 2, 5]])
+    assert [b.start for b in update.closed] == [T0] and update.forming.start == T0 + M and update.repair is None
+    update = tracker.update([[T0 + M, 1.5, 4, 1, 3, 7]])
+    assert update.closed == [] and update.forming.high == 4 and update.forming.volume == 7
+    update = tracker.update([[T0 + 4 * M, 3, 3, 3, 3, 1]])  # minutes 2 and 3 never came
+    assert update.closed == [] and update.repair == (T0 + M, T0 + 4 * M)
+    tracker.interrupted()
+    update = tracker.update([[T0 + 5 * M, 3, 3, 3, 3, 1]])  # regular, but the connection dropped in between
+    assert update.closed == [] and update.repair == (T0 + 4 * M, T0 + 5 * M)
+
+
+# -- order book checks --------------------------------------------------------------------------------
+
+
+def okx_frame(action: str, bids, asks, checksum: int) -> dict:
+    return {
+        "arg": {"channel": "books", "instId": "BTC-USDT"},
+        "action": action,
+        "data": [
+            {
+                "bids": [[p, s, "0", "1"] for p, s in bids],
+                "asks": [[p, s, "0", "1"] for p, s in asks],
+                "checksum": checksum,
+            }
+        ],
+    }
+
+
+def test_okx_checksum_accepts_the_real_book_and_refuses_a_corrupted_one():
+    bids, asks = [("100.5", "2"), ("100.4", "1.25")], [("100.6", "3"), ("100.9", "0.5")]
+    check = OkxChecksum()
+    check.inspect(None, okx_frame("snapshot", bids, asks, okx_checksum(bids, asks)))
+    after_bids = [("100.5", "2"), ("100.45", "7")]  # 100.4 removed, 100.45 added
+    check.inspect(None, okx_frame("update", [("100.4", "0"), ("100.45", "7")], [], okx_checksum(after_bids, asks)))
+    assert check.take() == set()
+    check.inspect(None, okx_frame("update", [("100.3", "1")], [], okx_checksum(after_bids, asks)))
+    assert check.take() == {"BTC-USDT"}
+
+
+def test_bybit_update_ids_and_coinbase_sequence_numbers_must_be_consecutive():
+    bybit = UpdateIdSequence()
+    for kind, u in (("snapshot", 10), ("delta", 11), ("delta", 12)):
+        bybit.inspect("conn", {"topic": "orderbook.50.BTCUSDT", "type": kind, "data": {"s": "BTCUSDT", "u": u}})
+    assert bybit.take() == set()
+    bybit.inspect("conn", {"topic": "orderbook.50.BTCUSDT", "type": "delta", "data": {"s": "BTCUSDT", "u": 14}})
+    assert bybit.take() == {"BTCUSDT"}
+    coinbase = ConnectionSequence()
+    book = {"channel": "l2_data", "events": [{"type": "update", "product_id": "BTC-USD", "updates": []}]}
+    for number in (0, 1, 2):
+        coinbase.inspect("conn", {**book, "sequence_num": number})
+    assert coinbase.take() == set()
+    coinbase.inspect("conn", {"channel": "market_trades", "sequence_num": 4, "events": []})
+    assert coinbase.take() == {"BTC-USD"}
+
+
+def test_crossed_books_are_refused():
+    assert crossed({"bids": [[101.0, 1]], "asks": [[100.0, 1]]})
+    assert crossed({"bids": [[100.0, 1]], "asks": [[100.0, 1]]})
+    assert not crossed({"bids": [[99.0, 1]], "asks": [[100.0, 1]]}) and not crossed({"bids": [], "asks": []})
+
+
+# -- writer -------------------------------------------------------------------------------------------
+
+ENTITY = Entity("cryptopair_binance_btcusdt", "cryptopair", "binance", "btcusdt", "BTC/USDT")
+
+
+def count(schema) -> int:
+    with engine_for(schema).connect() as connection:
+        return connection.exec_driver_sql(f'SELECT COUNT(*) FROM "{schema.__tablename__}"').scalar()
+
+
+def test_a_slow_database_blocks_trades_but_never_drops_them(store, monkeypatch):
+    real_upsert = writer_module.upsert
+
+    def slow_upsert(schema, columns, rows):
+        time.sleep(0.02)
+        return real_upsert(schema, columns, rows)
+
+    monkeypatch.setattr(writer_module, "upsert", slow_upsert)
+    metrics = StreamMetrics().of("test", "binance", "trades")
+    books = StreamMetrics().of("books", "binance", "orderbook")
+    writer = StreamWriter(max_pending_rows=200, batch_rows=50, flush_interval=0.01)
+    peak = 0
+
+    async def produce():
+        nonlocal peak
+        for start in range(0, 2_000, 25):
+            batch = [trade(i) for i in range(start, start + 25)]
+            await writer.add(
+                TRADES_TABLE, trade_rows(ENTITY, batch, "stream"), metrics, [t["timestamp"] for t in batch]
+            )
+            peak = max(peak, writer.pending_rows)
+            row = book_row(ENTITY, {"nonce": start}, 1, [[99.0, 1.0]], [[101.0, 1.0]], T0 + start)
+            writer.put_latest(Table(CryptoOrderbook, BOOK_COLUMNS), ENTITY.entity_id, row, books, T0 + start)
+
+    async def scenario():
+        runner = asyncio.ensure_future(writer.run())
+        await produce()
+        await writer.flush()
+        runner.cancel()
+
+    asyncio.run(scenario())
+    assert count(CryptoTrade) == 2_000 and metrics.rows == 2_000 and metrics.drops == 0
+    assert peak <= 200 + 1, "the queue grew past its bound"
+    assert books.coalesced > 0 and count(CryptoOrderbook) + books.coalesced == 80
+
+
+def test_a_failed_write_is_retried_not_lost(store, monkeypatch):
+    real_upsert, failures = writer_module.upsert, [2]
+
+    def flaky_upsert(schema, columns, rows):
+        if failures[0]:
+            failures[0] -= 1
+            raise writer_module.StorageError("database is locked")
+        return real_upsert(schema, columns, rows)
+
+    monkeypatch.setattr(writer_module, "upsert", flaky_upsert)
+    metrics = StreamMetrics().of("test", "binance", "trades")
+    writer = StreamWriter(retry_wait=0.01)
+
+    async def scenario():
+        batch = [trade(i) for i in range(10)]
+        await writer.add(TRADES_TABLE, trade_rows(ENTITY, batch, "stream"), metrics, [t["timestamp"] for t in batch])
+        await writer.flush()
+
+    asyncio.run(scenario())
+    assert count(CryptoTrade) == 10 and writer.write_failures == 2 and metrics.rows == 10
+
+
+# -- reconnects and stalls ----------------------------------------------------------------------------
+
+
+def test_backoff_grows_with_jitter_up_to_a_ceiling_and_resets():
+    backoff = Backoff(BackoffPolicy(initial=1.0, maximum=8.0))
+    waits = [backoff.next() for _ in range(6)]
+    ceilings = [1, 2, 4, 8, 8, 8]
+    assert all(c / 2 <= w <= c for w, c in zip(waits, ceilings, strict=True))
+    backoff.reset()
+    assert 0.5 <= backoff.next() <= 1.0
+
+
+def test_event_clock_judges_staleness_on_exchange_time():
+    clock = EventClock()
+    for i in range(10):  # events 100 ms apart, each arriving 40-60 ms after it happened
+        clock.observe(1_000_000 + i * 100, arrival_ms=2_000_000 + i * 100 + (40 if i % 2 else 60))
+    assert clock.interval_ms == pytest.approx(100)
+    assert clock.exchange_now_ms(2_000_940) == 1_000_900
+    assert clock.staleness_s(2_000_940) == pytest.approx(0.0)
+    assert clock.staleness_s(2_003_940) == pytest.approx(3.0)
+
+
+def test_watchdog_fires_only_for_a_silent_subscription():
+    fired: list[str] = []
+    watchdog = StallWatchdog(floor_s=0.2, factor=5)
+    silent, busy = EventClock(), EventClock()
+
+    async def scenario():
+        now = time.time() * 1000
+        for i in range(5):  # both show their normal rhythm (an event every 10 ms) before one goes silent
+            silent.observe(int(now) - 60 + i * 10, now - 50 + i * 10)
+            busy.observe(int(now) - 60 + i * 10, now - 50 + i * 10)
+
+        async def on_stall_silent(stale):
+            fired.append("silent")
+
+        async def on_stall_busy(stale):
+            fired.append("busy")
+
+        watchdog.watch("silent", silent, on_stall_silent, lambda: True)
+        watchdog.watch("busy", busy, on_stall_busy, lambda: True)
+        task = asyncio.ensure_future(watchdog.run())
+        for _ in range(20):
+            await asyncio.sleep(0.025)
+            now = time.time() * 1000
+            busy.observe(int(now) - 10, now)
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert "silent" in fired and "busy" not in fired
+    quiet = EventClock()
+    quiet.observe(1_000, 2_000)
+    assert not quiet.knows_its_rate, "one event tells nothing about a channel's normal rate"

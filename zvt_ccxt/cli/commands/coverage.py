@@ -1,0 +1,162 @@
+"""``zvt-ccxt coverage`` and ``zvt-ccxt repair``: gaps per (entity, level), and re-fetching what failed."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pandas as pd
+
+from zvt_ccxt import levels
+from zvt_ccxt.cli.common import (
+    ENTITY_TYPES,
+    add_exchange_option,
+    add_replay_option,
+    add_type_option,
+    codes_for,
+    exchange_traffic,
+    split_list,
+)
+from zvt_ccxt.cli.summaries import RunOutcome, kdata_gaps, outcome_table, totals_line
+from zvt_ccxt.cli.tables import render_frame
+
+COVERAGE_EXAMPLES = """\
+examples:
+  zvt-ccxt coverage                                   # everything recorded, every exchange and level
+  zvt-ccxt coverage --exchange okx --level 1h --symbols BTC/USDT
+  zvt-ccxt coverage --exchange binance --check        # exit status 1 when anything is failed or unknown
+
+columns: bars stored / expected over every range ever requested; no-trading: bars the exchange had no
+trades for (fetched, nothing came back); empty: before listing / after delisting; failed: inside windows
+whose request failed; unknown: never requested inside the span. `zvt-ccxt repair` re-fetches failed and unknown."""
+
+REPAIR_EXAMPLES = """\
+examples:
+  zvt-ccxt repair --exchange binance                  # every level and symbol with failed or unknown bars
+  zvt-ccxt repair --exchange okx --level 1h --symbols BTC/USDT
+  zvt-ccxt repair --exchange okx --replay okx-backfill
+
+Only failed and unknown windows inside what was already requested are fetched: no new bars.
+exit status: 0 nothing left to repair, 1 something still failed, 2 the command could not run as asked."""
+
+COLUMNS = [
+    "entity_id",
+    "level",
+    "requested_from",
+    "requested_to",
+    "bars",
+    "expected_bars",
+    "no_trading_bars",
+    "empty_bars",
+    "failed_bars",
+    "unknown_bars",
+]
+
+
+def _filters(parser: argparse.ArgumentParser, exchange_required: bool) -> None:
+    add_exchange_option(parser, required=exchange_required, help_text="ccxt exchange id (default: every exchange)")
+    parser.add_argument("--level", "-l", choices=levels.BAR_LEVELS, help="only this bar level (default: all)")
+    add_type_option(parser, "only spot pairs or only perpetuals (default: both)")
+    parser.add_argument("--symbols", "-s", action="append", metavar="LIST", help="comma-separated symbols or codes")
+
+
+def register(subparsers, parents) -> None:
+    coverage = subparsers.add_parser(
+        "coverage",
+        parents=parents,
+        help="show bars stored vs expected and the gaps per (entity, level)",
+        description="Coverage of recorded klines per (entity, level), from the windows every run accounted for.",
+        epilog=COVERAGE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _filters(coverage, exchange_required=False)
+    coverage.add_argument("--check", action="store_true", help="exit status 1 if any bar is failed or unknown")
+    coverage.set_defaults(run=run_coverage)
+
+    repair = subparsers.add_parser(
+        "repair",
+        parents=parents,
+        help="re-fetch the failed and unknown windows that coverage reports",
+        description="Re-fetch failed and unknown windows inside the ranges already requested.",
+        epilog=REPAIR_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _filters(repair, exchange_required=True)
+    add_replay_option(repair)
+    repair.set_defaults(run=run_repair)
+
+
+def _schemas(args: argparse.Namespace) -> list[type]:
+    from zvt_ccxt.domain import kdata_schema
+
+    types = [ENTITY_TYPES[args.type]] if args.type else list(ENTITY_TYPES.values())
+    chosen = [args.level] if args.level else list(levels.BAR_LEVELS)
+    return [kdata_schema(entity_type, level) for entity_type in types for level in chosen]
+
+
+def _reports(args: argparse.Namespace) -> list[tuple[type, pd.DataFrame]]:
+    from zvt_ccxt.api import coverage_report
+
+    symbols = split_list(args.symbols)
+    found = []
+    for schema in _schemas(args):
+        entity_type = schema.__tablename__.split("_")[0]
+        codes = codes_for(entity_type, args.exchange, symbols) if symbols else None
+        if codes == []:
+            continue
+        report = coverage_report(schema, exchange=args.exchange, codes=codes)
+        if not report.empty:
+            found.append((schema, report))
+    return found
+
+
+def _to_repair(report: pd.DataFrame) -> list[str]:
+    if "failed_bars" not in report:
+        return []
+    needs = report["failed_bars"].fillna(0).astype(int) + report["unknown_bars"].fillna(0).astype(int)
+    return list(report.loc[needs > 0, "entity_id"])
+
+
+def run_coverage(args: argparse.Namespace) -> int:
+    reports = _reports(args)
+    if not reports:
+        where = f" on {args.exchange}" if args.exchange else ""
+        print(f"nothing recorded{where} yet: run `zvt-ccxt record` first")
+        return 0
+    frame = pd.concat([report for _, report in reports], ignore_index=True)
+    for column in COLUMNS:
+        if column not in frame:
+            frame[column] = None
+    print(render_frame(frame, COLUMNS))
+    broken = frame[frame["failed_bars"].fillna(0).gt(0) | frame["unknown_bars"].fillna(0).gt(0)]
+    for row in broken.to_dict("records"):
+        ranges = [("failed", r) for r in row.get("failed_ranges") or []]
+        ranges += [("unknown", r) for r in row.get("unknown_ranges") or []]
+        for kind, (start, end) in ranges:
+            print(f"  {row['entity_id']} {row['level']}: {kind} {start} .. {end}")
+    print(
+        f"{len(frame)} series; {len(broken)} with failed or unknown bars"
+        + (" (fix with `zvt-ccxt repair`)" if len(broken) else "")
+    )
+    return 1 if args.check and len(broken) else 0
+
+
+def run_repair(args: argparse.Namespace) -> int:
+    from zvt_ccxt.api import repair
+
+    started = time.monotonic()
+    outcomes: list[RunOutcome] = []
+    with exchange_traffic(args.replay):
+        for schema, report in _reports(args):
+            entity_ids = _to_repair(report)
+            if not entity_ids:
+                continue
+            summary = repair(schema, entity_ids=entity_ids)
+            label = f"{schema.level_value} {'perp' if schema.__tablename__.startswith('cryptoperp') else 'spot'}"
+            outcomes.append(RunOutcome(label, summary, kdata_gaps(schema, entity_ids)))
+    if not outcomes:
+        print(f"nothing to repair on {args.exchange}")
+        return 0
+    print(outcome_table(outcomes))
+    print(totals_line(outcomes, time.monotonic() - started))
+    return 0 if all(o.ok for o in outcomes) else 1

@@ -1,0 +1,146 @@
+"""``zvt-ccxt record``: backfill klines (or trades, funding, order books, open interest) with live progress."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+import time
+
+from zvt_ccxt import levels
+from zvt_ccxt.cli import console
+from zvt_ccxt.cli.common import (
+    UsageError,
+    add_exchange_option,
+    add_replay_option,
+    add_type_option,
+    exchange_traffic,
+    group_by_entity_type,
+    parse_time,
+    split_list,
+)
+from zvt_ccxt.cli.progress import MODES, ProgressBoard
+from zvt_ccxt.cli.summaries import RunOutcome, kdata_gaps, outcome_table, totals_line
+
+#: --data value -> schema name in zvt_ccxt.domain (klines: the kdata schema of the level)
+DATA_SCHEMAS = {
+    "klines": None,
+    "trades": "CryptoTrade",
+    "funding": "CryptoFunding",
+    "orderbook": "CryptoOrderbook",
+    "oi": "CryptoOpenInterest",
+}
+
+EXAMPLES = """\
+examples:
+  zvt-ccxt record --exchange okx --symbols BTC/USDT,ETH/USDT --level 1h --since 2024-01-01
+  zvt-ccxt record --exchange binance --symbols BTC/USDT:USDT --level 1d            # a perpetual, from its listing
+  zvt-ccxt record --exchange okx --symbols BTC/USDT --level 1h --since 60d --replay okx-backfill   # offline
+  zvt-ccxt record --exchange okx --symbols btcusdt --type perp --data funding
+  zvt-ccxt record --exchange binance --symbols BTC/USDT --data trades --since 2024-06-01
+  zvt-ccxt record --exchange binance --symbols BTC/USDT --data trades --since 1h --until 0h --replay binance-market-data
+  zvt-ccxt record --exchange okx --symbols BTC/USDT:USDT --data oi --since 240h --period 1h
+
+A second run fetches only what is new (and windows that failed). Codes (btcusdt) and ccxt symbols (BTC/USDT)
+are both accepted; BASE/QUOTE:SETTLE symbols are perpetuals, others spot unless --type says so.
+exit status: 0 all recorded, 1 a symbol or window failed (see the table; rerun or `zvt-ccxt repair`),
+2 the command could not run as asked."""
+
+
+def register(subparsers, parents) -> None:
+    parser = subparsers.add_parser(
+        "record",
+        parents=parents,
+        help="backfill candles, trades, funding, order books or open interest into zvt's store",
+        description="Backfill data into zvt's store with a live progress line per symbol and a summary table.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_exchange_option(parser)
+    parser.add_argument(
+        "--symbols", "-s", action="append", metavar="LIST", help="comma-separated ccxt symbols or codes (repeatable)"
+    )
+    parser.add_argument("--all", action="store_true", help="every market of --type on the exchange (careful: many)")
+    parser.add_argument("--data", "-d", choices=list(DATA_SCHEMAS), default="klines", help="what to record")
+    parser.add_argument(
+        "--level", "-l", default="1h", choices=levels.BAR_LEVELS, help="bar level for klines (default: 1h)"
+    )
+    parser.add_argument("--since", metavar="WHEN", help="start: 2024-01-01, 2024-01-01T12:00 (UTC), or 60d / 12h / 2w")
+    parser.add_argument("--until", metavar="WHEN", help="end (exclusive), same forms; default: now")
+    add_type_option(parser, "spot pairs or perpetuals (default: perpetual for BASE/QUOTE:SETTLE symbols, else spot)")
+    parser.add_argument("--period", metavar="LEVEL", help="open interest bucket, e.g. 5m, 1h, 1d (oi; default 1h)")
+    parser.add_argument("--depth", type=int, metavar="N", help="order book levels per side (orderbook; default 20)")
+    parser.add_argument(
+        "--progress", choices=MODES, default="auto", help="auto: a live bar on a terminal, plain lines elsewhere"
+    )
+    add_replay_option(parser)
+    parser.set_defaults(run=run)
+
+
+def _recorder_takes(schema: type, name: str) -> bool:
+    recorder = getattr(schema, "provider_map_recorder", {}).get("ccxt")
+    if recorder is None:
+        return False
+    try:
+        parameters = inspect.signature(recorder.__init__).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in parameters
+
+
+def _plan(args: argparse.Namespace, symbols: list[str]) -> list[tuple[type, str, dict]]:
+    """(schema, label, keyword arguments) for each ``record_data`` call the command makes."""
+    from zvt_ccxt import domain
+
+    common = {"provider": "ccxt", "exchange": args.exchange}
+    if args.data == "klines":
+        if args.all:
+            groups = {"cryptoperp" if args.type == "perp" else "cryptopair": []}
+        else:
+            groups = group_by_entity_type(symbols, args.type)
+        plan = []
+        for entity_type, group in groups.items():
+            schema = domain.kdata_schema(entity_type, args.level)
+            kind = "perp" if entity_type == "cryptoperp" else "spot"
+            plan.append((schema, f"{args.level} {kind}", {**common, **({"symbols": group} if group else {})}))
+        return plan
+    schema = getattr(domain, DATA_SCHEMAS[args.data])
+    kwargs = {**common, **({"symbols": symbols} if symbols else {})}
+    if args.type == "perp":
+        kwargs["market"] = "perp"
+    if args.period and args.data == "oi":
+        kwargs["period"] = args.period
+    if args.depth and args.data == "orderbook":
+        kwargs["depth"] = args.depth
+    return [(schema, args.data, kwargs)]
+
+
+def run(args: argparse.Namespace) -> int:
+    symbols = split_list(args.symbols)
+    if not symbols and not args.all:
+        raise UsageError("say which markets: --symbols BTC/USDT,ETH/USDT (or --all for every market of --type)")
+    started = time.monotonic()
+    outcomes: list[RunOutcome] = []
+    with exchange_traffic(args.replay):
+        since, until = parse_time(args.since), parse_time(args.until)
+        with ProgressBoard(sys.stderr, args.progress) as board:
+            console.attach_board(board)
+            try:
+                for schema, label, kwargs in _plan(args, symbols):
+                    if since is not None:
+                        kwargs["start_timestamp"] = since
+                    if until is not None:
+                        kwargs["end_timestamp"] = until
+                    if _recorder_takes(schema, "progress"):
+                        kwargs["progress"] = board.tracker(f"{args.exchange} {label}")
+                    summary = schema.record_data(**kwargs)
+                    board.finish_all()
+                    if summary is None:
+                        continue
+                    ids = [r.entity_id for r in summary.results]
+                    outcomes.append(RunOutcome(label, summary, kdata_gaps(schema, ids)))
+            finally:
+                console.attach_board(None)
+    print(outcome_table(outcomes))
+    print(totals_line(outcomes, time.monotonic() - started))
+    return 0 if all(o.ok for o in outcomes) else 1

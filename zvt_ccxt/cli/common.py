@@ -1,0 +1,141 @@
+"""What several commands share: argument parsing helpers, cassette lookup, time arguments, entity types."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from zvt_ccxt import clock, levels
+from zvt_ccxt.errors import ZvtCcxtError
+
+#: what ``--type`` accepts -> zvt entity type
+ENTITY_TYPES = {"spot": "cryptopair", "perp": "cryptoperp"}
+
+#: the repository's bundled cassettes (present in a source checkout / editable install)
+BUNDLED_CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
+
+_RELATIVE = re.compile(r"^(\d+)([hdw])$")
+_RELATIVE_UNITS = {"h": ("h", levels.HOUR_MS), "d": ("D", levels.DAY_MS), "w": ("D", levels.WEEK_MS)}
+
+
+class UsageError(ZvtCcxtError, ValueError):
+    """The command line asks for something that cannot be done as written."""
+
+
+class CommandUnavailable(ZvtCcxtError):
+    """A command needs a part of zvt-ccxt (or an optional dependency) this installation lacks."""
+
+
+def split_list(values: Sequence[str] | str | None) -> list[str]:
+    """``--symbols BTC/USDT,ETH/USDT --symbols SOL/USDT`` as one list, in order, without duplicates."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    items = [item.strip() for value in values for item in value.split(",")]
+    return list(dict.fromkeys(item for item in items if item))
+
+
+def resolve_cassette(value: str) -> Path:
+    """A cassette path, or the name of a bundled one (``okx-backfill``), as an existing file."""
+    path = Path(value).expanduser()
+    if path.is_file():
+        return path
+    for candidate in (BUNDLED_CASSETTES / value, BUNDLED_CASSETTES / f"{value}.json"):
+        if candidate.is_file():
+            return candidate
+    bundled = sorted(p.stem for p in BUNDLED_CASSETTES.glob("*.json")) if BUNDLED_CASSETTES.is_dir() else []
+    hint = f"; bundled: {', '.join(bundled)}" if bundled else ""
+    raise UsageError(f"no cassette {value!r}{hint}")
+
+
+@contextlib.contextmanager
+def exchange_traffic(cassette: str | None) -> Iterator[None]:
+    """Serve exchange traffic from ``cassette`` (clock frozen at its recording instant), else from the network."""
+    if not cassette:
+        yield
+        return
+    from zvt_ccxt.replay import replay
+
+    with replay(resolve_cassette(cassette)):
+        yield
+
+
+def parse_time(value: str | None) -> int | None:
+    """``2024-01-01``, ``2024-01-01T12:00``, ``now``, or relative to now: ``60d`` (days back from today 00:00 UTC),
+    ``12h``, ``2w``. Relative values are read at call time, so under a replay they count from its frozen clock."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if text == "now":
+        return clock.now_ms()
+    match = _RELATIVE.match(text)
+    if match:
+        count, unit = int(match.group(1)), match.group(2)
+        floor_level = "1h" if unit == "h" else "1d"
+        return levels.bar_start(clock.now_ms(), floor_level) - count * _RELATIVE_UNITS[unit][1]
+    return levels.to_utc_ms(value)
+
+
+def entity_type_for(symbol: str, requested: str | None) -> str:
+    """The entity type a symbol is recorded as: ``--type`` if given, else perp for ``BASE/QUOTE:SETTLE``."""
+    if requested:
+        return ENTITY_TYPES[requested]
+    return "cryptoperp" if ":" in symbol else "cryptopair"
+
+
+def group_by_entity_type(symbols: Sequence[str], requested: str | None) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for symbol in symbols:
+        groups.setdefault(entity_type_for(symbol, requested), []).append(symbol)
+    return groups
+
+
+def add_debug_options(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
+    """``--debug`` and ``-v``; on subcommands they default to SUPPRESS so the top-level value survives."""
+    default_flag = False if top_level else argparse.SUPPRESS
+    default_count = 0 if top_level else argparse.SUPPRESS
+    parser.add_argument(
+        "--debug", action="store_true", default=default_flag, help="log everything and show tracebacks on errors"
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=default_count, help="more log lines (-v: info)")
+
+
+def add_exchange_option(parser: argparse.ArgumentParser, *, required: bool = True, help_text: str = "") -> None:
+    parser.add_argument(
+        "--exchange", "-e", required=required, metavar="ID", help=help_text or "ccxt exchange id, e.g. okx, binance"
+    )
+
+
+def add_replay_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--replay",
+        metavar="CASSETTE",
+        help="serve exchange traffic from a cassette (a path, or a bundled name like okx-backfill): fully offline",
+    )
+
+
+def add_type_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--type", "-t", choices=sorted(ENTITY_TYPES), help=help_text)
+
+
+def codes_for(entity_type: str, exchange: str | None, items: Sequence[str]) -> list[str]:
+    """Codes of stored entities of ``entity_type`` for ccxt symbols or codes; a symbol of the other type is left out."""
+    from zvt_ccxt.backfill.entities import stored_symbols
+    from zvt_ccxt.domain import ENTITY_SCHEMAS
+
+    known: dict[str, str] = {}
+    if exchange:
+        known = stored_symbols(ENTITY_SCHEMAS[entity_type], exchange)
+    codes = []
+    for item in items:
+        if item in known:
+            codes.append(known[item])
+        elif "/" not in item:
+            codes.append(item.lower())
+        elif entity_type_for(item, None) == entity_type:  # BTC/USDT names a spot pair, BTC/USDT:USDT a perpetual
+            codes.append(item.split(":")[0].replace("/", "").lower())
+    return list(dict.fromkeys(codes))

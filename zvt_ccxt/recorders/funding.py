@@ -1,0 +1,158 @@
+"""Records the funding rate history of perpetuals into ``CryptoFunding``.
+
+``CryptoFunding.record_data(provider="ccxt", exchange="okx", codes=["btcusdt"])`` stores every settled
+funding event the exchange serves (from ``start_timestamp`` if given, else from the listing), and later runs
+only the new ones. ``funding_interval_hours`` is the time since the previous event, so 1h, 4h and 8h
+schedules and any change between them over a symbol's history come out as they happened; the first event
+ever has none. Mark prices are kept where the exchange gives them (binance).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from zvt_ccxt import levels
+from zvt_ccxt.backfill import coverage
+from zvt_ccxt.backfill.funding_pager import ForwardFundingPager, FundingPager, funding_pager
+from zvt_ccxt.backfill.history import PAGING_ERRORS, Batch, timestamp
+from zvt_ccxt.backfill.instruments import PERP, Instrument
+from zvt_ccxt.backfill.recording import MarketDataRecorder, row_ids
+from zvt_ccxt.backfill.summary import SymbolResult
+from zvt_ccxt.domain.market_data import CryptoFunding
+from zvt_ccxt.domain.recordable import PROVIDER
+from zvt_ccxt.exchange import quirks
+from zvt_ccxt.exchange.client import get_client
+from zvt_ccxt.storage.writer import engine_for, upsert
+
+TABLE = CryptoFunding.__tablename__
+COLUMNS = (
+    "id",
+    "entity_id",
+    "timestamp",
+    "code",
+    "exchange",
+    "ts_ms",
+    "funding_rate",
+    "funding_interval_hours",
+    "mark_price",
+    "index_price",
+    "settled",
+    "source",
+)
+_INTERVAL = "_zvt_ccxt_interval_hours"
+
+
+def _number(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def with_intervals(batches: list[Batch]) -> None:
+    """Give each row of ``batches`` the hours since the event before it (context rows included)."""
+    events = {timestamp(r): r for b in batches for r in (*b.context, *b.rows)}
+    previous = None
+    for ts in sorted(events):
+        events[ts][_INTERVAL] = None if previous is None else (ts - previous) / levels.HOUR_MS
+        previous = ts
+    for batch in batches:
+        for row in batch.rows:
+            row[_INTERVAL] = events[timestamp(row)].get(_INTERVAL)
+
+
+class CcxtFundingRecorder(MarketDataRecorder):
+    """Funding events through the exchange's own cursor (see ``zvt_ccxt.backfill.funding_pager``)."""
+
+    data_type = "funding"
+    default_entity_type = PERP
+    perpetuals_only = "funding rates"
+
+    def record_instrument(self, instrument: Instrument, result: SymbolResult) -> None:
+        client = get_client(instrument.exchange)
+        market = client.market(instrument.symbol)
+        pager = funding_pager(client, market)
+        end = self.end_of(levels.bar_start(self.now_ms(), "1m"))
+        mark_field = quirks.FUNDING_INFO_FIELDS.get(instrument.exchange, {}).get("mark_price")
+        try:
+            start = self.start_ms
+            if start is None and not coverage.load_windows(TABLE, instrument.entity_id):
+                start = self._first_start(pager, market)
+                if start is None:
+                    return
+            self.walk(
+                TABLE,
+                instrument,
+                result,
+                start,
+                end,
+                lambda low, high: self._pages(pager, instrument, low, high),
+                lambda batch: self._store(instrument, result, batch, mark_field),
+            )
+        finally:
+            result.requests += pager.requests
+
+    @staticmethod
+    def _first_start(pager: FundingPager, market: dict) -> int | None:
+        listed = market.get("created")
+        if isinstance(listed, int) and listed > 0:
+            return listed
+        return pager.first_event_ms() if isinstance(pager, ForwardFundingPager) else 0
+
+    def _pages(self, pager: FundingPager, instrument: Instrument, low: int, high: int) -> Iterator[Batch]:
+        """A whole range at once: an event's interval may need the next (older) page."""
+        batches: list[Batch] = []
+        error = None
+        try:
+            batches.extend(pager.pages(low, high))
+        except PAGING_ERRORS as failure:
+            error = failure
+        with_intervals(batches)
+        yield from batches
+        if error is not None:
+            raise error
+        newest = max((timestamp(r) for b in batches for r in b.rows), default=None)
+        if newest is not None:
+            self._complete_next(instrument, high, newest)
+
+    @staticmethod
+    def _complete_next(instrument: Instrument, high: int, newest: int) -> None:
+        """The stored event right after a range just filled learns its interval, if it lacked one."""
+        with engine_for(CryptoFunding).begin() as connection:
+            connection.exec_driver_sql(
+                f"UPDATE {TABLE} SET funding_interval_hours = (ts_ms - ?) / ? "
+                f"WHERE id = (SELECT id FROM {TABLE} WHERE entity_id = ? AND ts_ms >= ? ORDER BY ts_ms LIMIT 1) "
+                "AND funding_interval_hours IS NULL",
+                (newest, float(levels.HOUR_MS), instrument.entity_id, high),
+            )
+
+    def _store(self, instrument: Instrument, result: SymbolResult, batch: Batch, mark_field: str | None) -> int:
+        kept = [r for r in batch.rows if _number(r.get("fundingRate")) is not None]
+        ids, stamps = row_ids(instrument.entity_id, [timestamp(r) for r in kept])
+        rows = []
+        for row, ident, stamp in zip(kept, ids, stamps, strict=True):
+            info = row.get("info") if isinstance(row.get("info"), dict) else {}
+            mark = _number(row.get("markPrice")) or (_number(info.get(mark_field)) if mark_field else None)
+            rows.append(
+                (
+                    ident,
+                    instrument.entity_id,
+                    stamp,
+                    instrument.code,
+                    instrument.exchange,
+                    timestamp(row),
+                    _number(row["fundingRate"]),
+                    row.get(_INTERVAL),
+                    mark,
+                    _number(row.get("indexPrice")),
+                    True,
+                    "rest",
+                )
+            )
+        result.rows += upsert(CryptoFunding, COLUMNS, rows)
+        return len(batch.rows) - len(kept)
+
+
+CryptoFunding.register_recorder_cls(PROVIDER, CcxtFundingRecorder)

@@ -1,0 +1,104 @@
+"""Records open interest history of perpetuals into ``CryptoOpenInterest``, where the exchange offers it.
+
+``CryptoOpenInterest.record_data(provider="ccxt", exchange="binance", codes=["btcusdt"], period="1h")``
+stores one row per period (``5m``, ``15m``, ``30m``, ``1h``, ``4h``, ``1d``; what each exchange serves
+differs) with the amount (contracts or base currency, as reported) and the value (quote currency).
+Exchanges keep only so much (binance: 30 days). okx reports open interest per underlying currency, all its
+contracts together, in USD: such rows say ``scope = "currency"``. Row id ``{entity_id}_{time}_{period}``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from zvt_ccxt import levels
+from zvt_ccxt.backfill import coverage
+from zvt_ccxt.backfill.history import Batch, timestamp
+from zvt_ccxt.backfill.instruments import PERP, Instrument
+from zvt_ccxt.backfill.open_interest_pager import open_interest_pager
+from zvt_ccxt.backfill.recording import MarketDataRecorder, row_ids
+from zvt_ccxt.backfill.summary import SymbolResult
+from zvt_ccxt.domain.market_data import CryptoOpenInterest
+from zvt_ccxt.domain.recordable import PROVIDER
+from zvt_ccxt.errors import UnsupportedLevelError
+from zvt_ccxt.exchange import quirks
+from zvt_ccxt.exchange.client import get_client
+from zvt_ccxt.storage.writer import upsert
+
+TABLE = CryptoOpenInterest.__tablename__
+PERIODS = ("5m", "15m", "30m", "1h", "4h", "1d")
+COLUMNS = (
+    "id",
+    "entity_id",
+    "timestamp",
+    "code",
+    "exchange",
+    "ts_ms",
+    "open_interest_amount",
+    "open_interest_value",
+    "scope",
+    "period",
+)
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+class CcxtOpenInterestRecorder(MarketDataRecorder):
+    """Open interest statistics through the exchange's own paging (see ``zvt_ccxt.backfill.open_interest_pager``)."""
+
+    data_type = "open_interest"
+    default_entity_type = PERP
+    perpetuals_only = "open interest statistics"
+
+    def configure(self, period: str = "1h", **_zvt_arguments: Any) -> None:
+        if period not in PERIODS:
+            raise UnsupportedLevelError(f"open interest period {period!r}: use one of {', '.join(PERIODS)}")
+        self.period = period
+
+    def record_instrument(self, instrument: Instrument, result: SymbolResult) -> None:
+        client = get_client(instrument.exchange)
+        market = client.market(instrument.symbol)
+        pager = open_interest_pager(client, market, self.period)
+        key = f"{TABLE}_{self.period}"
+        end = self.end_of(levels.bar_start(self.now_ms(), self.period))
+        scope = quirks.OPEN_INTEREST_SCOPE.get(instrument.exchange, "instrument")
+        start = self.start_ms
+        if start is None and not coverage.load_windows(key, instrument.entity_id):
+            listed = market.get("created")
+            start = listed if isinstance(listed, int) and listed > 0 else 0
+
+        def store(batch: Batch) -> int:
+            kept = [
+                r
+                for r in batch.rows
+                if _number(r.get("openInterestAmount")) is not None or _number(r.get("openInterestValue")) is not None
+            ]
+            ids, stamps = row_ids(instrument.entity_id, [timestamp(r) for r in kept], f"_{self.period}")
+            rows = [
+                (
+                    ident,
+                    instrument.entity_id,
+                    stamp,
+                    instrument.code,
+                    instrument.exchange,
+                    timestamp(row),
+                    _number(row.get("openInterestAmount")),
+                    _number(row.get("openInterestValue")),
+                    scope,
+                    self.period,
+                )
+                for row, ident, stamp in zip(kept, ids, stamps, strict=True)
+            ]
+            result.rows += upsert(CryptoOpenInterest, COLUMNS, rows)
+            return len(batch.rows) - len(kept)
+
+        try:
+            self.walk(key, instrument, result, start, end, pager.pages, store)
+        finally:
+            result.requests += pager.requests
+
+
+CryptoOpenInterest.register_recorder_cls(PROVIDER, CcxtOpenInterestRecorder)

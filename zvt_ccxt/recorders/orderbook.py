@@ -1,0 +1,179 @@
+"""Records top-N order book snapshots into ``CryptoOrderbook``.
+
+``CryptoOrderbook.record_data(provider="ccxt", exchange="bybit", codes=["btcusdt"], depth=20, snapshots=1,
+interval_seconds=0)`` takes ``snapshots`` rounds of one snapshot per instrument, ``interval_seconds`` apart.
+``bids``/``asks`` hold ``[[price, amount], ...]`` best first (JSON, read back as lists: ``book_arrays``
+turns a query result into arrays); ``best_bid``, ``best_ask``, their sizes, ``spread``, ``mid`` and the
+exchange's sequence number (``nonce``, where ccxt gives one) are columns. ``timestamp`` is the exchange's
+time of the book, or the time it was fetched when the exchange gives none (binance spot).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from zvt_ccxt.backfill.instruments import Instrument
+from zvt_ccxt.backfill.recording import MarketDataRecorder, row_ids
+from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
+from zvt_ccxt.domain.market_data import CryptoOrderbook
+from zvt_ccxt.domain.recordable import PROVIDER
+from zvt_ccxt.errors import DataValidationError, ZvtCcxtError
+from zvt_ccxt.exchange import quirks
+from zvt_ccxt.exchange.client import get_client
+from zvt_ccxt.storage.writer import upsert
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = (
+    "id",
+    "entity_id",
+    "timestamp",
+    "code",
+    "exchange",
+    "ts_ms",
+    "nonce",
+    "depth",
+    "bids",
+    "asks",
+    "best_bid",
+    "best_bid_size",
+    "best_ask",
+    "best_ask_size",
+    "spread",
+    "mid",
+    "source",
+)
+DEFAULT_DEPTH = 20
+
+
+def request_depth(exchange_id: str, market_type: str | None, depth: int) -> int:
+    """What to ask for: the smallest depth the exchange accepts that holds ``depth``, within its maximum."""
+    allowed = quirks.by_market_type(quirks.ORDERBOOK_DEPTHS, exchange_id, market_type)
+    deepest = quirks.by_market_type(quirks.ORDERBOOK_MAX, exchange_id, market_type)
+    if allowed:
+        return next((d for d in sorted(allowed) if d >= depth), max(allowed))
+    return min(depth, deepest) if deepest else depth
+
+
+def _levels(side: list, depth: int, descending: bool, name: str) -> list[list[float]]:
+    levels = []
+    for entry in side[:depth]:
+        price, amount = float(entry[0]), float(entry[1])
+        if not (math.isfinite(price) and math.isfinite(amount) and price > 0 and amount >= 0):
+            raise DataValidationError(f"{name} level {entry!r} is not a positive price and amount")
+        levels.append([price, amount])
+    prices = [p for p, _ in levels]
+    if prices != sorted(prices, reverse=descending) or len(set(prices)) != len(prices):
+        raise DataValidationError(f"{name} are not sorted best first")
+    return levels
+
+
+def snapshot_row(instrument: Instrument, book: dict, depth: int, fetched_ms: int) -> tuple:
+    """One row for ``COLUMNS`` from a ccxt order book; refuses malformed or crossed books."""
+    bids = _levels(book.get("bids") or [], depth, True, "bids")
+    asks = _levels(book.get("asks") or [], depth, False, "asks")
+    if bids and asks and bids[0][0] >= asks[0][0]:
+        raise DataValidationError(f"crossed book: best bid {bids[0][0]} >= best ask {asks[0][0]}")
+    stamp_ms = book.get("timestamp")
+    ts_ms = int(stamp_ms) if isinstance(stamp_ms, int | float) and stamp_ms > 0 else fetched_ms
+    ids, stamps = row_ids(instrument.entity_id, [ts_ms])
+    best_bid, best_bid_size = bids[0] if bids else (None, None)
+    best_ask, best_ask_size = asks[0] if asks else (None, None)
+    both = best_bid is not None and best_ask is not None
+    nonce = book.get("nonce")
+    return (
+        ids[0],
+        instrument.entity_id,
+        stamps[0],
+        instrument.code,
+        instrument.exchange,
+        ts_ms,
+        int(nonce) if isinstance(nonce, int | float) else None,
+        max(len(bids), len(asks)),
+        json.dumps(bids),
+        json.dumps(asks),
+        best_bid,
+        best_bid_size,
+        best_ask,
+        best_ask_size,
+        best_ask - best_bid if both else None,
+        (best_ask + best_bid) / 2 if both else None,
+        "rest",
+    )
+
+
+def book_arrays(frame: pd.DataFrame, side: str = "bids") -> np.ndarray:
+    """``(snapshots, depth, 2)`` float array of one side of queried snapshots (rows padded with NaN)."""
+    books = [json.loads(v) if isinstance(v, str) else (v or []) for v in frame[side]]
+    depth = max((len(b) for b in books), default=0)
+    out = np.full((len(books), depth, 2), np.nan)
+    for i, levels in enumerate(books):
+        if levels:
+            out[i, : len(levels)] = np.asarray(levels, dtype=float)
+    return out
+
+
+class CcxtOrderbookRecorder(MarketDataRecorder):
+    """Order book snapshots: the current book only, since no exchange serves past ones over REST."""
+
+    data_type = "orderbook"
+
+    def configure(
+        self,
+        depth: int = DEFAULT_DEPTH,
+        snapshots: int = 1,
+        interval_seconds: float = 0.0,
+        **_zvt_arguments: Any,
+    ) -> None:
+        if int(depth) < 1 or int(snapshots) < 1 or float(interval_seconds) < 0:
+            raise ZvtCcxtError(
+                f"depth={depth}, snapshots={snapshots}, interval_seconds={interval_seconds}: "
+                "depth and snapshots must be at least 1, the interval not negative"
+            )
+        self.depth = int(depth)
+        self.snapshots = int(snapshots)
+        self.interval_seconds = float(interval_seconds)
+
+    @property
+    def mode(self) -> str:
+        return "recent"
+
+    def run(self) -> RecordSummary:
+        summary = RecordSummary(self.table)
+        results = [SymbolResult(i.entity_id, i.symbol) for i in self.instruments]
+        summary.results.extend(results)
+        for round_index in range(self.snapshots):
+            if round_index:
+                time.sleep(self.interval_seconds)
+            for instrument, result in zip(self.instruments, results, strict=True):
+                try:
+                    self._record_one(instrument, result)
+                except ZvtCcxtError as error:
+                    result.error = str(error)
+                    logger.error("%s: %s", instrument.symbol, error)
+        logger.info("%s", summary)
+        return summary
+
+    def record_instrument(self, instrument: Instrument, result: SymbolResult) -> None:
+        client = get_client(instrument.exchange)
+        market = client.market(instrument.symbol)
+        limit = request_depth(instrument.exchange, market.get("type"), self.depth)
+        result.requests += 1
+        book = client.call("fetch_order_book", instrument.symbol, limit, {}, symbol=instrument.symbol)
+        try:
+            row = snapshot_row(instrument, book, self.depth, self.now_ms())
+        except DataValidationError as error:
+            result.rejected += 1
+            raise DataValidationError(f"{instrument.exchange} {instrument.symbol}: {error}") from None
+        result.rows += upsert(CryptoOrderbook, COLUMNS, [row])
+        result.extend(row[5], row[5])
+
+
+CryptoOrderbook.register_recorder_cls(PROVIDER, CcxtOrderbookRecorder)

@@ -1,0 +1,123 @@
+"""One ccxt.pro client per exchange for a stream, configured like the REST clients.
+
+Options, credentials and redaction come from ``zvt_ccxt.config`` exactly as for ``get_client``; the
+hooks of active ``client_hook`` blocks apply too (tests re-point it at local servers). Every raw frame
+passes a tap first: it stamps the connection's last data time, counts frames, and feeds the exchange's
+book checker before ccxt parses it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import ccxt
+import ccxt.pro
+
+from zvt_ccxt.config import load_exchange_config
+from zvt_ccxt.errors import UnknownExchangeError
+from zvt_ccxt.exchange import quirks, redaction
+from zvt_ccxt.exchange.client import installed_hooks
+from zvt_ccxt.stream.books import BookCheck, book_check_for
+
+logger = logging.getLogger(__name__)
+
+#: entries ccxt keeps per symbol (ccxt's default): the stream drains them on every wake-up, and what overflows
+#: under backpressure is detected and repaired, so memory stays bounded by symbols x this
+CACHE_LIMIT = 2_000
+
+
+def _is_heartbeat(message: object) -> bool:
+    if isinstance(message, str):
+        return True
+    if isinstance(message, dict):
+        return message.get("ret_msg") == "pong" or message.get("op") == "pong" or "pong" in message
+    return False
+
+
+def _consume(future) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+class ProClient:
+    """A ccxt.pro exchange instance plus the frame tap and the book checker of its exchange."""
+
+    def __init__(
+        self,
+        exchange_id: str,
+        overrides: dict[str, Any] | None = None,
+        cache_limit: int = CACHE_LIMIT,
+        private: bool = False,
+    ):
+        if exchange_id not in ccxt.pro.exchanges:
+            raise UnknownExchangeError(f"ccxt.pro has no streaming client for {exchange_id!r}")
+        self.exchange_id = exchange_id
+        self.config = load_exchange_config(exchange_id, overrides)
+        for secret in self.config.credentials.values():
+            redaction.register_secret(secret)
+        # Credentials reach ccxt only for private channels: holding keys, ccxt calls private endpoints on its
+        # own (binance, okx and bybit load currencies privately inside load_markets).
+        self.private = private
+        params = {"enableRateLimit": True, **(self.config.ccxt_params() if private else self.config.options)}
+        options = dict(params.get("options") or {})
+        if exchange_id in quirks.MARKET_TYPES and "fetchMarkets" not in options:
+            options["fetchMarkets"] = quirks.MARKET_TYPES[exchange_id]
+        for key, value in quirks.STREAM_OPTIONS.get(exchange_id, {}).items():
+            options.setdefault(key, value)
+        options.setdefault("tradesLimit", cache_limit)
+        options.setdefault("OHLCVLimit", cache_limit)
+        params["options"] = options
+        self.exchange: ccxt.pro.Exchange = getattr(ccxt.pro, exchange_id)(params)
+        redaction.install(self.exchange.logger)
+        for hook in installed_hooks():
+            hook(self.exchange)
+        self.book_check: BookCheck | None = book_check_for(exchange_id)
+        self.frames = 0
+        self._tap()
+
+    def __repr__(self) -> str:
+        used = "yes" if self.private and self.config.has_credentials else "no"
+        return f"ProClient({self.exchange_id!r}, credentials={used})"
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.config.has_credentials
+
+    def _tap(self) -> None:
+        original = self.exchange.handle_message
+        check = self.book_check
+
+        def handle_message(client, message):
+            self.frames += 1
+            if not _is_heartbeat(message):
+                client.last_data_ms = time.time() * 1000
+            if check is not None:
+                check.inspect(client, message)
+            return original(client, message)
+
+        self.exchange.handle_message = handle_message
+
+    def connections(self, hints: tuple[str, ...], symbols: list[str]) -> list[Any]:
+        """The open ccxt connections carrying a subscription whose hash names a symbol and a channel hint."""
+        found = []
+        for client in list((self.exchange.clients or {}).values()):
+            keys = [str(k) for k in list(client.subscriptions)]
+            if any(s in k and any(h in k for h in hints) for k in keys for s in symbols):
+                found.append(client)
+        return found
+
+    def drop_connections(self, clients: list[Any], reason: str) -> int:
+        """Fail these connections: their pending watches raise a network error and the next watch reconnects."""
+        for client in clients:
+            for future in list(client.futures.values()):
+                future.add_done_callback(_consume)  # futures nobody awaits any more must not log as unretrieved
+            client.on_error(ccxt.RequestTimeout(f"{self.exchange_id}: {reason}"))
+        return len(clients)
+
+    async def close(self) -> None:
+        try:
+            await self.exchange.close()
+        except Exception as error:  # closing must not mask the reason the stream stopped
+            logger.warning("%s: closing the stream client failed: %s", self.exchange_id, error)

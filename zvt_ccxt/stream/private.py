@@ -1,0 +1,260 @@
+"""Private streams (balance, orders, positions, own trades) and the audit log of stream sessions.
+
+Private channels are opt-in and need credentials (configured as for REST: ``zvt_ccxt.config``). Their
+rows go to their own schemas (``zvt_ccxt.domain.private``). Every session writes audit rows (start,
+each subscription, end) that name channels, symbols and counts, and whether credentials were used; a
+detail text passes the secret redaction first, so a credential cannot reach the log table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+
+import numpy as np
+
+from zvt_ccxt.domain.private import CcxtStreamAudit, CryptoBalance, CryptoMyTrade, CryptoOrder, CryptoPosition
+from zvt_ccxt.exchange.redaction import redact
+from zvt_ccxt.storage.writer import sql_datetimes, upsert
+from zvt_ccxt.stream.subscriptions import Subscription
+from zvt_ccxt.stream.writer import Table
+
+logger = logging.getLogger(__name__)
+
+PRIVATE_CHANNELS = ("balance", "orders", "positions", "my_trades")
+
+_COMMON = ("id", "entity_id", "timestamp", "exchange", "ts_ms", "code")
+BALANCE_TABLE = Table(CryptoBalance, _COMMON + ("currency", "free", "used", "total"))
+ORDER_TABLE = Table(
+    CryptoOrder,
+    _COMMON
+    + (
+        "order_id",
+        "client_order_id",
+        "symbol",
+        "order_type",
+        "side",
+        "price",
+        "amount",
+        "filled",
+        "remaining",
+        "average",
+        "status",
+    ),
+)
+POSITION_TABLE = Table(
+    CryptoPosition,
+    _COMMON
+    + (
+        "symbol",
+        "side",
+        "contracts",
+        "contract_size",
+        "entry_price",
+        "mark_price",
+        "unrealized_pnl",
+        "leverage",
+        "margin_mode",
+    ),
+)
+MY_TRADE_TABLE = Table(
+    CryptoMyTrade,
+    _COMMON
+    + (
+        "trade_id",
+        "order_id",
+        "symbol",
+        "side",
+        "price",
+        "amount",
+        "cost",
+        "fee_cost",
+        "fee_currency",
+        "taker_or_maker",
+    ),
+)
+AUDIT_COLUMNS = (
+    "id",
+    "entity_id",
+    "timestamp",
+    "session_id",
+    "exchange",
+    "event",
+    "channel",
+    "symbols",
+    "private",
+    "authenticated",
+    "rows",
+    "detail",
+)
+
+
+def _stamp(ms: int) -> str:
+    return sql_datetimes(np.array([ms], dtype="int64"))[0]
+
+
+def _f(value) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class PrivateSubscription(Subscription):
+    """One private channel of the account: the latest state of each balance, order and position, every fill."""
+
+    def __init__(self, ctx, channel: str) -> None:
+        self.channel = channel
+        self.hints = {
+            "balance": ("balance", "account", "wallet"),
+            "orders": ("order",),
+            "positions": ("position",),
+            "my_trades": ("myTrades", "trade", "execution"),
+        }[channel]
+        super().__init__(ctx, [], "private")
+        self.account = f"account_{ctx.pro.exchange_id}"
+        self.result = None
+
+    async def watch(self) -> None:
+        method = {
+            "balance": "watch_balance",
+            "orders": "watch_orders",
+            "positions": "watch_positions",
+            "my_trades": "watch_my_trades",
+        }[self.channel]
+        self.result = await getattr(self.exchange, method)()
+
+    async def wake(self) -> None:
+        result, now = self.result, int(time.time() * 1000)
+        exchange = self.ctx.pro.exchange_id
+        if self.channel == "balance" and isinstance(result, dict):
+            ts = int(result.get("timestamp") or now)
+            for currency, total in (result.get("total") or {}).items():
+                row = (
+                    f"{exchange}_{currency}",
+                    self.account,
+                    _stamp(ts),
+                    exchange,
+                    ts,
+                    currency,
+                    currency,
+                    _f((result.get("free") or {}).get(currency)),
+                    _f((result.get("used") or {}).get(currency)),
+                    _f(total),
+                )
+                self.ctx.writer.put_latest(BALANCE_TABLE, row[0], row, self.metrics, ts, count_coalesced=False)
+            self.metrics.received(1, ts)
+            return
+        items = list(result or [])
+        self.metrics.received(len(items), None)
+        for item in items:
+            ts = int(item.get("timestamp") or now)
+            if self.channel == "orders":
+                row = (
+                    f"{exchange}_{item.get('id')}",
+                    self.account,
+                    _stamp(ts),
+                    exchange,
+                    ts,
+                    item.get("symbol"),
+                    str(item.get("id")),
+                    item.get("clientOrderId"),
+                    item.get("symbol"),
+                    item.get("type"),
+                    item.get("side"),
+                    _f(item.get("price")),
+                    _f(item.get("amount")),
+                    _f(item.get("filled")),
+                    _f(item.get("remaining")),
+                    _f(item.get("average")),
+                    item.get("status"),
+                )
+                self.ctx.writer.put_latest(ORDER_TABLE, row[0], row, self.metrics, ts, count_coalesced=False)
+            elif self.channel == "positions":
+                row = (
+                    f"{exchange}_{item.get('symbol')}_{item.get('side')}",
+                    self.account,
+                    _stamp(ts),
+                    exchange,
+                    ts,
+                    item.get("symbol"),
+                    item.get("symbol"),
+                    item.get("side"),
+                    _f(item.get("contracts")),
+                    _f(item.get("contractSize")),
+                    _f(item.get("entryPrice")),
+                    _f(item.get("markPrice")),
+                    _f(item.get("unrealizedPnl")),
+                    _f(item.get("leverage")),
+                    item.get("marginMode"),
+                )
+                self.ctx.writer.put_latest(POSITION_TABLE, row[0], row, self.metrics, ts, count_coalesced=False)
+            else:
+                fee = item.get("fee") or {}
+                row = (
+                    f"{exchange}_{item.get('id')}",
+                    self.account,
+                    _stamp(ts),
+                    exchange,
+                    ts,
+                    item.get("symbol"),
+                    str(item.get("id")),
+                    item.get("order"),
+                    item.get("symbol"),
+                    item.get("side"),
+                    _f(item.get("price")),
+                    _f(item.get("amount")),
+                    _f(item.get("cost")),
+                    _f(fee.get("cost")),
+                    fee.get("currency"),
+                    item.get("takerOrMaker"),
+                )
+                await self.ctx.writer.add(MY_TRADE_TABLE, [row], self.metrics, [ts])
+
+
+class AuditLog:
+    """Audit rows of one stream session: what was opened, by whom (credentials yes/no), and how it ended."""
+
+    def __init__(self, exchange: str, authenticated: bool) -> None:
+        self.exchange = exchange
+        self.authenticated = authenticated
+        self.session_id = uuid.uuid4().hex[:16]
+        self.sequence = 0
+
+    def _row(
+        self, event: str, channel: str | None, symbols: list[str] | None, private: bool, rows: int | None, detail: str
+    ) -> tuple:
+        self.sequence += 1
+        now = int(time.time() * 1000)
+        return (
+            f"{self.session_id}_{self.sequence:05d}",
+            f"stream_{self.exchange}",
+            _stamp(now),
+            self.session_id,
+            self.exchange,
+            event,
+            channel,
+            json.dumps(list(symbols or [])),
+            private,
+            self.authenticated,
+            rows,
+            redact(detail)[:500] or None,
+        )
+
+    async def record(
+        self,
+        event: str,
+        channel: str | None = None,
+        symbols: list[str] | None = None,
+        private: bool = False,
+        rows: int | None = None,
+        detail: str = "",
+    ) -> None:
+        row = self._row(event, channel, symbols, private, rows, detail)
+        try:
+            await asyncio.to_thread(upsert, CcxtStreamAudit, AUDIT_COLUMNS, [row])
+        except Exception as error:  # the audit trail must never stop a stream
+            logger.warning("%s: audit row not written: %s", self.exchange, error)
