@@ -195,3 +195,21 @@ def test_coverage_report_separates_no_trading_failed_and_repair_fetches_only_wha
     after = zvt_ccxt.coverage_report(CryptoPair1hKdata, exchange="binance").set_index("entity_id")
     assert after.loc["cryptopair_binance_ethusdt"].failed_bars == 0
     assert after.loc["cryptopair_binance_ethusdt"].bars == after.loc["cryptopair_binance_ethusdt"].expected_bars
+
+
+def test_a_nan_and_text_payload_fails_its_window_for_repair(sim):
+    # the window must end failed, not unknown or fetched, and a later run repairs it
+    sim.inject(
+        "okx",
+        "candles",
+        200,
+        {"code": "0", "msg": "", "data": [["1747699200000", "NaN", "x", "1", "1", "1", "1", "1", "1"]]},
+        times=1,
+    )
+    first = record("okx", start_timestamp=START)
+    assert not first.ok and first.results[0].rejected == 1
+    windows = coverage.load_windows("cryptopair_1h_kdata", "cryptopair_okx_btcusdt")
+    assert coverage.failed_ranges(windows)
+    assert record("okx").ok
+    frame = stored(CryptoPair1hKdata, "cryptopair_okx_btcusdt")
+    assert len(frame) == (END_MS - START_MS) // H and frame.id.is_unique

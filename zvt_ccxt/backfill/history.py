@@ -72,13 +72,7 @@ class Fetcher:
         rows: list[dict] = []
         for _ in range(2):
             self.requests += 1
-            try:
-                rows = self.client.call(self.method, self.symbol, *args, dict(params or {}), symbol=self.symbol)
-            except (ValueError, TypeError, KeyError, ArithmeticError) as error:
-                # ccxt's parsers raise these on a malformed answer (a price of "NaN" fails its decimal maths)
-                raise DataValidationError(
-                    f"{self.client.exchange_id} {self.symbol}: malformed {self.method} answer: {error}"
-                ) from error
+            rows = self.client.call(self.method, self.symbol, *args, dict(params or {}), symbol=self.symbol)
             rows = [r for r in rows or [] if isinstance(r, dict) and isinstance(r.get("timestamp"), int | float)]
             if rows:
                 break

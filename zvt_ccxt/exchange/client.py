@@ -22,7 +22,13 @@ import ccxt
 
 from zvt_ccxt import clock
 from zvt_ccxt.config import ExchangeConfig, load_exchange_config
-from zvt_ccxt.errors import CapabilityNotSupportedError, UnknownExchangeError, UnknownSymbolError
+from zvt_ccxt.errors import (
+    CapabilityNotSupportedError,
+    DataValidationError,
+    UnknownExchangeError,
+    UnknownSymbolError,
+    ZvtCcxtError,
+)
 from zvt_ccxt.exchange import quirks, redaction
 from zvt_ccxt.exchange.limiter import limiter_for
 from zvt_ccxt.exchange.retry import MalformedResponse, RetryPolicy, call_with_retry, default_policy, server_wait
@@ -117,15 +123,22 @@ class ExchangeClient:
             self._last.retry_after = None
             return function(*args, **kwargs)
 
-        return call_with_retry(
-            attempt,
-            exchange=self.exchange_id,
-            symbol=symbol,
-            status_of=lambda: getattr(self._last, "status", None),
-            retry_after_of=lambda: getattr(self._last, "retry_after", None),
-            now_ms=clock.now_ms,
-            policy=self.policy,
-        )
+        try:
+            return call_with_retry(
+                attempt,
+                exchange=self.exchange_id,
+                symbol=symbol,
+                status_of=lambda: getattr(self._last, "status", None),
+                retry_after_of=lambda: getattr(self._last, "retry_after", None),
+                now_ms=clock.now_ms,
+                policy=self.policy,
+            )
+        except ZvtCcxtError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError, ArithmeticError) as error:
+            # ccxt's parsers raise these on a malformed answer (a price of "NaN" fails its decimal maths)
+            where = f"{self.exchange_id} {symbol}" if symbol else self.exchange_id
+            raise DataValidationError(f"{where}: malformed {method} answer: {error!r}") from error
 
     def require(self, capability: str) -> None:
         """Raise unless ccxt says the exchange offers ``capability`` (a unified method name, e.g. fetchOHLCV)."""
