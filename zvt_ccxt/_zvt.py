@@ -66,7 +66,7 @@ def home_lock() -> Iterator[None]:
     home = os.environ.get("ZVT_HOME") or os.path.join(os.path.expanduser("~"), "zvt-home")
     try:
         os.makedirs(home, exist_ok=True)
-        handle = open(os.path.join(home, ".zvt-ccxt-import.lock"), "a")  # noqa: SIM115 - held for the block
+        handle = open(os.path.join(home, ".zvt-ccxt-import.lock"), "a")  # held until the block ends
     except OSError:  # an unwritable home fails later with zvt's own error
         yield
         return

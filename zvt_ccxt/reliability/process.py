@@ -127,9 +127,11 @@ def kill_and_resume(
     rng = random.Random(seed)
     outcome = ProcessOutcome(f"SIGKILL x{kills} then resume")
     started = time.perf_counter()
-    full_run = max(2, len(reference) // (job.page_cap or 1000) + 2)
+    full_run = max(2, len(reference) // (job.page_cap or 1000) + 2)  # candle requests of an uninterrupted run
+    baseline = _candle_requests(simulator, job.exchange)
     for attempt in range(kills):
         before = _candle_requests(simulator, job.exchange)
+        remaining = max(1, full_run - (before - baseline))
         process = job.start(home)
         outcome.runs += 1
         if rng.random() < 0.2:
@@ -139,8 +141,9 @@ def kill_and_resume(
             while time.monotonic() < deadline and process.poll() is None:
                 time.sleep(0.005)
         else:
-            target = rng.randint(1, max(1, full_run // (kills - attempt + 1)))
-            point = f"after candle request {target}"
+            # spread the kills over what is left of the backfill, so they land early, midway and late
+            target = rng.randint(1, max(1, 2 * remaining // (kills - attempt + 1)))
+            point = f"after candle request {target} of ~{remaining} left"
             deadline = time.monotonic() + CHILD_TIMEOUT_S
             while process.poll() is None and time.monotonic() < deadline:
                 if _candle_requests(simulator, job.exchange) - before >= target:
