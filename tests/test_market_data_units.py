@@ -14,7 +14,6 @@ import pytest
 import zvt_ccxt
 from zvt_ccxt.backfill.history import Batch
 from zvt_ccxt.backfill.instruments import Instrument
-from zvt_ccxt.backfill.recording import row_ids
 from zvt_ccxt.errors import CapabilityNotSupportedError, DataValidationError
 from zvt_ccxt.exchange import capabilities
 from zvt_ccxt.recorders.funding import with_intervals
@@ -22,6 +21,7 @@ from zvt_ccxt.recorders.orderbook import request_depth, snapshot_row
 from zvt_ccxt.recorders.trades import trade_rows
 from zvt_ccxt.simulator import HOST_PREFIX, ExchangeSimulator, derivatives, tape
 from zvt_ccxt.simulator.pricing import CLOSE, CONTRACTS, HIGH, LOW, OPEN, TS
+from zvt_ccxt.storage.rows import intraday_ids
 
 from conftest import SIM_NOW
 
@@ -178,7 +178,7 @@ def test_trades_without_an_exchange_id_get_a_stable_one_and_bad_ones_are_refused
     assert rejected == 2 and len(rows) == 2 and rows[0][0] == rows[1][0] and rows[0][0].startswith(BTC.entity_id + "_h")
     other, _ = trade_rows(BTC, [{**trade, "side": "sell"}])
     assert other[0][0] != rows[0][0]
-    assert row_ids(BTC.entity_id, [1_700_000_000_123])[0] == ["cryptopair_okx_btcusdt_2023-11-14T22:13:20.123"]
+    assert intraday_ids(BTC.entity_id, [1_700_000_000_123])[0] == ["cryptopair_okx_btcusdt_2023-11-14T22:13:20.123"]
 
 
 def test_funding_intervals_come_from_the_event_before():

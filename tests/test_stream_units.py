@@ -11,13 +11,14 @@ from ccxt.async_support.base.ws.cache import ArrayCache
 from zvt_ccxt import levels
 from zvt_ccxt.domain import CryptoOrderbook, CryptoTrade
 from zvt_ccxt.simulator.ws import okx_checksum
+from zvt_ccxt.storage.rows import BOOK_COLUMNS, book_row, trade_rows
 from zvt_ccxt.storage.writer import engine_for
 from zvt_ccxt.stream import writer as writer_module
 from zvt_ccxt.stream.books import ConnectionSequence, OkxChecksum, UpdateIdSequence, crossed
 from zvt_ccxt.stream.candles import NativeCandles, TradeCandles
 from zvt_ccxt.stream.gaps import CacheCursor, TradeSequence
 from zvt_ccxt.stream.metrics import StreamMetrics
-from zvt_ccxt.stream.rows import BOOK_COLUMNS, TRADES_TABLE, Entity, book_row, trade_rows
+from zvt_ccxt.stream.rows import TRADES_TABLE, Entity
 from zvt_ccxt.stream.subscriptions import Backoff, BackoffPolicy
 from zvt_ccxt.stream.watchdog import EventClock, StallWatchdog
 from zvt_ccxt.stream.writer import StreamWriter, Table
@@ -194,7 +195,7 @@ def test_a_slow_database_blocks_trades_but_never_drops_them(store, monkeypatch):
                 TRADES_TABLE, trade_rows(ENTITY, batch, "stream"), metrics, [t["timestamp"] for t in batch]
             )
             peak = max(peak, writer.pending_rows)
-            row = book_row(ENTITY, {"nonce": start}, 1, [[99.0, 1.0]], [[101.0, 1.0]], T0 + start)
+            row = book_row(ENTITY, [[99.0, 1.0]], [[101.0, 1.0]], start, T0 + start, "stream")
             writer.put_latest(Table(CryptoOrderbook, BOOK_COLUMNS), ENTITY.entity_id, row, books, T0 + start)
 
     async def scenario():

@@ -23,15 +23,8 @@ from zvt_ccxt.domain.coverage import FAILED
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange import capabilities
 from zvt_ccxt.recorders.base import exchange_list, run_isolated, time_range, wanted_items
-from zvt_ccxt.storage.writer import sql_datetimes
 
 logger = logging.getLogger(__name__)
-
-
-def row_ids(entity_id: str, ts_ms: list[int], suffix: str = "") -> tuple[list[str], list[str]]:
-    """``(ids, timestamps)``: zvt's intraday ids ``{entity_id}_{YYYY-MM-DDTHH:MM:SS.mmm}{suffix}`` and SQL times."""
-    stamps = sql_datetimes(ts_ms) if ts_ms else []
-    return [f"{entity_id}_{s[:10]}T{s[11:23]}{suffix}" for s in stamps], stamps
 
 
 class MarketDataRecorder(Recorder):

@@ -9,7 +9,6 @@ ever has none. Mark prices are kept where the exchange gives them (binance).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 from zvt_ccxt import levels
@@ -17,38 +16,17 @@ from zvt_ccxt.backfill import coverage
 from zvt_ccxt.backfill.funding_pager import ForwardFundingPager, FundingPager, funding_pager
 from zvt_ccxt.backfill.history import PAGING_ERRORS, Batch, timestamp
 from zvt_ccxt.backfill.instruments import PERP, Instrument
-from zvt_ccxt.backfill.recording import MarketDataRecorder, row_ids
+from zvt_ccxt.backfill.recording import MarketDataRecorder
 from zvt_ccxt.backfill.summary import SymbolResult
 from zvt_ccxt.domain.market_data import CryptoFunding
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import get_client
+from zvt_ccxt.storage.rows import FUNDING_COLUMNS, intraday_ids, number
 from zvt_ccxt.storage.writer import engine_for, upsert
 
 TABLE = CryptoFunding.__tablename__
-COLUMNS = (
-    "id",
-    "entity_id",
-    "timestamp",
-    "code",
-    "exchange",
-    "ts_ms",
-    "funding_rate",
-    "funding_interval_hours",
-    "mark_price",
-    "index_price",
-    "settled",
-    "source",
-)
 _INTERVAL = "_zvt_ccxt_interval_hours"
-
-
-def _number(value: object) -> float | None:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def with_intervals(batches: list[Batch]) -> None:
@@ -129,12 +107,12 @@ class CcxtFundingRecorder(MarketDataRecorder):
             )
 
     def _store(self, instrument: Instrument, result: SymbolResult, batch: Batch, mark_field: str | None) -> int:
-        kept = [r for r in batch.rows if _number(r.get("fundingRate")) is not None]
-        ids, stamps = row_ids(instrument.entity_id, [timestamp(r) for r in kept])
+        kept = [r for r in batch.rows if number(r.get("fundingRate")) is not None]
+        ids, stamps = intraday_ids(instrument.entity_id, [timestamp(r) for r in kept])
         rows = []
         for row, ident, stamp in zip(kept, ids, stamps, strict=True):
             info = row.get("info") if isinstance(row.get("info"), dict) else {}
-            mark = _number(row.get("markPrice")) or (_number(info.get(mark_field)) if mark_field else None)
+            mark = number(row.get("markPrice")) or (number(info.get(mark_field)) if mark_field else None)
             rows.append(
                 (
                     ident,
@@ -143,15 +121,15 @@ class CcxtFundingRecorder(MarketDataRecorder):
                     instrument.code,
                     instrument.exchange,
                     timestamp(row),
-                    _number(row["fundingRate"]),
+                    number(row["fundingRate"]),
                     row.get(_INTERVAL),
                     mark,
-                    _number(row.get("indexPrice")),
+                    number(row.get("indexPrice")),
                     True,
                     "rest",
                 )
             )
-        result.rows += upsert(CryptoFunding, COLUMNS, rows)
+        result.rows += upsert(CryptoFunding, FUNDING_COLUMNS, rows)
         return len(batch.rows) - len(kept)
 
 

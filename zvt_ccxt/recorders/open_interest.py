@@ -9,7 +9,6 @@ contracts together, in USD: such rows say ``scope = "currency"``. Row id ``{enti
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from zvt_ccxt import levels
@@ -17,13 +16,14 @@ from zvt_ccxt.backfill import coverage
 from zvt_ccxt.backfill.history import Batch, timestamp
 from zvt_ccxt.backfill.instruments import PERP, Instrument
 from zvt_ccxt.backfill.open_interest_pager import open_interest_pager
-from zvt_ccxt.backfill.recording import MarketDataRecorder, row_ids
+from zvt_ccxt.backfill.recording import MarketDataRecorder
 from zvt_ccxt.backfill.summary import SymbolResult
 from zvt_ccxt.domain.market_data import CryptoOpenInterest
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.errors import UnsupportedLevelError
 from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import get_client
+from zvt_ccxt.storage.rows import intraday_ids, number
 from zvt_ccxt.storage.writer import upsert
 
 TABLE = CryptoOpenInterest.__tablename__
@@ -40,10 +40,6 @@ COLUMNS = (
     "scope",
     "period",
 )
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
 class CcxtOpenInterestRecorder(MarketDataRecorder):
@@ -74,9 +70,9 @@ class CcxtOpenInterestRecorder(MarketDataRecorder):
             kept = [
                 r
                 for r in batch.rows
-                if _number(r.get("openInterestAmount")) is not None or _number(r.get("openInterestValue")) is not None
+                if number(r.get("openInterestAmount")) is not None or number(r.get("openInterestValue")) is not None
             ]
-            ids, stamps = row_ids(instrument.entity_id, [timestamp(r) for r in kept], f"_{self.period}")
+            ids, stamps = intraday_ids(instrument.entity_id, [timestamp(r) for r in kept], f"_{self.period}")
             rows = [
                 (
                     ident,
@@ -85,8 +81,8 @@ class CcxtOpenInterestRecorder(MarketDataRecorder):
                     instrument.code,
                     instrument.exchange,
                     timestamp(row),
-                    _number(row.get("openInterestAmount")),
-                    _number(row.get("openInterestValue")),
+                    number(row.get("openInterestAmount")),
+                    number(row.get("openInterestValue")),
                     scope,
                     self.period,
                 )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from typing import Any
 
@@ -20,36 +19,18 @@ import numpy as np
 import pandas as pd
 
 from zvt_ccxt.backfill.instruments import Instrument
-from zvt_ccxt.backfill.recording import MarketDataRecorder, row_ids
+from zvt_ccxt.backfill.recording import MarketDataRecorder
 from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
 from zvt_ccxt.domain.market_data import CryptoOrderbook
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.errors import DataValidationError, ZvtCcxtError
 from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import get_client
+from zvt_ccxt.storage.rows import BOOK_COLUMNS, book_levels, book_row
 from zvt_ccxt.storage.writer import upsert
 
 logger = logging.getLogger(__name__)
 
-COLUMNS = (
-    "id",
-    "entity_id",
-    "timestamp",
-    "code",
-    "exchange",
-    "ts_ms",
-    "nonce",
-    "depth",
-    "bids",
-    "asks",
-    "best_bid",
-    "best_bid_size",
-    "best_ask",
-    "best_ask_size",
-    "spread",
-    "mid",
-    "source",
-)
 DEFAULT_DEPTH = 20
 
 
@@ -62,51 +43,13 @@ def request_depth(exchange_id: str, market_type: str | None, depth: int) -> int:
     return min(depth, deepest) if deepest else depth
 
 
-def _levels(side: list, depth: int, descending: bool, name: str) -> list[list[float]]:
-    levels = []
-    for entry in side[:depth]:
-        price, amount = float(entry[0]), float(entry[1])
-        if not (math.isfinite(price) and math.isfinite(amount) and price > 0 and amount >= 0):
-            raise DataValidationError(f"{name} level {entry!r} is not a positive price and amount")
-        levels.append([price, amount])
-    prices = [p for p, _ in levels]
-    if prices != sorted(prices, reverse=descending) or len(set(prices)) != len(prices):
-        raise DataValidationError(f"{name} are not sorted best first")
-    return levels
-
-
 def snapshot_row(instrument: Instrument, book: dict, depth: int, fetched_ms: int) -> tuple:
-    """One row for ``COLUMNS`` from a ccxt order book; refuses malformed or crossed books."""
-    bids = _levels(book.get("bids") or [], depth, True, "bids")
-    asks = _levels(book.get("asks") or [], depth, False, "asks")
-    if bids and asks and bids[0][0] >= asks[0][0]:
-        raise DataValidationError(f"crossed book: best bid {bids[0][0]} >= best ask {asks[0][0]}")
+    """One row for ``BOOK_COLUMNS`` from a ccxt order book; refuses malformed or crossed books."""
+    bids = book_levels(book.get("bids") or [], depth, True, "bids")
+    asks = book_levels(book.get("asks") or [], depth, False, "asks")
     stamp_ms = book.get("timestamp")
     ts_ms = int(stamp_ms) if isinstance(stamp_ms, int | float) and stamp_ms > 0 else fetched_ms
-    ids, stamps = row_ids(instrument.entity_id, [ts_ms])
-    best_bid, best_bid_size = bids[0] if bids else (None, None)
-    best_ask, best_ask_size = asks[0] if asks else (None, None)
-    both = best_bid is not None and best_ask is not None
-    nonce = book.get("nonce")
-    return (
-        ids[0],
-        instrument.entity_id,
-        stamps[0],
-        instrument.code,
-        instrument.exchange,
-        ts_ms,
-        int(nonce) if isinstance(nonce, int | float) else None,
-        max(len(bids), len(asks)),
-        json.dumps(bids),
-        json.dumps(asks),
-        best_bid,
-        best_bid_size,
-        best_ask,
-        best_ask_size,
-        best_ask - best_bid if both else None,
-        (best_ask + best_bid) / 2 if both else None,
-        "rest",
-    )
+    return book_row(instrument, bids, asks, book.get("nonce"), ts_ms, "rest")
 
 
 def book_arrays(frame: pd.DataFrame, side: str = "bids") -> np.ndarray:
@@ -172,7 +115,7 @@ class CcxtOrderbookRecorder(MarketDataRecorder):
         except DataValidationError as error:
             result.rejected += 1
             raise DataValidationError(f"{instrument.exchange} {instrument.symbol}: {error}") from None
-        result.rows += upsert(CryptoOrderbook, COLUMNS, [row])
+        result.rows += upsert(CryptoOrderbook, BOOK_COLUMNS, [row])
         result.extend(row[5], row[5])
 
 

@@ -12,9 +12,6 @@ exchange id gets a hash of (time, price, amount, side).
 
 from __future__ import annotations
 
-import hashlib
-import math
-
 from zvt_ccxt import levels
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.backfill.history import Batch
@@ -25,65 +22,17 @@ from zvt_ccxt.backfill.trade_pager import trade_pager
 from zvt_ccxt.domain.market_data import CryptoTrade
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange.client import get_client
-from zvt_ccxt.storage.writer import sql_datetimes, upsert
+from zvt_ccxt.storage import rows
+from zvt_ccxt.storage.rows import TRADE_COLUMNS, valid_trade
+from zvt_ccxt.storage.writer import upsert
 
 TABLE = CryptoTrade.__tablename__
-COLUMNS = (
-    "id",
-    "entity_id",
-    "timestamp",
-    "code",
-    "exchange",
-    "ts_ms",
-    "trade_id",
-    "price",
-    "amount",
-    "cost",
-    "side",
-    "taker_or_maker",
-    "source",
-)
-
-
-def _positive(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-
-
-def trade_id(trade: dict) -> str:
-    """The exchange's trade id, else a stable hash of what identifies the trade."""
-    value = trade.get("id")
-    if value not in (None, ""):
-        return str(value)
-    key = f"{trade['timestamp']}|{trade.get('price')}|{trade.get('amount')}|{trade.get('side')}"
-    return "h" + hashlib.sha1(key.encode()).hexdigest()[:20]
 
 
 def trade_rows(instrument: Instrument, trades: list[dict]) -> tuple[list[tuple], int]:
-    """Rows for ``COLUMNS`` and the number of trades refused (no positive finite price and amount)."""
-    kept = [t for t in trades if _positive(t.get("price")) and _positive(t.get("amount"))]
-    stamps = sql_datetimes([int(t["timestamp"]) for t in kept])
-    rows = []
-    for trade, stamp in zip(kept, stamps, strict=True):
-        ident = trade_id(trade)
-        cost = trade.get("cost")
-        rows.append(
-            (
-                f"{instrument.entity_id}_{ident}",
-                instrument.entity_id,
-                stamp,
-                instrument.code,
-                instrument.exchange,
-                int(trade["timestamp"]),
-                ident,
-                float(trade["price"]),
-                float(trade["amount"]),
-                float(cost) if _positive(cost) else None,
-                trade.get("side"),
-                trade.get("takerOrMaker"),
-                "rest",
-            )
-        )
-    return rows, len(trades) - len(kept)
+    """Rows for ``TRADE_COLUMNS`` and the number of trades refused (no positive finite price and amount)."""
+    kept = [t for t in trades if valid_trade(t)]
+    return rows.trade_rows(instrument, kept, "rest"), len(trades) - len(kept)
 
 
 class CcxtTradeRecorder(MarketDataRecorder):
@@ -103,8 +52,8 @@ class CcxtTradeRecorder(MarketDataRecorder):
         end = self.end_of(levels.bar_start(self.now_ms(), "1m"))
 
         def store(batch: Batch) -> int:
-            rows, rejected = trade_rows(instrument, batch.rows)
-            result.rows += upsert(CryptoTrade, COLUMNS, rows)
+            stored, rejected = trade_rows(instrument, batch.rows)
+            result.rows += upsert(CryptoTrade, TRADE_COLUMNS, stored)
             return rejected
 
         try:

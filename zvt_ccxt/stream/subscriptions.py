@@ -19,25 +19,16 @@ from dataclasses import dataclass, field
 import ccxt
 
 from zvt_ccxt import levels
-from zvt_ccxt.errors import ZvtCcxtError
+from zvt_ccxt.errors import DataValidationError, ZvtCcxtError
 from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import ExchangeClient
+from zvt_ccxt.storage.rows import book_row, trade_rows, valid_trade
 from zvt_ccxt.stream.books import crossed, top_levels
 from zvt_ccxt.stream.candles import BarValues, NativeCandles, TradeCandles
 from zvt_ccxt.stream.client import ProClient
 from zvt_ccxt.stream.gaps import CacheCursor, Gap, TradeSequence, fetch_bars_between, fetch_trades_between
 from zvt_ccxt.stream.metrics import StreamMetrics, SubscriptionMetrics
-from zvt_ccxt.stream.rows import (
-    BOOKS_TABLE,
-    FUNDING_TABLE,
-    TRADES_TABLE,
-    Entity,
-    book_row,
-    candle_row,
-    funding_row,
-    kdata_table,
-    trade_rows,
-)
+from zvt_ccxt.stream.rows import BOOKS_TABLE, FUNDING_TABLE, TRADES_TABLE, Entity, candle_row, funding_row, kdata_table
 from zvt_ccxt.stream.watchdog import EventClock, StallWatchdog
 from zvt_ccxt.stream.writer import StreamWriter
 
@@ -292,6 +283,7 @@ class TradesSubscription(Subscription):
             if symbol in self.builders:
                 self.builders[symbol].hold(id(gap), gap.start_ms, gap.end_ms)
             self.ctx.spawn(self._repair(symbol, gap))
+        fresh = [t for t in fresh if valid_trade(t)]
         if not fresh:
             return
         entity = self.ctx.entities[symbol]
@@ -320,6 +312,7 @@ class TradesSubscription(Subscription):
         try:
             async with self.ctx.repairs:
                 trades = await asyncio.to_thread(fetch_trades_between, self.ctx.rest(), gap)
+                trades = [t for t in trades if valid_trade(t)]
             complete = gap.expected is None or len(trades) >= gap.expected
             if complete:
                 self.metrics.gaps_repaired += 1
@@ -461,7 +454,11 @@ class BookSubscription(Subscription):
         if not bids and not asks:
             return
         entity = self.ctx.entities[symbol]
-        row = book_row(entity, book, self.ctx.book_depth, bids, asks, int(ts))
+        try:
+            row = book_row(entity, bids, asks, book.get("nonce"), int(ts), "stream")
+        except DataValidationError as error:  # crossed or malformed: the book checks resync it
+            logger.debug("%s %s: snapshot not stored: %s", self.name, symbol, error)
+            return
         self.ctx.writer.put_latest(BOOKS_TABLE, entity.entity_id, row, self.metrics, int(ts))
 
     def _resync(self, symbol: str, reason: str) -> None:

@@ -1,0 +1,191 @@
+"""ccxt structures as rows of the market-data tables: one mapping for the REST recorders and the streams.
+
+Both paths write the same tables, so a trade or a snapshot must get the same id and the same columns
+whichever path stored it. Functions take any ``target`` with ``entity_id``, ``code`` and ``exchange``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from typing import Protocol
+
+from zvt_ccxt import levels
+from zvt_ccxt.errors import DataValidationError
+from zvt_ccxt.storage.writer import sql_datetimes
+
+TRADE_COLUMNS = (
+    "id",
+    "entity_id",
+    "timestamp",
+    "code",
+    "exchange",
+    "ts_ms",
+    "trade_id",
+    "price",
+    "amount",
+    "cost",
+    "side",
+    "taker_or_maker",
+    "source",
+)
+BOOK_COLUMNS = (
+    "id",
+    "entity_id",
+    "timestamp",
+    "code",
+    "exchange",
+    "ts_ms",
+    "nonce",
+    "depth",
+    "bids",
+    "asks",
+    "best_bid",
+    "best_bid_size",
+    "best_ask",
+    "best_ask_size",
+    "spread",
+    "mid",
+    "source",
+)
+FUNDING_COLUMNS = (
+    "id",
+    "entity_id",
+    "timestamp",
+    "code",
+    "exchange",
+    "ts_ms",
+    "funding_rate",
+    "funding_interval_hours",
+    "mark_price",
+    "index_price",
+    "settled",
+    "source",
+)
+
+
+class Target(Protocol):
+    entity_id: str
+    code: str
+    exchange: str
+
+
+def number(value: object) -> float | None:
+    """A finite float, or None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        result = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return result if math.isfinite(result) else None
+
+
+def positive(value: object) -> bool:
+    result = number(value)
+    return result is not None and result > 0
+
+
+def intraday_ids(entity_id: str, ts_ms: Sequence[int], suffix: str = "") -> tuple[list[str], list[str]]:
+    """``(ids, timestamps)``: zvt's intraday ids ``{entity_id}_{YYYY-MM-DDTHH:MM:SS.mmm}{suffix}`` and SQL times."""
+    stamps = sql_datetimes(list(ts_ms)) if len(ts_ms) else []
+    return [f"{entity_id}_{s[:10]}T{s[11:23]}{suffix}" for s in stamps], stamps
+
+
+def kdata_id(entity_id: str, level: str, start_ms: int) -> str:
+    """zvt's kdata id: the date for daily and longer bars, the intraday id otherwise."""
+    stamp = sql_datetimes([start_ms])[0]
+    if levels.nominal_ms(level) >= levels.DAY_MS:
+        return f"{entity_id}_{stamp[:10]}"
+    return f"{entity_id}_{stamp[:10]}T{stamp[11:23]}"
+
+
+def valid_trade(trade: dict) -> bool:
+    """A trade worth storing: a timestamp and a positive, finite price and amount."""
+    return (
+        isinstance(trade.get("timestamp"), int | float)
+        and positive(trade.get("price"))
+        and positive(trade.get("amount"))
+    )
+
+
+def trade_id(trade: dict) -> str:
+    """The exchange's trade id, else a stable hash of what identifies the trade."""
+    value = trade.get("id")
+    if value not in (None, ""):
+        return str(value)
+    key = f"{trade['timestamp']}|{trade.get('price')}|{trade.get('amount')}|{trade.get('side')}"
+    return "h" + hashlib.sha1(key.encode()).hexdigest()[:20]
+
+
+def trade_rows(target: Target, trades: list[dict], source: str) -> list[tuple]:
+    """Rows for ``TRADE_COLUMNS`` of trades that passed ``valid_trade``; the id is ``{entity_id}_{trade_id}``."""
+    stamps = sql_datetimes([int(t["timestamp"]) for t in trades]) if trades else []
+    rows = []
+    for trade, stamp in zip(trades, stamps, strict=True):
+        ident = trade_id(trade)
+        price, amount = float(trade["price"]), float(trade["amount"])
+        cost = trade.get("cost")
+        rows.append(
+            (
+                f"{target.entity_id}_{ident}",
+                target.entity_id,
+                stamp,
+                target.code,
+                target.exchange,
+                int(trade["timestamp"]),
+                ident,
+                price,
+                amount,
+                float(cost) if positive(cost) else None,
+                trade.get("side"),
+                trade.get("takerOrMaker"),
+                source,
+            )
+        )
+    return rows
+
+
+def book_levels(side: list, depth: int, descending: bool, name: str) -> list[list[float]]:
+    """The best ``depth`` levels as ``[price, amount]`` floats, refusing non-positive, unsorted or repeated prices."""
+    result = []
+    for entry in side[:depth]:
+        price, amount = number(entry[0]), number(entry[1])
+        if price is None or amount is None or price <= 0 or amount < 0:
+            raise DataValidationError(f"{name} level {entry!r} is not a positive price and amount")
+        result.append([price, amount])
+    prices = [p for p, _ in result]
+    if prices != sorted(prices, reverse=descending) or len(set(prices)) != len(prices):
+        raise DataValidationError(f"{name} are not sorted best first")
+    return result
+
+
+def book_row(target: Target, bids: list, asks: list, nonce: object, ts_ms: int, source: str) -> tuple:
+    """A row for ``BOOK_COLUMNS`` from levels already cut to depth (see ``book_levels``); refuses a crossed book."""
+    if bids and asks and bids[0][0] >= asks[0][0]:
+        raise DataValidationError(f"crossed book: best bid {bids[0][0]} >= best ask {asks[0][0]}")
+    ids, stamps = intraday_ids(target.entity_id, [ts_ms])
+    best_bid, best_bid_size = bids[0] if bids else (None, None)
+    best_ask, best_ask_size = asks[0] if asks else (None, None)
+    both = best_bid is not None and best_ask is not None
+    return (
+        ids[0],
+        target.entity_id,
+        stamps[0],
+        target.code,
+        target.exchange,
+        int(ts_ms),
+        int(nonce) if isinstance(nonce, int | float) and not isinstance(nonce, bool) else None,
+        max(len(bids), len(asks)),
+        json.dumps(bids),
+        json.dumps(asks),
+        best_bid,
+        best_bid_size,
+        best_ask,
+        best_ask_size,
+        best_ask - best_bid if both else None,
+        (best_ask + best_bid) / 2 if both else None,
+        source,
+    )
