@@ -157,13 +157,15 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
 
         pager = OhlcvPager(client, entity.symbol, plan.source_level, client.ohlcv_limit(market))
         writer = _KdataWriter(self, entity, market, plan, result)
+        # pages fetched ahead: enough to keep fetching through the write of a whole batch
+        ahead = 2 * -(-WRITE_BATCH_ROWS // pager.limit) + 1
         gaps = coverage.missing_ranges(start, end, windows)
         total, done = sum(e - s for s, e in gaps), 0
         self._report(result, done, total)
         try:
             for gap_start, gap_end in gaps:
                 writer.begin(levels.bar_start(gap_start, level))
-                for page in prefetched(pager.pages(levels.bar_start(gap_start, level), gap_end)):
+                for page in prefetched(pager.pages(levels.bar_start(gap_start, level), gap_end), ahead):
                     writer.add(page)
                     self._report(result, done + min(page.window.end_ms, gap_end) - gap_start, total)
                 writer.finish()

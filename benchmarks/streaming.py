@@ -1,0 +1,137 @@
+"""Streaming measurements (benchmarks 4 to 6): a zvt-ccxt ``CcxtStream`` reading the replay server into SQLite.
+
+Each runs in its own process (``benchmarks.harness.run_child``). Completion is the moment every replayed
+trade is committed to the database, so the rates are end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import pstats
+import time
+
+from benchmarks.backfill import _profile_lines
+
+#: what each exchange's replay holds, as ccxt symbols (zvt-ccxt) and cryptofeed symbols
+SYMBOLS = {
+    "binance": ["SUSHI/USDT:USDT", "AKRO/USDT:USDT", "KEEP/USDT:USDT", "CTK/USDT:USDT"],
+    "okx": ["BTC/USDT", "UNI/USD:UNI"],
+}
+CRYPTOFEED_SYMBOLS = {
+    "binance": ["SUSHI-USDT-PERP", "AKRO-USDT-PERP", "KEEP-USDT-PERP", "CTK-USDT-PERP"],
+    "okx": ["BTC-USDT", "UNI-USD-PERP"],
+}
+
+
+def _hook(base_url: str, ws_url: str):
+    from zvt_ccxt.simulator import repoint
+
+    def hook(exchange) -> None:
+        api = exchange.urls.get("api")
+        if isinstance(api, dict) and "ws" in api:  # a ccxt.pro client: its websockets too
+            if exchange.id == "binance":
+                api["ws"].update({"future": f"{ws_url}/binance/ws", "spot": f"{ws_url}/binance/ws"})
+            elif exchange.id == "okx":
+                api["ws"] = f"{ws_url}/okx/ws/v5"
+        repoint(exchange, base_url)
+        exchange.enableRateLimit = False
+
+    return hook
+
+
+def _shares(profiler: cProfile.Profile) -> dict[str, float]:
+    """Own time of the event-loop thread by package: ccxt, zvt_ccxt, aiohttp + asyncio, the rest."""
+    totals: dict[str, float] = {}
+    for (filename, _, _), (_, _, own, _, _) in pstats.Stats(profiler).stats.items():
+        group = next((g for g in ("ccxt", "zvt_ccxt", "aiohttp", "asyncio") if f"/{g}/" in filename), "other")
+        group = "aiohttp + asyncio" if group in ("aiohttp", "asyncio") else group
+        totals[group] = totals.get(group, 0.0) + own
+    whole = sum(totals.values()) or 1.0
+    return {group: value / whole for group, value in sorted(totals.items(), key=lambda item: -item[1])}
+
+
+def _slow_writes(milliseconds: float) -> None:
+    """Every batch the stream writes waits ``milliseconds`` first: a database that has fallen behind."""
+    from zvt_ccxt.stream import writer
+
+    original = writer.upsert
+
+    def slow(*args, **kwargs):
+        time.sleep(milliseconds / 1000)
+        return original(*args, **kwargs)
+
+    writer.upsert = slow
+
+
+def stream(
+    base_url: str,
+    ws_url: str,
+    exchange: str,
+    expect_trades: int,
+    flush_interval: float = 0.25,
+    slow_write_ms: float = 0.0,
+    timeout_s: float = 300.0,
+    idle_s: float = 20.0,
+    profile: bool = False,
+) -> dict:
+    """Stream trades and 1m candles of the replayed symbols until ``expect_trades`` trade rows are committed."""
+    from benchmarks.harness import peak_rss_mb
+    from zvt_ccxt.exchange.client import client_hook
+    from zvt_ccxt.stream import CcxtStream
+
+    rss_before = peak_rss_mb()
+    if slow_write_ms:
+        _slow_writes(slow_write_ms)
+    channels = ["trades", "ohlcv"] if exchange == "binance" else ["trades"]
+    stream = CcxtStream(
+        exchange, SYMBOLS[exchange], channels, "1m", flush_interval=flush_interval, stall_after=60, stall_factor=1e6
+    )
+
+    async def scenario() -> dict:
+        task = asyncio.ensure_future(stream.run())
+        await stream.wait_ready(timeout=60)
+        deadline = time.time() + timeout_s
+        last_rows, last_progress = -1, time.time()
+        while not task.done() and time.time() < deadline:
+            rows = stream.metrics.total("rows", "trades")
+            if rows >= expect_trades:
+                break
+            if rows != last_rows:
+                last_rows, last_progress = rows, time.time()
+            elif rows and time.time() - last_progress > idle_s:  # nothing committed for a while: the rest is lost
+                break
+            await asyncio.sleep(0.005)
+        finished = time.time()
+        stream.stop()
+        await task
+        return {"finished": finished, "last_commit": last_progress if last_rows < expect_trades else finished}
+
+    profiler = cProfile.Profile() if profile else None
+    with client_hook(_hook(base_url, ws_url)):
+        if profiler:
+            profiler.enable()
+        outcome = asyncio.run(scenario())
+        if profiler:
+            profiler.disable()
+    if profiler:
+        outcome["profile"] = _profile_lines(profiler, top=14)
+        outcome["profile_shares"] = _shares(profiler)
+    report = stream.report()
+    trades = [s for s in report["subscriptions"] if s["channel"] == "trades"]
+    return {
+        **outcome,
+        "rss_before_mb": rss_before,
+        "trade_rows": stream.metrics.total("rows", "trades"),
+        "rows": report["rows"],
+        "frames": report["frames"],
+        "gaps": stream.metrics.total("gaps"),
+        "gaps_repaired": stream.metrics.total("gaps_repaired"),
+        "repaired_rows": stream.metrics.total("repaired_rows"),
+        "drops": stream.metrics.total("drops"),
+        "reconnects": stream.metrics.total("reconnects"),
+        "latency_p50_ms": max((s["latency_p50_ms"] or 0) for s in trades) if trades else None,
+        "latency_p99_ms": max((s["latency_p99_ms"] or 0) for s in trades) if trades else None,
+        "latencies_ms": [x for sub in stream.metrics.subscriptions.values() if sub.channel == "trades"
+                         for x in sub.latencies_ms],
+    }

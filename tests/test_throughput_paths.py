@@ -1,0 +1,166 @@
+"""The pieces that make backfills fast: the shared request limiter, page prefetching, the one-statement bar upsert,
+and recording several symbols at once. Each is checked for giving the same results as the plain path."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from zvt_ccxt.backfill.pager import prefetched
+from zvt_ccxt.domain import CryptoPair1dKdata, CryptoPair1hKdata, CryptoPair1mKdata
+from zvt_ccxt.exchange import limiter as limiter_module
+from zvt_ccxt.exchange.limiter import RequestLimiter
+from zvt_ccxt.storage import series
+
+from conftest import SIM_NOW
+
+
+class FakeClock:
+    """``time.monotonic``/``time.sleep`` for the limiter: sleeping moves the clock, nothing really waits."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(limiter_module.time, "monotonic", fake.monotonic)
+    monkeypatch.setattr(limiter_module.time, "sleep", fake.sleep)
+    return fake
+
+
+def test_the_limiter_spaces_requests_at_the_rate_after_a_burst(clock):
+    limiter = RequestLimiter(units_per_second=10, burst=2, headroom=1.0)
+    starts = []
+    for _ in range(6):
+        limiter.acquire(1)
+        starts.append(round(clock.now - 100.0, 6))
+    assert starts == [0.0, 0.0, 0.0, 0.1, 0.2, 0.3]  # two units of burst, then one unit every 0.1 s
+
+
+def test_a_pause_holds_every_later_request(clock):
+    limiter = RequestLimiter(units_per_second=100, burst=1, headroom=1.0)
+    limiter.acquire(1)
+    limiter.pause(5.0)  # a 429 with Retry-After: 5
+    limiter.acquire(1)
+    assert clock.now - 100.0 == pytest.approx(5.0)
+
+
+def test_the_limiter_shares_one_budget_between_threads():
+    limiter = RequestLimiter(units_per_second=1e6, burst=1, headroom=1.0)
+    reserved = []
+
+    def work():
+        for _ in range(200):
+            limiter.acquire(1)
+            reserved.append(1)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(reserved) == 800 and limiter._next_free > 0  # every acquire was booked in the one bucket
+
+
+def test_prefetched_pages_arrive_in_order_and_an_error_after_the_pages_before_it():
+    def pages():
+        yield from range(5)
+        raise ValueError("page 5 failed")
+
+    seen = []
+    with pytest.raises(ValueError, match="page 5"):
+        for page in prefetched(pages(), depth=2):
+            seen.append(page)
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_a_caller_that_stops_early_stops_the_prefetching_thread():
+    finished = threading.Event()
+
+    def pages():
+        try:
+            yield from range(1000)
+        finally:
+            finished.set()
+
+    for page in prefetched(pages(), depth=2):
+        if page == 3:
+            break
+    assert finished.is_set()
+
+
+def _stored(schema, entity_id):
+    columns = [c for c in schema.__table__.columns.keys() if c not in ("id", "entity_id", "created_timestamp")]
+    from zvt_ccxt.storage.writer import engine_for
+
+    with engine_for(schema).connect() as connection:
+        rows = connection.exec_driver_sql(
+            f'SELECT substr(id, length(entity_id) + 2), {", ".join(columns)} FROM "{schema.__tablename__}" '
+            "WHERE entity_id = ? ORDER BY timestamp",
+            (entity_id,),
+        ).fetchall()
+    return [tuple(r) for r in rows]
+
+
+@pytest.mark.parametrize("schema, daily", [(CryptoPair1mKdata, False), (CryptoPair1dKdata, True)])
+def test_the_one_statement_upsert_stores_exactly_what_executemany_stores(store, monkeypatch, schema, daily):
+    assert series.json_numbers_exact(), "this SQLite reads JSON numbers back inexactly: the fast path is off"
+    rng = np.random.default_rng(3)
+    count = 500
+    ts = 1_717_200_000_000 + np.arange(count, dtype="int64") * (86_400_000 if daily else 60_000)
+    values = {
+        "open": rng.random(count) * 1e5,
+        "close": np.round(rng.random(count) * 1e5, 2),
+        "high": rng.random(count) * 1e6,
+        "low": np.round(rng.random(count), 8),
+        "volume": rng.random(count) * 10.0 ** rng.integers(-8, 10, count),
+        "turnover": rng.random(count),
+        "change_pct": np.where(rng.random(count) < 0.1, np.nan, rng.random(count) - 0.5),
+        "turnover_estimated": rng.random(count) < 0.5,
+    }
+    constants = {
+        "provider": "ccxt",
+        "code": "x",
+        "name": "X/Y",
+        "level": "1m",
+        "timeframe": "1m",
+        "derived": False,
+        "closed": True,
+    }
+    fast_id, slow_id = "cryptopair_test_fast", "cryptopair_test_slow"
+    assert series.upsert_series(schema, ts, values, {**constants, "entity_id": fast_id}, fast_id, daily) == count
+    monkeypatch.setattr(series, "json_numbers_exact", lambda: False)
+    assert series.upsert_series(schema, ts, values, {**constants, "entity_id": slow_id}, slow_id, daily) == count
+    fast, slow = _stored(schema, fast_id), _stored(schema, slow_id)
+    assert len(fast) == count and fast == slow
+
+
+def test_recording_symbols_at_once_stores_the_same_as_one_after_another(sim):
+    from conftest import empty_store
+
+    symbols = ["BTC/USDT", "ETH/USDT"]
+
+    def record(workers):
+        summary = CryptoPair1hKdata.record_data(
+            provider="ccxt", exchange="binance", symbols=symbols, start_timestamp=SIM_NOW - 20 * 86_400_000,
+            workers=workers,
+        )
+        frame = CryptoPair1hKdata.query_data(provider="ccxt", order=CryptoPair1hKdata.id.asc())
+        return summary, frame.drop(columns=["created_timestamp"], errors="ignore")
+
+    one_by_one, expected = record(1)
+    empty_store()
+    at_once, found = record(2)
+    assert [r.symbol for r in at_once.results] == [r.symbol for r in one_by_one.results] == symbols
+    assert at_once.ok and [r.rows for r in at_once.results] == [r.rows for r in one_by_one.results]
+    assert len(found) == 2 * 20 * 24 and found.equals(expected)
