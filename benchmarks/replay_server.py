@@ -80,7 +80,7 @@ class ReplayServer:
         self.keys = {key for key, _ in self.frames}
         self.rate, self.burst_factor, self.burst_s, self.stamp = rate, burst_factor, burst_s, stamp
         self.connections: list[Connection] = []
-        self._trades_by_symbol: dict[str, list[dict]] | None = None
+        self._trades_by_symbol: dict[str, list[dict]] = {}
         self.subscribed = asyncio.Event()
         trades = sum(_trade_count(exchange, frame) for _, frame in self.frames)
         self.stats = {"frames": len(self.frames), "trades": trades, "sent": 0, "deliveries": 0, "unrouted": 0,
@@ -145,6 +145,7 @@ class ReplayServer:
                 continue
             if self.stamp:
                 frame = _stamped(self.exchange, frame, int(time.time() * 1000))
+            self._remember(frame)
             for conn in targets:
                 payload = frame["data"] if self.exchange == "binance" and not conn.combined else frame
                 try:
@@ -168,15 +169,15 @@ class ReplayServer:
         return 2.0 + self.burst_s + (index - before - burst_frames) / normal
 
     # -- rest -------------------------------------------------------------------------------------
+    def _remember(self, frame: dict) -> None:
+        """Keep every binance trade as sent (times stamped), so REST answers a repair as the exchange would."""
+        data = frame.get("data") or {}
+        if self.exchange == "binance" and data.get("e") == "aggTrade":
+            row = {k: data[k] for k in ("a", "p", "q", "f", "l", "T", "m")}
+            self._trades_by_symbol.setdefault(data["s"], []).append(row)
+
     def _agg_trades(self, query) -> list[dict]:
-        """binance ``aggTrades`` from the replayed frames (what a stream asks for to repair a gap)."""
-        if self._trades_by_symbol is None:
-            self._trades_by_symbol = {}
-            for _, frame in self.frames:
-                data = frame.get("data") or {}
-                if data.get("e") == "aggTrade":
-                    row = {k: data[k] for k in ("a", "p", "q", "f", "l", "T", "m")}
-                    self._trades_by_symbol.setdefault(data["s"], []).append(row)
+        """binance ``aggTrades`` from the trades sent so far (what a stream asks for to repair a gap)."""
         rows = self._trades_by_symbol.get(query.get("symbol", ""), [])
         limit = min(int(query.get("limit") or 500), 1000)
         if query.get("fromId"):
