@@ -19,6 +19,7 @@ from zvt_ccxt import levels
 from zvt_ccxt.backfill.candles import normalise
 from zvt_ccxt.backfill.pager import OhlcvPager
 from zvt_ccxt.errors import ExchangeRequestError
+from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import ExchangeClient
 
 logger = logging.getLogger(__name__)
@@ -134,6 +135,10 @@ def fetch_trades_between(client: ExchangeClient, gap: Gap, limit: int = 1000, ma
     leaves both remainders of its window to ask for; every request narrows a window, and the number of
     requests is bounded.
     """
+    if gap.expected and quirks.TRADE_PAGING.get(client.exchange_id) == "agg_trades":
+        trades = _trades_by_id(client, gap, limit, max_requests)
+        if len(trades) >= gap.expected:
+            return trades
     found: dict[str, dict] = {}
     windows = [(gap.start_ms, gap.end_ms)]
     needs_until = False
@@ -169,6 +174,23 @@ def fetch_trades_between(client: ExchangeClient, gap: Gap, limit: int = 1000, ma
             continue
         trades.append(trade)
     trades.sort(key=lambda t: (t["timestamp"], str(t.get("id"))))
+    return trades
+
+
+def _trades_by_id(client: ExchangeClient, gap: Gap, limit: int, max_requests: int) -> list[dict]:
+    """The missing trades walked forward by id (binance ``fromId``): exactly the gap, one page per ``limit``."""
+    trades: list[dict] = []
+    cursor = gap.after_id + 1
+    for _ in range(max_requests):
+        page = client.call("fetch_trades", gap.symbol, None, limit, {"fromId": cursor}, symbol=gap.symbol)
+        numbered = sorted(
+            ((n, t) for t in page if (n := _int_id(t)) is not None and cursor <= n < gap.before_id),
+            key=lambda pair: pair[0],
+        )
+        trades += [t for _, t in numbered]
+        if not numbered or len(page) < limit or numbered[-1][0] + 1 >= gap.before_id:
+            break
+        cursor = numbered[-1][0] + 1
     return trades
 
 
