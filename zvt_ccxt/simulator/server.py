@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .pricing import BASE, CLOSE, HIGH, LOW, OPEN, TS, decimals_of
-from .timeframes import DAY_MS, HOUR_MS, MINUTE_MS, MONDAY_OFFSET_MS, WEEK_MS, Timeframe, fixed, monthly
+from .timeframes import UNIFIED_TIMEFRAMES
 from .universe import SIMULATED_EXCHANGES, SimMarket, build_universe
 from .venues import VENUES, Request, Response
 from .venues.common import json_response
@@ -25,24 +25,6 @@ HOST_PREFIX = "/_host/"
 _REAL_URL = re.compile(r"^https?://([^/]+)(.*)$", re.S)
 _SIM_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]+" + re.escape(HOST_PREFIX) + r"([^/?#]+)(.*)$", re.S)
 
-# unified (ccxt style) timeframes, UTC aligned, weeks starting on Monday
-UNIFIED_TIMEFRAMES: dict[str, Timeframe] = {
-    "1m": fixed(MINUTE_MS),
-    "3m": fixed(3 * MINUTE_MS),
-    "5m": fixed(5 * MINUTE_MS),
-    "15m": fixed(15 * MINUTE_MS),
-    "30m": fixed(30 * MINUTE_MS),
-    "1h": fixed(HOUR_MS),
-    "2h": fixed(2 * HOUR_MS),
-    "4h": fixed(4 * HOUR_MS),
-    "6h": fixed(6 * HOUR_MS),
-    "8h": fixed(8 * HOUR_MS),
-    "12h": fixed(12 * HOUR_MS),
-    "1d": fixed(DAY_MS),
-    "3d": fixed(3 * DAY_MS),
-    "1w": fixed(WEEK_MS, MONDAY_OFFSET_MS),
-    "1M": monthly(1),
-}
 
 
 def real_url(sim_url: str) -> str:

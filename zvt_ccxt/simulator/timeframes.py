@@ -92,7 +92,8 @@ H1 = fixed(HOUR_MS)
 
 # -- per exchange interval names --------------------------------------------------------------------
 
-BINANCE_INTERVALS: dict[str, Timeframe] = {
+#: ccxt's unified timeframes, UTC aligned, weeks from Monday; binance names its intervals the same way
+UNIFIED_TIMEFRAMES: dict[str, Timeframe] = {
     "1m": fixed(MINUTE_MS),
     "3m": fixed(3 * MINUTE_MS),
     "5m": fixed(5 * MINUTE_MS),
@@ -109,6 +110,7 @@ BINANCE_INTERVALS: dict[str, Timeframe] = {
     "1w": fixed(WEEK_MS, MONDAY_OFFSET_MS),
     "1M": monthly(1),
 }
+BINANCE_INTERVALS = UNIFIED_TIMEFRAMES
 
 
 def _okx_intervals() -> dict[str, Timeframe]:
