@@ -88,6 +88,11 @@ def positive(value: object) -> bool:
     return result is not None and result > 0
 
 
+def stamp(ms: int) -> str:
+    """One epoch-ms instant as the SQL time text every table stores."""
+    return sql_datetimes([ms])[0]
+
+
 def intraday_ids(entity_id: str, ts_ms: Sequence[int], suffix: str = "") -> tuple[list[str], list[str]]:
     """``(ids, timestamps)``: zvt's intraday ids ``{entity_id}_{YYYY-MM-DDTHH:MM:SS.mmm}{suffix}`` and SQL times."""
     stamps = sql_datetimes(list(ts_ms)) if len(ts_ms) else []
@@ -96,10 +101,10 @@ def intraday_ids(entity_id: str, ts_ms: Sequence[int], suffix: str = "") -> tupl
 
 def kdata_id(entity_id: str, level: str, start_ms: int) -> str:
     """zvt's kdata id: the date for daily and longer bars, the intraday id otherwise."""
-    stamp = sql_datetimes([start_ms])[0]
+    text = stamp(start_ms)
     if levels.nominal_ms(level) >= levels.DAY_MS:
-        return f"{entity_id}_{stamp[:10]}"
-    return f"{entity_id}_{stamp[:10]}T{stamp[11:23]}"
+        return f"{entity_id}_{text[:10]}"
+    return f"{entity_id}_{text[:10]}T{text[11:23]}"
 
 
 def valid_trade(trade: dict) -> bool:

@@ -14,11 +14,10 @@ import logging
 import time
 import uuid
 
-import numpy as np
-
 from zvt_ccxt.domain.private import CcxtStreamAudit, CryptoBalance, CryptoMyTrade, CryptoOrder, CryptoPosition
 from zvt_ccxt.exchange.redaction import redact
-from zvt_ccxt.storage.writer import sql_datetimes, upsert
+from zvt_ccxt.storage.rows import number, stamp
+from zvt_ccxt.storage.writer import upsert
 from zvt_ccxt.stream.subscriptions import Subscription
 from zvt_ccxt.stream.writer import Table
 
@@ -92,17 +91,6 @@ AUDIT_COLUMNS = (
 )
 
 
-def _stamp(ms: int) -> str:
-    return sql_datetimes(np.array([ms], dtype="int64"))[0]
-
-
-def _f(value) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 class PrivateSubscription(Subscription):
     """One private channel of the account: the latest state of each balance, order and position, every fill."""
 
@@ -136,14 +124,14 @@ class PrivateSubscription(Subscription):
                 row = (
                     f"{exchange}_{currency}",
                     self.account,
-                    _stamp(ts),
+                    stamp(ts),
                     exchange,
                     ts,
                     currency,
                     currency,
-                    _f((result.get("free") or {}).get(currency)),
-                    _f((result.get("used") or {}).get(currency)),
-                    _f(total),
+                    number((result.get("free") or {}).get(currency)),
+                    number((result.get("used") or {}).get(currency)),
+                    number(total),
                 )
                 self.ctx.writer.put_latest(BALANCE_TABLE, row[0], row, self.metrics, ts, count_coalesced=False)
             self.metrics.received(1, ts)
@@ -156,7 +144,7 @@ class PrivateSubscription(Subscription):
                 row = (
                     f"{exchange}_{item.get('id')}",
                     self.account,
-                    _stamp(ts),
+                    stamp(ts),
                     exchange,
                     ts,
                     item.get("symbol"),
@@ -165,11 +153,11 @@ class PrivateSubscription(Subscription):
                     item.get("symbol"),
                     item.get("type"),
                     item.get("side"),
-                    _f(item.get("price")),
-                    _f(item.get("amount")),
-                    _f(item.get("filled")),
-                    _f(item.get("remaining")),
-                    _f(item.get("average")),
+                    number(item.get("price")),
+                    number(item.get("amount")),
+                    number(item.get("filled")),
+                    number(item.get("remaining")),
+                    number(item.get("average")),
                     item.get("status"),
                 )
                 self.ctx.writer.put_latest(ORDER_TABLE, row[0], row, self.metrics, ts, count_coalesced=False)
@@ -177,18 +165,18 @@ class PrivateSubscription(Subscription):
                 row = (
                     f"{exchange}_{item.get('symbol')}_{item.get('side')}",
                     self.account,
-                    _stamp(ts),
+                    stamp(ts),
                     exchange,
                     ts,
                     item.get("symbol"),
                     item.get("symbol"),
                     item.get("side"),
-                    _f(item.get("contracts")),
-                    _f(item.get("contractSize")),
-                    _f(item.get("entryPrice")),
-                    _f(item.get("markPrice")),
-                    _f(item.get("unrealizedPnl")),
-                    _f(item.get("leverage")),
+                    number(item.get("contracts")),
+                    number(item.get("contractSize")),
+                    number(item.get("entryPrice")),
+                    number(item.get("markPrice")),
+                    number(item.get("unrealizedPnl")),
+                    number(item.get("leverage")),
                     item.get("marginMode"),
                 )
                 self.ctx.writer.put_latest(POSITION_TABLE, row[0], row, self.metrics, ts, count_coalesced=False)
@@ -197,7 +185,7 @@ class PrivateSubscription(Subscription):
                 row = (
                     f"{exchange}_{item.get('id')}",
                     self.account,
-                    _stamp(ts),
+                    stamp(ts),
                     exchange,
                     ts,
                     item.get("symbol"),
@@ -205,10 +193,10 @@ class PrivateSubscription(Subscription):
                     item.get("order"),
                     item.get("symbol"),
                     item.get("side"),
-                    _f(item.get("price")),
-                    _f(item.get("amount")),
-                    _f(item.get("cost")),
-                    _f(fee.get("cost")),
+                    number(item.get("price")),
+                    number(item.get("amount")),
+                    number(item.get("cost")),
+                    number(fee.get("cost")),
                     fee.get("currency"),
                     item.get("takerOrMaker"),
                 )
@@ -232,7 +220,7 @@ class AuditLog:
         return (
             f"{self.session_id}_{self.sequence:05d}",
             f"stream_{self.exchange}",
-            _stamp(now),
+            stamp(now),
             self.session_id,
             self.exchange,
             event,

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from zvt_ccxt.domain.kdata import kdata_schema
 from zvt_ccxt.domain.market_data import CryptoFunding, CryptoOrderbook, CryptoTrade
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.recorders.kdata import KDATA_COLUMNS
-from zvt_ccxt.storage.rows import BOOK_COLUMNS, FUNDING_COLUMNS, TRADE_COLUMNS, kdata_id, number
-from zvt_ccxt.storage.writer import sql_datetimes
+from zvt_ccxt.storage.rows import BOOK_COLUMNS, FUNDING_COLUMNS, TRADE_COLUMNS, kdata_id, number, stamp
 from zvt_ccxt.stream.candles import BarValues
 from zvt_ccxt.stream.writer import Table
 
@@ -35,10 +32,6 @@ def kdata_table(entity_type: str, level: str) -> Table:
     return Table(kdata_schema(entity_type, level), KDATA_COLUMNS)
 
 
-def _stamp(ms: int) -> str:
-    return sql_datetimes(np.array([ms], dtype="int64"))[0]
-
-
 def candle_row(
     entity: Entity,
     level: str,
@@ -54,7 +47,7 @@ def candle_row(
     return (
         kdata_id(entity.entity_id, level, bar.start),
         entity.entity_id,
-        _stamp(bar.start),
+        stamp(bar.start),
         PROVIDER,
         entity.code,
         entity.symbol,
@@ -87,7 +80,7 @@ def funding_row(entity: Entity, funding: dict, source: str) -> tuple | None:
     return (
         kdata_id(entity.entity_id, "1m", ts),
         entity.entity_id,
-        _stamp(ts),
+        stamp(ts),
         entity.code,
         entity.exchange,
         ts,
