@@ -78,6 +78,9 @@ class ReplayServer:
         self.exchange = exchange
         self.frames, self.capture = selected_frames(exchange, count)
         self.keys = {key for key, _ in self.frames}
+        # Rendered once, before playing: a server that serialises while it sends caps every client at its own
+        # speed, and the clients, not the server, are what is measured.
+        self.rendered = [(_render(exchange, frame, False), _render(exchange, frame, True)) for _, frame in self.frames]
         self.rate, self.burst_factor, self.burst_s, self.stamp = rate, burst_factor, burst_s, stamp
         self.connections: list[Connection] = []
         self._trades_by_symbol: dict[str, list[dict]] = {}
@@ -145,11 +148,13 @@ class ReplayServer:
                 continue
             if self.stamp:
                 frame = _stamped(self.exchange, frame, int(time.time() * 1000))
+                texts = (_render(self.exchange, frame, False), _render(self.exchange, frame, True))
+            else:
+                texts = self.rendered[index]
             self._remember(frame)
             for conn in targets:
-                payload = frame["data"] if self.exchange == "binance" and not conn.combined else frame
                 try:
-                    await conn.ws.send_str(json.dumps(payload, separators=(",", ":")))
+                    await conn.ws.send_str(texts[conn.combined])
                 except (ConnectionError, RuntimeError):
                     continue
                 self.stats["deliveries"] += 1
@@ -206,6 +211,12 @@ class ReplayServer:
 
     async def stats_page(self, _request: web.Request) -> web.Response:
         return web.json_response(self.stats)
+
+
+def _render(exchange: str, frame: dict, combined: bool) -> str:
+    """The text sent for ``frame``: binance raw streams carry only the event, combined streams the wrapper."""
+    payload = frame["data"] if exchange == "binance" and not combined else frame
+    return json.dumps(payload, separators=(",", ":"))
 
 
 def _trade_count(exchange: str, frame: dict) -> int:

@@ -69,7 +69,7 @@ def stream(
     ws_url: str,
     exchange: str,
     expect_trades: int,
-    flush_interval: float = 0.25,
+    flush_interval: float | None = None,
     slow_write_ms: float = 0.0,
     timeout_s: float = 300.0,
     idle_s: float = 20.0,
@@ -84,9 +84,8 @@ def stream(
     if slow_write_ms:
         _slow_writes(slow_write_ms)
     channels = ["trades", "ohlcv"] if exchange == "binance" else ["trades"]
-    stream = CcxtStream(
-        exchange, SYMBOLS[exchange], channels, "1m", flush_interval=flush_interval, stall_after=60, stall_factor=1e6
-    )
+    tuning = {} if flush_interval is None else {"flush_interval": flush_interval}  # None: the stream's default
+    stream = CcxtStream(exchange, SYMBOLS[exchange], channels, "1m", stall_after=60, stall_factor=1e6, **tuning)
 
     async def scenario() -> dict:
         task = asyncio.ensure_future(stream.run())

@@ -40,8 +40,8 @@ STEADY_RATE = 5_000
 LATENCY_SECONDS = 10
 BURST_FACTOR, BURST_SECONDS = 10, 10
 SLOW_WRITE_MS = 100
-#: the stream writer's flush interval for the latency run (its default, 0.25 s, batches for throughput)
-LATENCY_FLUSH_S = 0.01
+#: a flush interval that favours fewer, larger transactions over latency, measured beside the default
+BATCHING_FLUSH_S = 0.25
 
 
 @contextlib.contextmanager
@@ -155,20 +155,25 @@ def throughput(scale: float) -> Table:
 
 
 def latency(scale: float) -> Table:
+    from zvt_ccxt.stream.writer import DEFAULT_FLUSH_INTERVAL
+
     frames = int(STEADY_RATE * LATENCY_SECONDS * scale)
     table = Table(f"5. Streaming latency at a steady {STEADY_RATE:,} msg/s (binance), frame sent to row committed")
-    for flush in (LATENCY_FLUSH_S, 0.25):
+    for flush in (DEFAULT_FLUSH_INTERVAL, BATCHING_FLUSH_S):
         ours, _ = _ours("binance", frames, "--rate", str(STEADY_RATE), "--stamp-now", flush_interval=flush)
         samples = np.array(ours["latencies_ms"] or [np.nan])
         p50, p99 = np.percentile(samples, 50), np.percentile(samples, 99)
-        table.rows.append(Row(f"p50 / p99, writer flush every {flush * 1000:.0f} ms", f"{p50:.1f} / {p99:.1f} ms",
-                              "", "", "p99 < 50 ms", bool(p99 < 50)))
+        setting = "default: " if flush == DEFAULT_FLUSH_INTERVAL else ""
+        target = "p99 < 50 ms" if flush == DEFAULT_FLUSH_INTERVAL else ""
+        table.rows.append(Row(f"p50 / p99, {setting}writer flush every {flush * 1000:.0f} ms",
+                              f"{p50:.1f} / {p99:.1f} ms", "", "", target, bool(p99 < 50) if target else None))
         table.rows.append(Row(f"  trades committed / sent (flush {flush * 1000:.0f} ms)",
                               f"{ours['trade_rows']:,} / {ours['expected_trades']:,}"))
     table.notes.append(
         "The server writes its send time into each frame's event and trade time; the stream's own metrics measure "
-        "event time to commit (a sample of every batch). CcxtStream's default flush interval, 0.25 s, trades "
-        "latency for fewer, larger transactions; flush_interval=0.01 is the low-latency setting."
+        "event time to commit (a sample of every batch). CcxtStream's default flush interval is "
+        f"{DEFAULT_FLUSH_INTERVAL * 1000:.0f} ms; flush_interval={BATCHING_FLUSH_S} is shown for comparison: fewer, "
+        "larger transactions, at the cost of latency."
     )
     return table
 

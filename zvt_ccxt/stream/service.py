@@ -35,7 +35,7 @@ from zvt_ccxt.stream.subscriptions import (
     TradesSubscription,
 )
 from zvt_ccxt.stream.watchdog import StallWatchdog
-from zvt_ccxt.stream.writer import StreamWriter
+from zvt_ccxt.stream.writer import DEFAULT_FLUSH_INTERVAL, StreamWriter
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class CcxtStream:
         stall_factor: float = 50.0,
         backoff: BackoffPolicy | None = None,
         max_pending_rows: int = 50_000,
-        flush_interval: float = 0.25,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         metrics_log_interval: float = 60.0,
         private: Sequence[str] = (),
         options: dict[str, Any] | None = None,

@@ -21,6 +21,10 @@ from zvt_ccxt.stream.metrics import SubscriptionMetrics
 
 logger = logging.getLogger(__name__)
 
+#: the longest a row waits before its batch is written: short enough that a row is committed within tens of
+#: milliseconds of arriving, long enough that a busy stream still writes hundreds of rows a transaction
+DEFAULT_FLUSH_INTERVAL = 0.02
+
 
 @dataclass(frozen=True)
 class Table:
@@ -37,7 +41,7 @@ class StreamWriter:
         self,
         max_pending_rows: int = 50_000,
         batch_rows: int = 5_000,
-        flush_interval: float = 0.25,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         retry_wait: float = 0.5,
     ) -> None:
         self.max_pending_rows = max_pending_rows
