@@ -40,6 +40,64 @@ def _hook(base_url: str, ws_url: str):
     return hook
 
 
+def _is_data_frame(exchange: str, message: object) -> bool:
+    """A replayed trade or candle frame (not a subscription answer or a heartbeat)."""
+    if not isinstance(message, dict):
+        return False
+    if exchange == "binance":
+        return (message.get("data") or message).get("e") in ("aggTrade", "kline")
+    return "data" in message and "arg" in message
+
+
+def ccxt_pro_alone(base_url: str, ws_url: str, exchange: str, frames: int, parse: bool, timeout_s: float = 120) -> dict:
+    """ccxt.pro by itself on the replayed frames, nothing stored: the ceilings under the stream.
+
+    ``parse=False`` counts each frame as ccxt's connection hands it over and drops it (the transport: aiohttp,
+    ccxt's receive loop, JSON decoding); ``parse=True`` also runs ccxt's own handler (parsing every trade and
+    candle into its caches and resolving the watches), which is all the stream gets from ccxt."""
+    seen = {"frames": 0, "last": 0.0}
+
+    async def scenario() -> None:
+        client = ProClient(exchange).exchange  # configured as the stream's (options, hooks, frame tap)
+        original = client.handle_message
+
+        def handle_message(connection, message):
+            if _is_data_frame(exchange, message):
+                seen["frames"] += 1
+                seen["last"] = time.time()
+                if not parse:
+                    return None
+            return original(connection, message)
+
+        client.handle_message = handle_message
+        symbols = SYMBOLS[exchange]
+        watches = [lambda: client.watch_trades_for_symbols(symbols)]
+        if exchange == "binance":
+            watches.append(lambda: client.watch_ohlcv_for_symbols([[s, "1m"] for s in symbols]))
+
+        async def keep_watching(watch) -> None:
+            while True:
+                await watch()
+
+        tasks = [asyncio.ensure_future(keep_watching(w)) for w in watches]
+        deadline = time.time() + timeout_s
+        try:
+            while seen["frames"] < frames and time.time() < deadline and not any(t.done() for t in tasks):
+                await asyncio.sleep(0.005)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await client.close()
+
+    from zvt_ccxt.exchange.client import client_hook
+    from zvt_ccxt.stream.client import ProClient
+
+    with client_hook(_hook(base_url, ws_url)):
+        asyncio.run(scenario())
+    return {"frames": seen["frames"], "last_frame": seen["last"]}
+
+
 def _shares(profiler: cProfile.Profile) -> dict[str, float]:
     """Own time of the event-loop thread by package: ccxt, zvt_ccxt, aiohttp + asyncio, the rest."""
     totals: dict[str, float] = {}
