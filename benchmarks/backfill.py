@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import cProfile
 import io
+import os
 import pstats
 import sqlite3
 import time
@@ -60,6 +61,19 @@ def _profile_lines(profile: cProfile.Profile, top: int = 18) -> list[str]:
     return [line for line in lines[start:] if line.strip()]
 
 
+class _InlineWrites:
+    """``WriteBehind`` without its thread, for a profile of the recorder in one thread."""
+
+    def submit(self, write) -> None:
+        write()
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def record(
     base_url: str,
     days: int,
@@ -76,10 +90,11 @@ def record(
 
     start, _ = span(days)
     extra = {} if workers is None else {"workers": workers}
-    if profile:  # cProfile sees one thread: fetch pages in the recording thread itself
+    if profile:  # cProfile sees one thread: fetch pages and write batches in the recording thread itself
         from zvt_ccxt.recorders import kdata
 
-        kdata.prefetched = lambda pages, depth=2: pages
+        kdata.prefetched = lambda pages, depth=2, transform=None: pages if transform is None else map(transform, pages)
+        kdata.WriteBehind = _InlineWrites
     with clock.frozen(NOW_MS), client_hook(_client_hook(base_url, rate_limit)):
         CryptoPair.record_data(provider="ccxt", exchange="binance")
         profiler = cProfile.Profile() if profile else None
@@ -94,6 +109,7 @@ def record(
         result = {
             "seconds": watch.seconds,
             "cpu_seconds": watch.cpu_seconds,
+            "load_average": os.getloadavg()[0],  # the machine's other load while it ran (1-minute average)
             "rows": summary.rows,
             "requests": sum(r.requests for r in summary.results),
             "ok": summary.ok,
@@ -147,13 +163,13 @@ def parse_only(base_url: str, days: int) -> dict:
     start, end = span(days)
     exchange = _raw_binance(base_url, rate_limit=False)
     rows = 0
-    started = time.perf_counter()
-    since = start
-    while since < end:
-        until = min(since + PAGE * MINUTE_MS, end)
-        rows += len(exchange.fetch_ohlcv(SYMBOL, "1m", since, PAGE, {"until": until - 1}))
-        since = until
-    return {"seconds": time.perf_counter() - started, "rows": rows}
+    with Stopwatch() as watch:
+        since = start
+        while since < end:
+            until = min(since + PAGE * MINUTE_MS, end)
+            rows += len(exchange.fetch_ohlcv(SYMBOL, "1m", since, PAGE, {"until": until - 1}))
+            since = until
+    return {"seconds": watch.seconds, "cpu_seconds": watch.cpu_seconds, "rows": rows}
 
 
 def write_only(source_home: str) -> dict:
@@ -171,10 +187,9 @@ def write_only(source_home: str) -> dict:
     try:
         cursor = connection.cursor()
         statement = f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES ({", ".join("?" for _ in columns)})'
-        started = time.perf_counter()
-        cursor.executemany(statement, rows)
-        connection.commit()
-        seconds = time.perf_counter() - started
+        with Stopwatch() as watch:
+            cursor.executemany(statement, rows)
+            connection.commit()
     finally:
         connection.close()
-    return {"seconds": seconds, "rows": len(rows)}
+    return {"seconds": watch.seconds, "cpu_seconds": watch.cpu_seconds, "rows": len(rows)}

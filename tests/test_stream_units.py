@@ -16,7 +16,7 @@ from zvt_ccxt.storage.writer import engine_for
 from zvt_ccxt.stream import writer as writer_module
 from zvt_ccxt.stream.books import ConnectionSequence, OkxChecksum, UpdateIdSequence, crossed
 from zvt_ccxt.stream.candles import NativeCandles, TradeCandles
-from zvt_ccxt.stream.gaps import CacheCursor, TradeSequence
+from zvt_ccxt.stream.gaps import CacheCursor, Gap, TradeSequence, trade_pages
 from zvt_ccxt.stream.metrics import StreamMetrics
 from zvt_ccxt.stream.rows import TRADES_TABLE, Entity
 from zvt_ccxt.stream.subscriptions import Backoff, BackoffPolicy
@@ -80,6 +80,62 @@ def test_sequence_without_ids_marks_reconnects_by_time():
 
 
 # -- candles ------------------------------------------------------------------------------------------
+
+
+class FakeRest:
+    """Answers ``fetch_trades`` like binance: by ``fromId`` (ids ``skip`` left out), else by time from ``since``."""
+
+    exchange_id = "binance"
+
+    def __init__(self, trades: list[dict], skip: frozenset[int] = frozenset()) -> None:
+        self.trades, self.skip = trades, skip
+
+    def call(self, method, _symbol, since, limit, params, **_):
+        if "fromId" in params:
+            rows = [t for t in self.trades if int(t["id"]) >= params["fromId"] and int(t["id"]) not in self.skip]
+        else:
+            rows = [t for t in self.trades if t["timestamp"] >= since]
+        return [dict(t) for t in rows[:limit]]
+
+
+def test_a_repair_comes_page_by_page_with_exactly_the_missing_trades():
+    rest = FakeRest([trade(i, T0 + i) for i in range(5_000)])
+    gap = Gap("BTC/USDT", T0 + 99, T0 + 2_600, "evicted from cache", after_id=99, before_id=2_600)
+    pages = list(trade_pages(rest, gap, limit=1_000))
+    assert [len(p) for p in pages] == [1_000, 1_000, 500]
+    assert [int(t["id"]) for p in pages for t in p] == list(range(100, 2_600))
+
+
+def test_a_repair_by_id_that_comes_short_is_completed_by_time_without_repeats():
+    rest = FakeRest([trade(i, T0 + i) for i in range(3_000)], skip=frozenset({150, 151}))
+    gap = Gap("BTC/USDT", T0 + 99, T0 + 400, "skipped ids", after_id=99, before_id=400)
+    ids = [int(t["id"]) for p in trade_pages(rest, gap, limit=1_000) for t in p]
+    assert sorted(ids) == list(range(100, 400)) and len(ids) == len(set(ids))
+
+
+def test_rows_queued_in_chunks_are_written_in_order_across_batches(store, monkeypatch):
+    real_upsert, batches = writer_module.upsert, []
+
+    def recording_upsert(schema, columns, rows):
+        batches.append([row[0] for row in rows])
+        return real_upsert(schema, columns, rows)
+
+    monkeypatch.setattr(writer_module, "upsert", recording_upsert)
+    metrics = StreamMetrics().of("test", "binance", "trades")
+    writer = StreamWriter(batch_rows=40)
+    chunks = [[trade(i) for i in range(start, start + 30)] for start in range(0, 150, 30)]
+
+    async def scenario():
+        for batch in chunks:
+            rows = trade_rows(ENTITY, batch, "stream")
+            await writer.add(TRADES_TABLE, rows, metrics, [t["timestamp"] for t in batch])
+        await writer.flush()
+
+    asyncio.run(scenario())
+    expected = [row[0] for batch in chunks for row in trade_rows(ENTITY, batch, "stream")]
+    assert [len(b) for b in batches] == [40, 40, 40, 30]
+    assert [i for b in batches for i in b] == expected and metrics.rows == 150 and writer.pending_rows == 0
+    assert count(CryptoTrade) == 150
 
 
 def test_trade_candles_wait_for_a_repair_then_close_with_every_trade():
@@ -208,6 +264,30 @@ def test_a_slow_database_blocks_trades_but_never_drops_them(store, monkeypatch):
     assert count(CryptoTrade) == 2_000 and metrics.rows == 2_000 and metrics.drops == 0
     assert peak <= 200 + 1, "the queue grew past its bound"
     assert books.coalesced > 0 and count(CryptoOrderbook) + books.coalesced == 80
+
+
+def test_repaired_rows_wait_for_a_half_empty_queue_and_live_rows_go_first(store):
+    metrics = StreamMetrics().of("test", "binance", "trades")
+    writer = StreamWriter(max_pending_rows=100, batch_rows=50)
+
+    def add(start: int, n: int, repair: bool = False):
+        batch = [trade(i) for i in range(start, start + n)]
+        rows = trade_rows(ENTITY, batch, "stream")
+        return writer.add(TRADES_TABLE, rows, metrics, [t["timestamp"] for t in batch], repair=repair)
+
+    async def scenario():
+        await add(0, 60)
+        repair = asyncio.ensure_future(add(60, 10, repair=True))
+        await add(70, 10)  # 70 rows of 100: a live row still gets in
+        await asyncio.sleep(0)
+        waited = not repair.done()
+        await writer.flush()
+        await repair
+        await writer.flush()
+        return waited
+
+    assert asyncio.run(scenario()), "a repair took queue space a live row needed"
+    assert count(CryptoTrade) == 80 and metrics.rows == 80
 
 
 def test_a_failed_write_is_retried_not_lost(store, monkeypatch):

@@ -114,9 +114,9 @@ def _stored(schema, entity_id):
 
 @pytest.mark.parametrize("schema, daily", [(CryptoPair1mKdata, False), (CryptoPair1dKdata, True)])
 def test_the_one_statement_upsert_stores_exactly_what_executemany_stores(store, monkeypatch, schema, daily):
-    assert series.json_numbers_exact(), "this SQLite reads JSON numbers back inexactly: the fast path is off"
+    assert series.numbers_exact(), "this SQLite rebuilds numbers inexactly: the fast path is off"
     rng = np.random.default_rng(3)
-    count = 500
+    count = 2500  # more than one slice of encoded rows
     ts = 1_717_200_000_000 + np.arange(count, dtype="int64") * (86_400_000 if daily else 60_000)
     values = {
         "open": rng.random(count) * 1e5,
@@ -128,6 +128,9 @@ def test_the_one_statement_upsert_stores_exactly_what_executemany_stores(store, 
         "change_pct": np.where(rng.random(count) < 0.1, np.nan, rng.random(count) - 0.5),
         "turnover_estimated": rng.random(count) < 0.5,
     }
+    # a decimal parser's hard case, a subnormal, the extremes, a negative, an infinity (stored NULL), zero
+    hard = [387.248275516983, 5e-324, 1.7976931348623157e308, 2.2250738585072014e-308, -2.5, np.inf, 0.0]
+    values["turnover"][: len(hard)] = hard
     constants = {
         "provider": "ccxt",
         "code": "x",
@@ -139,7 +142,7 @@ def test_the_one_statement_upsert_stores_exactly_what_executemany_stores(store, 
     }
     fast_id, slow_id = "cryptopair_test_fast", "cryptopair_test_slow"
     assert series.upsert_series(schema, ts, values, {**constants, "entity_id": fast_id}, fast_id, daily) == count
-    monkeypatch.setattr(series, "json_numbers_exact", lambda: False)
+    monkeypatch.setattr(series, "numbers_exact", lambda: False)
     assert series.upsert_series(schema, ts, values, {**constants, "entity_id": slow_id}, slow_id, daily) == count
     fast, slow = _stored(schema, fast_id), _stored(schema, slow_id)
     assert len(fast) == count and fast == slow

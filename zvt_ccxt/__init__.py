@@ -4,6 +4,9 @@
 recorders, and touches no network: exchange clients are built on first use.
 """
 
+import importlib
+import os
+
 from zvt_ccxt._zvt import home_lock, import_zvt
 
 with home_lock():  # processes sharing a ZVT_HOME create its databases and tables one at a time
@@ -25,11 +28,21 @@ from zvt_ccxt.errors import (  # noqa: E402
     ZvtCcxtError,
 )
 from zvt_ccxt.exchange.capabilities import capabilities  # noqa: E402
-from zvt_ccxt.replay.cassettes import activate_from_environment  # noqa: E402
 
 __version__ = "0.1.0"
 
-activate_from_environment()
+if os.environ.get("ZVT_CCXT_REPLAY"):  # vcrpy (and yaml) load only when a replay is asked for
+    from zvt_ccxt.replay.cassettes import activate_from_environment
+
+    activate_from_environment()
+
+
+def __getattr__(name: str):
+    """``zvt_ccxt.replay`` on first use: the cassette machinery is not needed to stream or record."""
+    if name == "replay":
+        return importlib.import_module("zvt_ccxt.replay")
+    raise AttributeError(f"module 'zvt_ccxt' has no attribute {name!r}")
+
 
 __all__ = [
     "capabilities",

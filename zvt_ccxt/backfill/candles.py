@@ -131,26 +131,25 @@ def normalise(
     return result
 
 
-_NUMBER_TYPES = frozenset({int, float})
-_QUOTE_VOLUME_TYPES = frozenset({int, float, type(None)})
+#: what a cell of a row may hold for the column-wise check; None (no quote volume) only in the last column,
+#: which holds because None becomes NaN and the first six columns must be finite
+_CELL_TYPES = frozenset({int, float, type(None)})
 
 
 def _normalise_clean(rows: list, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """``(ts, [o, h, l, c, v] matrix, quote volumes)`` when every row is valid and the rows strictly ascend,
     checked column-wise in numpy; None otherwise, and the row-by-row path decides (with its reasons)."""
-    if not rows or not all(type(r) is list and len(r) == 7 for r in rows):
-        return None
-    head = [r[:6] for r in rows]
-    quote = [r[6] for r in rows]
-    if not set(map(type, itertools.chain.from_iterable(head))) <= _NUMBER_TYPES:
-        return None
-    if not set(map(type, quote)) <= _QUOTE_VOLUME_TYPES:
+    if not rows:
         return None
     try:
-        values = np.array(head, dtype="float64")
-        reported = np.array(quote, dtype="float64")  # None becomes NaN
-    except OverflowError:  # an integer past any float: the row-by-row path refuses it
+        if not set(map(type, itertools.chain.from_iterable(rows))) <= _CELL_TYPES:
+            return None
+        table = np.array(rows, dtype="float64")  # one conversion of the whole page; None becomes NaN
+    except (TypeError, ValueError, OverflowError):  # a row that is no sequence, ragged rows, an integer past any float
         return None
+    if table.shape != (len(rows), 7):
+        return None
+    values, reported = table[:, :6], np.ascontiguousarray(table[:, 6])
     if not np.isfinite(values).all():
         return None
     stamps = values[:, 0]

