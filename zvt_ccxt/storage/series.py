@@ -255,7 +255,7 @@ def _rows(ts_ms, values, constants, id_prefix, daily_ids) -> tuple[list[str], li
 
 #: doubles worth checking: decimal texts a decimal parser gets one unit in the last place wrong, extremes,
 #: subnormals and signed zeros
-_HARD_FLOATS = (
+HARD_FLOATS = (
     33956.92089990155, 23637.69941334133, 33733.21022480795, 387.248275516983, 0.1, 1e-8, 45123.45678901, 2.5e15,
     2.0**53 + 2, -1.5, 0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 2.225073858507201e-308,
     1.7976931348623157e308, -1.7976931348623157e308, 1e300, 1e-300,
@@ -267,7 +267,7 @@ def numbers_exact() -> bool:
     """True when this SQLite rebuilds every double, NULL and time text of a record exactly (checked once)."""
     rng = np.random.default_rng(7)
     magnitudes = 10.0 ** rng.integers(-12, 16, 4000)
-    floats = np.concatenate([np.array(_HARD_FLOATS), rng.standard_normal(4000) * magnitudes, [np.nan, np.inf]])
+    floats = np.concatenate([np.array(HARD_FLOATS), rng.standard_normal(4000) * magnitudes, [np.nan, np.inf]])
     stamps = np.concatenate([[0, 86_400_000, 1_748_736_000_000], rng.integers(0, _MAX_MS, floats.size - 3)])
     kinds = (("v", False),)
     width = _record_bytes(1)

@@ -42,18 +42,24 @@ def engine_for(schema: type, provider: str = PROVIDER):
     return tune_engine(get_db_engine(provider, data_schema=schema))
 
 
+def column_clauses(schema: type, columns: Sequence[str]) -> tuple[str, str]:
+    """The quoted column list and the ``ON CONFLICT`` update list of ``columns`` (names checked against the schema)."""
+    known = set(schema.__table__.columns.keys())
+    unknown = [c for c in columns if c not in known]
+    if unknown or "id" not in columns:
+        raise StorageError(f"{schema.__tablename__}: unknown columns {unknown} or no id column")
+    names = ", ".join(f'"{c}"' for c in columns)
+    updates = ", ".join(f'"{c}"=excluded."{c}"' for c in columns if c != "id")
+    return names, updates
+
+
 def upsert_statement(schema: type, columns: Sequence[str]) -> str:
-    """The cached upsert statement for ``columns`` of ``schema`` (names checked against the schema)."""
+    """The cached upsert statement for ``columns`` of ``schema``."""
     key = (schema.__tablename__, tuple(columns))
     statement = _statements.get(key)
     if statement is None:
-        known = set(schema.__table__.columns.keys())
-        unknown = [c for c in columns if c not in known]
-        if unknown or "id" not in columns:
-            raise StorageError(f"{schema.__tablename__}: unknown columns {unknown} or no id column")
-        names = ", ".join(f'"{c}"' for c in columns)
+        names, updates = column_clauses(schema, columns)
         marks = ", ".join("?" for _ in columns)
-        updates = ", ".join(f'"{c}"=excluded."{c}"' for c in columns if c != "id")
         statement = (
             f'INSERT INTO "{schema.__tablename__}" ({names}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}'
         )
@@ -86,7 +92,7 @@ def upsert(schema: type, columns: Sequence[str], rows: Iterable[Sequence], provi
             cursor = connection.cursor()
             cursor.executemany(statement, rows)
             connection.commit()
-        except (sqlite3.Error, DBAPIError) as error:
+        except (sqlite3.Error, DBAPIError, OverflowError) as error:  # OverflowError: an integer beyond 64 bits
             connection.rollback()
             raise StorageError(f"writing {len(rows)} rows to {schema.__tablename__} failed: {error}") from error
         finally:
