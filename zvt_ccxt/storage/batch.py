@@ -16,12 +16,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import orjson
-from sqlalchemy.exc import DBAPIError
 
 from zvt_ccxt.domain.recordable import PROVIDER
-from zvt_ccxt.errors import StorageError
 from zvt_ccxt.storage.series import HARD_FLOATS
-from zvt_ccxt.storage.writer import column_clauses, engine_for, upsert, write_lock
+from zvt_ccxt.storage.writer import column_clauses, execute_one, upsert
 
 _statements: dict[tuple[str, tuple[str, ...]], str] = {}
 
@@ -37,21 +35,7 @@ def upsert_batch(schema: type, columns: Sequence[str], rows: Sequence[Sequence],
         payload = orjson.dumps(rows, option=orjson.OPT_SERIALIZE_NUMPY)
     except orjson.JSONEncodeError:
         return upsert(schema, columns, rows, provider)
-    statement = _statement(schema, tuple(columns))
-    engine = engine_for(schema, provider)
-    with write_lock(engine):
-        connection = engine.raw_connection()
-        driver = connection.driver_connection
-        previous = driver.isolation_level
-        try:
-            driver.isolation_level = None  # the one statement is its own transaction: atomic, no BEGIN/COMMIT
-            driver.execute(statement, (payload,))
-        except (sqlite3.Error, DBAPIError) as error:
-            raise StorageError(f"writing {len(rows)} rows to {schema.__tablename__} failed: {error}") from error
-        finally:
-            driver.isolation_level = previous
-            connection.close()
-    return len(rows)
+    return execute_one(schema, _statement(schema, tuple(columns)), (payload,), len(rows), provider)
 
 
 def _statement(schema: type, columns: tuple[str, ...]) -> str:

@@ -21,11 +21,10 @@ import sqlite3
 from collections.abc import Callable, Mapping
 
 import numpy as np
-from sqlalchemy.exc import DBAPIError
 
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.errors import StorageError
-from zvt_ccxt.storage.writer import engine_for, sql_datetimes, upsert, write_lock
+from zvt_ccxt.storage.writer import execute_one, sql_datetimes, upsert
 
 #: record layout, in 4-byte words: id text (23 bytes) + timestamp text (26) + 3 spaces, then per column
 #: a sign word ("-000" or "0000"), four words of significand digits and a word of exponent digits
@@ -86,26 +85,7 @@ def prepare_series(
     records = encode_records(ts_ms, [np.asarray(a, dtype="float64") for a in values.values()])
     width, id_length = _record_bytes(len(kinds)), 10 if daily_ids else 23  # "YYYY-MM-DD" or to the millisecond
     parameters = (id_prefix, *constants.values(), memoryview(records), (count - 1) * width, width, id_length)
-    return functools.partial(_execute, schema, provider, statement, parameters, count)
-
-
-def _execute(schema: type, provider: str, statement: str, parameters: tuple, count: int) -> int:
-    engine = engine_for(schema, provider)
-    with write_lock(engine):
-        connection = engine.raw_connection()
-        driver = connection.driver_connection
-        previous = driver.isolation_level
-        try:
-            # One statement is its own transaction (atomic, committed when it ends): no BEGIN and COMMIT,
-            # each of which would hand the GIL over and wait to get it back.
-            driver.isolation_level = None
-            driver.execute(statement, parameters)
-        except (sqlite3.Error, DBAPIError) as error:
-            raise StorageError(f"writing {count} rows to {schema.__tablename__} failed: {error}") from error
-        finally:
-            driver.isolation_level = previous
-            connection.close()
-    return count
+    return functools.partial(execute_one, schema, statement, parameters, count, provider)
 
 
 def _record_bytes(columns: int) -> int:

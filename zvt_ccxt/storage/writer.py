@@ -100,6 +100,27 @@ def upsert(schema: type, columns: Sequence[str], rows: Iterable[Sequence], provi
     return len(rows)
 
 
+def execute_one(schema: type, statement: str, parameters: tuple, count: int, provider: str = PROVIDER) -> int:
+    """Run one statement that writes ``count`` rows of ``schema`` as its own transaction; return ``count``.
+
+    Atomic like any SQLite statement, and with no BEGIN and COMMIT around it, each of which would hand the GIL
+    over and wait to get it back: the batch writers' statements take the GIL only to start and to finish."""
+    engine = engine_for(schema, provider)
+    with write_lock(engine):
+        connection = engine.raw_connection()
+        driver = connection.driver_connection
+        previous = driver.isolation_level
+        try:
+            driver.isolation_level = None
+            driver.execute(statement, parameters)
+        except (sqlite3.Error, DBAPIError) as error:
+            raise StorageError(f"writing {count} rows to {schema.__tablename__} failed: {error}") from error
+        finally:
+            driver.isolation_level = previous
+            connection.close()
+    return count
+
+
 def upsert_frame(schema: type, frame: pd.DataFrame, provider: str = PROVIDER) -> int:
     """``upsert`` for a DataFrame whose columns are schema columns; datetimes become SQLite text."""
     if frame is None or frame.empty:
