@@ -109,7 +109,7 @@ def cpu_bound(sizes: Sizes) -> tuple[Table, Table]:
             "SQLite, `zvt_ccxt/storage/series.py`), which costs SQLite less per row than `executemany` binding "
             "every cell from Python; (c) varies by a quarter between runs on this machine (page cache, disk)."
         )
-    if vs_ceiling < 0.8:
+    else:
         at_target_s = recorder["rows"] / (0.8 * ceiling)
         table.notes.append(
             f"Target missed by {0.8 - vs_ceiling:.0%} of the ceiling. The recorder does the work of both: all of "

@@ -73,3 +73,13 @@ def test_user_timestamps_are_read_as_utc(value, expected):
 def test_unreadable_timestamps_are_refused(bad):
     with pytest.raises(InvalidTimeRangeError):
         levels.to_utc_ms(bad)
+
+
+@pytest.mark.parametrize("level", ["1m", "1h", "1d", "1wk", "1mon"])
+@pytest.mark.parametrize("count", [1, 11, 12, 13, 300])
+def test_bars_after_equals_stepping_bar_by_bar(level, count):
+    start = levels.bar_start(MS_2024 - 400 * levels.DAY_MS, level)
+    stepped = start
+    for _ in range(count):
+        stepped = levels.next_bar_start(stepped, level)
+    assert levels.bars_after(start, count, level) == stepped

@@ -14,7 +14,7 @@ with home_lock():  # processes sharing a ZVT_HOME create its databases and table
     from zvt_ccxt import domain, recorders  # noqa: F401
 from zvt_ccxt.api import coverage_report, repair  # noqa: E402
 from zvt_ccxt.backfill.trade_candles import candles_from_trades, check_candles_from_trades  # noqa: E402
-from zvt_ccxt.config import configure_exchange  # noqa: E402
+from zvt_ccxt.config import REPLAY_ENV, configure_exchange  # noqa: E402
 from zvt_ccxt.errors import (  # noqa: E402
     CapabilityNotSupportedError,
     ConfigError,
@@ -31,7 +31,7 @@ from zvt_ccxt.exchange.capabilities import capabilities  # noqa: E402
 
 __version__ = "0.1.0"
 
-if os.environ.get("ZVT_CCXT_REPLAY"):  # vcrpy (and yaml) load only when a replay is asked for
+if os.environ.get(REPLAY_ENV):  # vcrpy (and yaml) load only when a replay is asked for
     from zvt_ccxt.replay.cassettes import activate_from_environment
 
     activate_from_environment()

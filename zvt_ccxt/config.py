@@ -21,6 +21,8 @@ from typing import Any
 from zvt_ccxt.errors import ConfigError
 
 CONFIG_FILE_NAME = "zvt_ccxt.json"
+#: the environment variable naming a cassette to replay process-wide (notebooks, the CLI's ``--replay``)
+REPLAY_ENV = "ZVT_CCXT_REPLAY"
 CREDENTIAL_KEYS = ("apiKey", "secret", "password", "uid", "privateKey", "walletAddress", "token")
 _ENV_CREDENTIALS = {
     "apiKey": ("API_KEY", "CRYPTO_API_KEY"),

@@ -74,6 +74,15 @@ def next_bar_start(bar_ms: int, level: str) -> int:
     return bar_ms + _FIXED_MS[level]
 
 
+def bars_after(bar_ms: int, count: int, level: str) -> int:
+    """Start of the bar ``count`` bars after the one starting at ``bar_ms``."""
+    if level != "1mon":
+        return bar_ms + count * _FIXED_MS[level]
+    moment = datetime.fromtimestamp(bar_ms / 1000, tz=UTC)
+    months = moment.year * 12 + moment.month - 1 + count
+    return int(datetime(months // 12, months % 12 + 1, 1, tzinfo=UTC).timestamp() * 1000)
+
+
 def is_aligned(ts_ms: int, level: str) -> bool:
     return bar_start(ts_ms, level) == ts_ms
 

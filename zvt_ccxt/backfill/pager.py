@@ -59,12 +59,7 @@ class OhlcvPager:
         self._probe_timeframe = probe if probe in client.timeframes else None
 
     def _window_end(self, since: int, end_ms: int) -> int:
-        if self.level != "1mon":  # bars of one fixed length
-            return min(since + self.limit * levels.nominal_ms(self.level), end_ms)
-        stop = since
-        for _ in range(self.limit):
-            stop = levels.next_bar_start(stop, self.level)
-        return min(stop, end_ms)
+        return min(levels.bars_after(since, self.limit, self.level), end_ms)
 
     def _fetch(self, timeframe: str, since: int, until: int, limit: int) -> list:
         # An empty answer is asked again before it is believed: a glitching exchange now and then answers

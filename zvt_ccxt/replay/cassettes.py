@@ -20,7 +20,7 @@ import ccxt
 import vcr
 
 from zvt_ccxt import clock
-from zvt_ccxt.config import CREDENTIAL_KEYS
+from zvt_ccxt.config import CREDENTIAL_KEYS, REPLAY_ENV
 from zvt_ccxt.exchange.client import client_hook
 
 METADATA_KEY = "zvt_ccxt"
@@ -190,7 +190,7 @@ _environment_replay: contextlib.ExitStack | None = None
 def activate_from_environment() -> CassetteInfo | None:
     """Start a process-wide replay when ``ZVT_CCXT_REPLAY`` names a cassette (used by notebooks and the CLI)."""
     global _environment_replay
-    path = os.environ.get("ZVT_CCXT_REPLAY")
+    path = os.environ.get(REPLAY_ENV)
     if not path or _environment_replay is not None:
         return None
     stack = contextlib.ExitStack()
