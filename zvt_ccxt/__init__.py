@@ -26,6 +26,7 @@ from zvt_ccxt.errors import (  # noqa: E402
     UnknownSymbolError,
     UnsupportedLevelError,
     ZvtCcxtError,
+    ZvtUnavailableError,
 )
 from zvt_ccxt.exchange.capabilities import capabilities  # noqa: E402
 
@@ -61,4 +62,5 @@ __all__ = [
     "UnknownSymbolError",
     "UnsupportedLevelError",
     "ZvtCcxtError",
+    "ZvtUnavailableError",
 ]

@@ -19,6 +19,13 @@ from importlib import resources
 
 import pandas as pd
 
+from zvt_ccxt.errors import ZvtUnavailableError, _first_line
+
+#: how zvt goes in beside this package: without its own over-tight pins (README "Dependencies")
+ZVT_INSTALL = "pip install --no-deps zvt==0.13.5"
+#: modules zvt imports whose distribution has another name
+_PACKAGE_OF = {"pkg_resources": "setuptools<81", "sklearn": "scikit-learn", "yaml": "PyYAML"}
+
 _PANDAS_OPTIONS = ("expand_frame_repr", "mode.chained_assignment", "display.max_rows", "display.max_columns")
 _ENV_KEYS = ("SQLALCHEMY_WARN_20",)
 
@@ -79,9 +86,12 @@ def import_zvt() -> None:
     """Import zvt (idempotent), serving its missing ``config.json`` from this package."""
     if "zvt.contract.api" in sys.modules:
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pkg_resources
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pkg_resources
+    except ModuleNotFoundError as error:
+        raise ZvtUnavailableError(_unavailable_message(error)) from None
 
     original = pkg_resources.resource_filename
 
@@ -96,5 +106,22 @@ def import_zvt() -> None:
         with preserved_process_state():
             import zvt  # noqa: F401
             import zvt.contract.api  # noqa: F401
+    except ModuleNotFoundError as error:
+        raise ZvtUnavailableError(_unavailable_message(error)) from None
+    except Exception as error:  # zvt's import runs its whole package: any failure there means a broken install
+        raise ZvtUnavailableError(
+            f"zvt failed at import ({type(error).__name__}: {_first_line(error)}): reinstall with `{ZVT_INSTALL}`"
+            " and `pip install zvt-ccxt`"
+        ) from None
     finally:
         pkg_resources.resource_filename = original
+
+
+def _unavailable_message(error: ModuleNotFoundError) -> str:
+    if error.name == "zvt" or (error.name or "").startswith("zvt."):
+        return f"zvt is not installed: run `{ZVT_INSTALL}` (zvt-ccxt declares zvt's run-time dependencies itself)"
+    return (
+        f"zvt cannot be imported: its dependency {error.name!r} is missing; run `pip install zvt-ccxt` again"
+        f" (it declares what zvt needs), or `pip install '{_PACKAGE_OF.get(error.name, error.name)}'`"
+    )
+

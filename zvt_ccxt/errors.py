@@ -7,6 +7,10 @@ class ZvtCcxtError(Exception):
     """Base class of every error raised by zvt-ccxt."""
 
 
+class ZvtUnavailableError(ZvtCcxtError, ImportError):
+    """zvt is not installed, or fails at import (a missing dependency of its own)."""
+
+
 class ConfigError(ZvtCcxtError, ValueError):
     """An exchange option, config file or credential is malformed or unsafe."""
 
