@@ -18,8 +18,8 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "zvt_ccxt"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-#: subpackages whose imports may come from an extra rather than the run-time list
-EXTRA_OF_SUBPACKAGE = {"replay": "replay"}
+#: package paths (as prefixes) whose imports may come from an extra rather than the run-time list
+EXTRA_OF_PATH = {"replay/": "replay", "cli/commands/export.py": "parquet", "reliability/": "test", "simulator/": "test"}
 
 
 def _requirements(lines: list[str]) -> dict[str, Requirement]:
@@ -100,8 +100,9 @@ def test_every_imported_module_is_a_declared_dependency():
     }
     undeclared = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        subpackage = path.relative_to(PACKAGE).parts[0]
-        allowed = set(DECLARED) | {"zvt"} | set(extras.get(EXTRA_OF_SUBPACKAGE.get(subpackage, ""), {}))
+        inside = path.relative_to(PACKAGE).as_posix()
+        extra = next((extra for prefix, extra in EXTRA_OF_PATH.items() if inside.startswith(prefix)), "")
+        allowed = set(DECLARED) | {"zvt"} | set(extras.get(extra, {}))
         for module in _third_party_imports(path):
             owners = {canonicalize_name(dist) for dist in distributions.get(module, [module])}
             if not owners & allowed:
