@@ -527,3 +527,26 @@ def test_lifecycle_is_fast_quiet_and_idempotent(capfd):
         assert abs(s2.now_ms - time.time() * 1000) < 5000
     out, err = capfd.readouterr()
     assert out == "" and err == ""
+
+
+@pytest.mark.parametrize("exchange", ["binance", "okx", "bybit", "coinbase"])
+def test_websocket_repoint_leaves_no_real_host(exchange):
+    """Every websocket URL of the installed ccxt.pro client ends up local, keys a ccxt release renamed included."""
+    import ccxt.pro
+
+    from zvt_ccxt.simulator.ws.server import WsExchangeServer
+
+    server = WsExchangeServer(start_ms=NOW)
+    server._port = 1  # the URLs are all that is checked: nothing listens
+    client = getattr(ccxt.pro, exchange)()
+    server.repoint(client)
+
+    def urls(node):
+        if isinstance(node, dict):
+            for value in node.values():
+                yield from urls(value)
+        elif isinstance(node, str):
+            yield node
+
+    found = list(urls(client.urls["api"]["ws"]))
+    assert found and all(url.startswith("ws://127.0.0.1:1/") for url in found), found

@@ -165,6 +165,8 @@ class Bybit(BybitMarketData, Venue):
             return self._error("params error: limit invalid")
         limit = min(limit, KLINE_MAX)
         tf = BYBIT_INTERVALS[interval]
+        if start is not None:  # bybit answers from the bar that contains ``start``, not the first one after it
+            start = tf.floor(start)
         anchor = "start" if start is not None else "end"
         rows = market.series.select(tf, self.now_ms, start, end, limit, anchor)
         result = {"symbol": market.id, "category": category, "list": self._format(market, rows[::-1])}

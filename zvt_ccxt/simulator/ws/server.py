@@ -143,28 +143,27 @@ class WsExchangeServer:
         return f"ws://{self.host}:{self._port}"
 
     def repoint(self, exchange: Any) -> Any:
-        """Point a ccxt.pro client's websocket URLs at this server (REST stays where it is; REST-only clients pass)."""
+        """Point a ccxt.pro client's websocket URLs at this server (REST stays where it is; REST-only clients pass).
+
+        Every websocket URL the client holds is replaced, the ones this server does not serve included (they get a
+        path it refuses), so a key renamed by a ccxt release can never send a stream to a real host."""
         ws, name = self.ws_url, exchange.id
         if not isinstance(exchange.urls.get("api"), dict) or "ws" not in exchange.urls["api"]:
             return exchange
+        served: dict[str, str] = {}
         if name == "binance":
-            exchange.urls["api"]["ws"].update(
-                {
-                    "spot": f"{ws}/binance/stream/ws",
-                    "margin": f"{ws}/binance/stream/ws",
-                    "future": f"{ws}/binance/fstream/ws",
-                    "delivery": f"{ws}/binance/dstream/ws",
-                }
-            )
+            # ccxt <= 4.5.85 names the perpetual streams future/delivery, later releases linear/inverse
+            fstream, dstream = f"{ws}/binance/fstream/ws", f"{ws}/binance/dstream/ws"
+            served = {"spot": f"{ws}/binance/stream/ws", "margin": f"{ws}/binance/stream/ws"}
+            served |= {"future": fstream, "linear": fstream, "delivery": dstream, "inverse": dstream}
         elif name == "okx":
             exchange.urls["api"]["ws"] = f"{ws}/okx/ws/v5"
         elif name == "bybit":
-            exchange.urls["api"]["ws"]["public"] = {
-                kind: f"{ws}/bybit/v5/public/{kind}" for kind in ("spot", "linear", "inverse", "option")
-            }
-            exchange.urls["api"]["ws"]["private"]["contract"] = f"{ws}/bybit/v5/private"
+            served = {f"public.{kind}": f"{ws}/bybit/v5/public/{kind}" for kind in ("spot", "linear", "inverse")}
+            served["private.contract"] = f"{ws}/bybit/v5/private"
         elif name == "coinbase":
             exchange.urls["api"]["ws"] = f"{ws}/coinbase"
+        exchange.urls["api"]["ws"] = _local_urls(exchange.urls["api"]["ws"], served, ws, name)
         return exchange
 
     # -- tapes --------------------------------------------------------------------------------------
@@ -452,3 +451,16 @@ class WsExchangeServer:
 
 
 _HOP_HEADERS = {"content-length", "transfer-encoding", "connection", "content-encoding", "keep-alive"}
+
+
+def _local_urls(urls: Any, served: dict[str, str], local: str, name: str, path: str = "") -> Any:
+    """``urls`` with each URL at a dotted key path in ``served`` replaced by its local URL and every other URL not
+    already under ``local`` by one under ``local/unserved/`` (answered 404)."""
+    if isinstance(urls, dict):
+        return {
+            key: _local_urls(value, served, local, name, f"{path}.{key}" if path else key)
+            for key, value in urls.items()
+        }
+    if not isinstance(urls, str) or urls.startswith(local):
+        return urls
+    return served.get(path, f"{local}/unserved/{name}/{path or 'root'}")
