@@ -7,6 +7,8 @@ import time
 
 import pytest
 from ccxt.async_support.base.ws.cache import ArrayCache
+from hypothesis import given
+from hypothesis import strategies as st
 
 from zvt_ccxt import levels
 from zvt_ccxt.domain import CryptoOrderbook, CryptoTrade
@@ -365,3 +367,25 @@ def test_watchdog_fires_only_for_a_silent_subscription():
     quiet = EventClock()
     quiet.observe(1_000, 2_000)
     assert not quiet.knows_its_rate, "one event tells nothing about a channel's normal rate"
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.integers(1, 20_000), st.floats(1, 100, allow_nan=False)),
+        min_size=1,
+        max_size=30,
+        unique_by=lambda t: t[1],
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_stream_bar_open_and_close_follow_numeric_trade_ids(trades, rnd):
+    """Trades sharing a millisecond open and close the bar by numeric id ("999" before "1000"), whatever order
+    they arrive in: the order candles rebuilt from stored trades use."""
+    start = 1_700_000_040_000  # a minute boundary
+    structures = [{"timestamp": start + ms, "id": str(i), "price": p, "amount": 1.0} for ms, i, p in trades]
+    rnd.shuffle(structures)
+    candles = TradeCandles("1m")
+    candles.add(structures)
+    [bar] = candles.forming({start})
+    by_time_then_number = sorted(trades, key=lambda t: (t[0], t[1]))
+    assert (bar.open, bar.close) == (by_time_then_number[0][2], by_time_then_number[-1][2])

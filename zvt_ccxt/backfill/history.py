@@ -17,6 +17,7 @@ from zvt_ccxt.backfill.coverage import Window
 from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED
 from zvt_ccxt.errors import CapabilityNotSupportedError, DataValidationError, ExchangeRequestError
 from zvt_ccxt.exchange.client import ExchangeClient
+from zvt_ccxt.trade_order import trade_key
 
 #: failures that leave the rest of a range failed (and re-raised)
 PAGING_ERRORS = (ExchangeRequestError, DataValidationError, CapabilityNotSupportedError)
@@ -49,12 +50,6 @@ def inside(rows: list[dict], start_ms: int, end_ms: int) -> list[dict]:
     return [r for r in rows if start_ms <= timestamp(r) < end_ms]
 
 
-def id_order(row: dict) -> tuple:
-    """Sort key: time, then the exchange id (numeric ids compare as numbers)."""
-    text = str(row.get("id") or "")
-    return (timestamp(row), len(text) if text.isdigit() else 0, text)
-
-
 class Fetcher:
     """Calls one ccxt method for one symbol with retry, counting requests; an empty answer is asked twice.
 
@@ -76,7 +71,7 @@ class Fetcher:
             rows = [r for r in rows or [] if isinstance(r, dict) and isinstance(r.get("timestamp"), int | float)]
             if rows:
                 break
-        return sorted(rows, key=id_order)
+        return sorted(rows, key=trade_key)
 
 
 def guarded(pages: Iterator[Batch], uncovered: Callable[[], tuple[int, int]]) -> Iterator[Batch]:

@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from zvt_ccxt import levels
-from zvt_ccxt.backfill.history import Batch, Fetcher, guarded, id_order, inside, timestamp, window
+from zvt_ccxt.backfill.history import Batch, Fetcher, guarded, inside, timestamp, window
 from zvt_ccxt.errors import CapabilityNotSupportedError, DataValidationError
 from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import ExchangeClient
+from zvt_ccxt.trade_order import trade_key
 
 
 class TradePager:
@@ -238,7 +239,7 @@ def merged(first: list[dict], second: list[dict]) -> list[dict]:
     seen: dict = {}
     for row in (*first, *second):
         seen[row.get("id") or (row["timestamp"], row.get("price"), row.get("amount"), row.get("side"))] = row
-    return sorted(seen.values(), key=id_order)
+    return sorted(seen.values(), key=trade_key)
 
 
 _PAGERS: dict[str, type[TradePager]] = {

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from zvt_ccxt import levels
+from zvt_ccxt.trade_order import trade_order
 
 #: ms of exchange time a trade-built bar waits after its end for late trades before it closes by time
 CLOSE_GRACE_MS = 2_000
@@ -117,7 +118,7 @@ class TradeCandles:
             start = levels.bar_start(int(ts), self.level)
             if self.closed_until is not None and start < self.closed_until:
                 continue  # belongs to a bar already closed (only a repair overlapping it could bring one)
-            key = (int(ts), str(trade.get("id")))
+            key = trade_order(ts, trade.get("id"))
             price, amount = float(price), float(amount)
             cost = float(trade.get("cost") or price * amount)
             building = self.bars.get(start)

@@ -21,6 +21,7 @@ from zvt_ccxt.backfill.pager import OhlcvPager
 from zvt_ccxt.errors import ExchangeRequestError
 from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import ExchangeClient
+from zvt_ccxt.trade_order import trade_key
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ def trade_pages(client: ExchangeClient, gap: Gap, limit: int = 1000, max_request
             seen.add(key)
             missing.append(trade)
         if missing:
-            missing.sort(key=lambda t: (t["timestamp"], str(t.get("id"))))
+            missing.sort(key=trade_key)
             yield missing
 
 

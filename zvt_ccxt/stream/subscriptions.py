@@ -31,6 +31,7 @@ from zvt_ccxt.stream.metrics import StreamMetrics, SubscriptionMetrics
 from zvt_ccxt.stream.rows import BOOKS_TABLE, FUNDING_TABLE, TRADES_TABLE, Entity, candle_row, funding_row, kdata_table
 from zvt_ccxt.stream.watchdog import EventClock, StallWatchdog
 from zvt_ccxt.stream.writer import StreamWriter
+from zvt_ccxt.trade_order import trade_key
 
 logger = logging.getLogger(__name__)
 
@@ -103,14 +104,6 @@ def _lighten(trades: list[dict]) -> None:
     for trade in trades:
         for key in UNREAD_TRADE_KEYS:
             trade.pop(key, None)
-
-
-def _sort_key(trade: dict) -> tuple:
-    raw = trade.get("id")
-    try:
-        return (trade.get("timestamp") or 0, 0, int(raw), "")
-    except (TypeError, ValueError):
-        return (trade.get("timestamp") or 0, 1, 0, str(raw))
 
 
 class Subscription:
@@ -272,7 +265,7 @@ class TradesSubscription(Subscription):
                 if fresh:
                     drained = True
                     _lighten(fresh)
-                    await self._process(symbol, sorted(fresh, key=_sort_key), evicted)
+                    await self._process(symbol, sorted(fresh, key=trade_key), evicted)
             if not drained:
                 return
 
