@@ -1,12 +1,13 @@
 """Paging through a perpetual's funding rate history, with the event before the range as context.
 
 The funding interval of an event is the time since the previous one, so each range is fetched together
-with the event just before it (``Batch.context``). Chosen by ``quirks.FUNDING_PAGING``:
+with the event just before it (``Batch.context``). Chosen by the exchange profile's ``funding_paging``:
 
 - ``forward`` (binance, and the default): windows from ``since`` with ``until``, each short enough
   that it cannot hold more than one page (funding is at most hourly);
-- ``after`` (okx) and ``end_time`` (bybit): newest first, walking back from the end with the exchange's
-  cursor until an event older than the range (the context) or the oldest one served comes back.
+- ``backward`` (okx, bybit): newest first, walking back from the end with the exchange's cursor
+  (``funding_cursor_param``) until an event older than the range (the context) or the oldest one served
+  comes back.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from collections.abc import Iterator
 
 from zvt_ccxt import levels
 from zvt_ccxt.backfill.history import Batch, Fetcher, guarded, inside, timestamp, window
-from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import ExchangeClient
+from zvt_ccxt.exchange.profiles import ExchangeProfile, needed, profile_for
 
 
 class FundingPager:
@@ -66,14 +67,15 @@ class ForwardFundingPager(FundingPager):
 class BackwardFundingPager(FundingPager):
     """Newest first from a cursor: ``after`` (okx, exclusive) or ``endTime`` (bybit, inclusive)."""
 
-    def __init__(self, client: ExchangeClient, market: dict, limit: int, cursor_param: str) -> None:
+    def __init__(self, client: ExchangeClient, market: dict, limit: int, profile: ExchangeProfile) -> None:
         super().__init__(client, market, limit)
-        self.cursor_param = cursor_param
+        self.cursor_param = needed(profile.funding_cursor_param, client.exchange_id, "funding_cursor_param")
+        self.inclusive = profile.funding_cursor_inclusive
 
     def _older_than(self, cursor: int) -> list[dict]:
-        value = cursor if self.cursor_param == "after" else cursor - 1
-        key = "after" if self.cursor_param == "after" else "endTime"
-        return self.fetch(None, self.limit, params={key: value})
+        # ``cursor`` is the exclusive end of what is wanted
+        value = cursor - 1 if self.inclusive else cursor
+        return self.fetch(None, self.limit, params={self.cursor_param: value})
 
     def _walk(self, start_ms: int, end_ms: int) -> Iterator[Batch]:
         high = end_ms
@@ -91,8 +93,9 @@ class BackwardFundingPager(FundingPager):
 
 
 def funding_pager(client: ExchangeClient, market: dict) -> FundingPager:
-    kind = quirks.FUNDING_PAGING.get(client.exchange_id, "forward")
-    limit = quirks.FUNDING_LIMITS.get(client.exchange_id, 100)
-    if kind == "forward":
-        return ForwardFundingPager(client, market, limit)
-    return BackwardFundingPager(client, market, limit, kind)
+    profile = profile_for(client.exchange_id)
+    if profile.funding_paging == "forward":
+        return ForwardFundingPager(client, market, profile.funding_limit)
+    if profile.funding_paging == "backward":
+        return BackwardFundingPager(client, market, profile.funding_limit, profile)
+    raise ValueError(f"{client.exchange_id}: unknown funding paging {profile.funding_paging!r}")

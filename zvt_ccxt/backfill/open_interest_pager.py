@@ -1,4 +1,4 @@
-"""Paging through open interest statistics at one period, chosen by ``quirks.OPEN_INTEREST_PAGING``:
+"""Paging through open interest statistics at one period, chosen by the profile's ``open_interest_paging``:
 
 - ``windows`` (binance, and the default): explicit ``since``/``until`` windows of ``limit`` periods, which
   no exchange can truncate whichever end it anchors a page at;
@@ -17,8 +17,8 @@ from zvt_ccxt import clock, levels
 from zvt_ccxt.backfill.coverage import Window
 from zvt_ccxt.backfill.history import Batch, Fetcher, guarded, inside, timestamp, window
 from zvt_ccxt.domain.coverage import EMPTY
-from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import ExchangeClient
+from zvt_ccxt.exchange.profiles import by_market_type, profile_for
 
 
 class OpenInterestPager:
@@ -30,8 +30,8 @@ class OpenInterestPager:
         self.limit = int(limit)
         self.fetch = Fetcher(client, "fetch_open_interest_history", self.symbol)
         kind = "inverse" if market.get("inverse") else "linear"
-        self.params = dict(quirks.OPEN_INTEREST_PARAMS.get(client.exchange_id, {}).get(kind, {}))
-        days = quirks.by_market_type(quirks.OPEN_INTEREST_DAYS, client.exchange_id, period)
+        self.params = dict(profile_for(client.exchange_id).open_interest_params.get(kind, {}))
+        days = by_market_type(profile_for(client.exchange_id).open_interest_days, period)
         self.served_ms = None if days is None else int(days) * levels.DAY_MS
         self._low = self._high = 0
 
@@ -121,6 +121,5 @@ _PAGERS = {
 
 
 def open_interest_pager(client: ExchangeClient, market: dict, period: str) -> OpenInterestPager:
-    kind = quirks.OPEN_INTEREST_PAGING.get(client.exchange_id, "windows")
-    limit = quirks.OPEN_INTEREST_LIMITS.get(client.exchange_id, 100)
-    return _PAGERS[kind](client, market, period, limit)
+    profile = profile_for(client.exchange_id)
+    return _PAGERS[profile.open_interest_paging](client, market, period, profile.open_interest_limit)

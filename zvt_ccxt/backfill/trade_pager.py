@@ -2,7 +2,8 @@
 
 ccxt's own ``paginate`` gets several of these wrong (okx pages overlap, coinbase windows come back
 truncated, binance serves aggregate trades whose time windows answer with their *last* trades), so each
-exchange's walk is spelled out here, chosen by ``quirks.TRADE_PAGING``:
+walk is spelled out here, chosen by the exchange profile's ``trade_paging``, with the profile's cursor
+parameters, endpoint and window cap:
 
 - ``agg_trades`` (binance): find the first trade with a time window small enough not to be truncated,
   then walk forward by ``fromId``;
@@ -19,11 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from zvt_ccxt import levels
 from zvt_ccxt.backfill.history import Batch, Fetcher, guarded, inside, timestamp, window
 from zvt_ccxt.errors import CapabilityNotSupportedError, DataValidationError
-from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import ExchangeClient
+from zvt_ccxt.exchange.profiles import by_market_type, needed, profile_for
 from zvt_ccxt.trade_order import trade_key
 
 
@@ -35,6 +35,7 @@ class TradePager:
         self.market = market
         self.symbol = str(market["symbol"])
         self.limit = int(limit)
+        self.profile = profile_for(client.exchange_id)
         self.fetch = Fetcher(client, "fetch_trades", self.symbol)
         self._low = self._high = 0
 
@@ -63,13 +64,14 @@ class TradePager:
 
 
 class AggTradesPager(TradePager):
-    """binance: a non-truncated time window finds the first trade, then ``fromId`` walks forward."""
+    """binance: a non-truncated time window finds the first trade, then the id cursor (``fromId``) walks forward."""
 
-    #: binance refuses windows longer than an hour
-    MAX_SPAN_MS = levels.HOUR_MS
+    def __init__(self, client: ExchangeClient, market: dict, limit: int) -> None:
+        super().__init__(client, market, limit)
+        self.cursor_param = needed(self.profile.trade_cursor_param, client.exchange_id, "trade_cursor_param")
 
     def _first_window(self, cursor: int, end_ms: int) -> tuple[int, list[dict]]:
-        span = min(self.MAX_SPAN_MS, end_ms - cursor)
+        span = min(self.profile.trade_window_max_ms or end_ms - cursor, end_ms - cursor)
         while True:
             rows = self.fetch(cursor, self.limit, params={"until": cursor + span - 1})
             if len(rows) < self.limit:
@@ -91,7 +93,7 @@ class AggTradesPager(TradePager):
                 next_id = int(rows[-1]["id"]) + 1
         carry: list[dict] = []
         while cursor < end_ms:
-            rows = self.fetch(None, self.limit, params={"fromId": next_id})
+            rows = self.fetch(None, self.limit, params={self.cursor_param: next_id})
             fresh = inside(rows, cursor, end_ms)
             kept = merged(carry, fresh)
             if len(fresh) < len(rows) or len(rows) < self.limit:
@@ -153,19 +155,27 @@ class BackwardTradePager(TradePager):
 
 
 class HistoryTradesPager(BackwardTradePager):
-    """okx: ``history-trades`` newest first, by timestamp (``type=2``) once, then by trade id (``type=1``)."""
+    """okx: ``history-trades`` newest first, by a timestamp cursor (``type=2``) once, then by trade id (``type=1``)."""
 
-    METHOD = "publicGetMarketHistoryTrades"
+    def __init__(self, client: ExchangeClient, market: dict, limit: int) -> None:
+        super().__init__(client, market, limit)
+        self.method = needed(self.profile.trade_history_method, client.exchange_id, "trade_history_method")
+        self.cursor_param = needed(self.profile.trade_cursor_param, client.exchange_id, "trade_cursor_param")
 
-    def _page(self, params: dict) -> tuple[list[dict], bool]:
-        rows = self.fetch(None, self.limit, params={"method": self.METHOD, **params})
+    def _page(self, cursor_kind: str, cursor: object) -> tuple[list[dict], bool]:
+        params = {
+            "method": self.method,
+            **self.profile.trade_cursor_kinds.get(cursor_kind, {}),
+            self.cursor_param: cursor,
+        }
+        rows = self.fetch(None, self.limit, params=params)
         return rows, len(rows) >= self.limit
 
     def _first_page(self, end_ms: int) -> tuple[list[dict], bool]:
-        return self._page({"type": 2, "after": end_ms})
+        return self._page("timestamp", end_ms)
 
     def _older_page(self, oldest: dict, start_ms: int) -> tuple[list[dict], bool]:
-        return self._page({"type": 1, "after": oldest["id"]})
+        return self._page("id", oldest["id"])
 
 
 class TimeWindowTradesPager(BackwardTradePager):
@@ -253,6 +263,6 @@ _PAGERS: dict[str, type[TradePager]] = {
 
 def trade_pager(client: ExchangeClient, market: dict) -> TradePager:
     """The pager for ``market`` on ``client``'s exchange, with that exchange's cap for the market type."""
-    kind = quirks.TRADE_PAGING.get(client.exchange_id, "since")
-    limit = quirks.by_market_type(quirks.TRADE_LIMITS, client.exchange_id, market.get("type"), 1000)
-    return _PAGERS[kind](client, market, limit)
+    profile = profile_for(client.exchange_id)
+    limit = by_market_type(profile.trade_limits, market.get("type"))
+    return _PAGERS[profile.trade_paging](client, market, limit)

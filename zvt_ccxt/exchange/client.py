@@ -29,8 +29,9 @@ from zvt_ccxt.errors import (
     UnknownSymbolError,
     ZvtCcxtError,
 )
-from zvt_ccxt.exchange import quirks, redaction
+from zvt_ccxt.exchange import redaction
 from zvt_ccxt.exchange.limiter import limiter_for
+from zvt_ccxt.exchange.profiles import profile_for
 from zvt_ccxt.exchange.retry import MalformedResponse, RetryPolicy, call_with_retry, default_policy, server_wait
 
 logger = logging.getLogger(__name__)
@@ -63,8 +64,9 @@ class ExchangeClient:
         self.private = private
         params = {"enableRateLimit": True, **(config.ccxt_params() if private else config.options)}
         options = dict(params.get("options") or {})
-        if self.exchange_id in quirks.MARKET_TYPES and "fetchMarkets" not in options:
-            options["fetchMarkets"] = quirks.MARKET_TYPES[self.exchange_id]
+        market_types = profile_for(self.exchange_id).market_types
+        if market_types is not None and "fetchMarkets" not in options:
+            options["fetchMarkets"] = {"types": list(market_types)}
         params["options"] = options
         for value in config.credentials.values():
             redaction.register_secret(value)
@@ -99,7 +101,7 @@ class ExchangeClient:
                 raise MalformedResponse(f"{exchange_id} {method} {url} {code}: body is not JSON: {str(body)[:80]!r}")
             return original_on_response(code, reason, url, method, headers, body, request_headers, request_body)
 
-        quote_index = quirks.QUOTE_VOLUME_INDEX.get(exchange_id)
+        quote_index = profile_for(exchange_id).quote_volume_index
 
         def parse_ohlcv(ohlcv, market=None):
             # Runs for every row of every page, so it is kept to one call: ccxt's row is extended in place

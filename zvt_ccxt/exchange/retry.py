@@ -18,7 +18,7 @@ import ccxt
 import tenacity
 
 from zvt_ccxt.errors import ExchangeRequestError
-from zvt_ccxt.exchange import quirks
+from zvt_ccxt.exchange.profiles import profile_for
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,7 +71,7 @@ def is_transient(error: BaseException, status: int | None = None, exchange: str 
     """True when waiting and asking again can succeed."""
     if isinstance(error, MalformedResponse):
         return True
-    if any(marker in str(error) for marker in quirks.TRANSIENT_ERRORS.get(exchange or "", ())):
+    if any(marker in str(error) for marker in profile_for(exchange).transient_errors):
         return True
     if status in PERMANENT_STATUSES:
         return False

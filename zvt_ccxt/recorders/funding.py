@@ -20,8 +20,8 @@ from zvt_ccxt.backfill.recording import MarketDataRecorder
 from zvt_ccxt.backfill.summary import SymbolResult
 from zvt_ccxt.domain.market_data import CryptoFunding
 from zvt_ccxt.domain.recordable import PROVIDER
-from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import get_client
+from zvt_ccxt.exchange.profiles import profile_for
 from zvt_ccxt.storage.rows import FUNDING_COLUMNS, intraday_ids, number
 from zvt_ccxt.storage.writer import engine_for, upsert
 
@@ -53,7 +53,7 @@ class CcxtFundingRecorder(MarketDataRecorder):
         market = client.market(instrument.symbol)
         pager = funding_pager(client, market)
         end = self.end_of(levels.bar_start(self.now_ms(), "1m"))
-        mark_field = quirks.FUNDING_INFO_FIELDS.get(instrument.exchange, {}).get("mark_price")
+        mark_field = profile_for(instrument.exchange).funding_info_fields.get("mark_price")
         try:
             start = self.start_ms
             if start is None and not coverage.load_windows(TABLE, instrument.entity_id):

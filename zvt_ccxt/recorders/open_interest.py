@@ -21,8 +21,8 @@ from zvt_ccxt.backfill.summary import SymbolResult
 from zvt_ccxt.domain.market_data import CryptoOpenInterest
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.errors import UnsupportedLevelError
-from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import get_client
+from zvt_ccxt.exchange.profiles import profile_for
 from zvt_ccxt.storage.rows import intraday_ids, number
 from zvt_ccxt.storage.writer import upsert
 
@@ -60,7 +60,7 @@ class CcxtOpenInterestRecorder(MarketDataRecorder):
         pager = open_interest_pager(client, market, self.period)
         key = f"{TABLE}_{self.period}"
         end = self.end_of(levels.bar_start(self.now_ms(), self.period))
-        scope = quirks.OPEN_INTEREST_SCOPE.get(instrument.exchange, "instrument")
+        scope = profile_for(instrument.exchange).open_interest_scope
         start = self.start_ms
         if start is None and not coverage.load_windows(key, instrument.entity_id):
             listed = market.get("created")

@@ -24,8 +24,8 @@ from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
 from zvt_ccxt.domain.market_data import CryptoOrderbook
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.errors import DataValidationError, ZvtCcxtError
-from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import get_client
+from zvt_ccxt.exchange.profiles import by_market_type, profile_for
 from zvt_ccxt.storage.rows import BOOK_COLUMNS, book_levels, book_row
 from zvt_ccxt.storage.writer import upsert
 
@@ -36,8 +36,9 @@ DEFAULT_DEPTH = 20
 
 def request_depth(exchange_id: str, market_type: str | None, depth: int) -> int:
     """What to ask for: the smallest depth the exchange accepts that holds ``depth``, within its maximum."""
-    allowed = quirks.by_market_type(quirks.ORDERBOOK_DEPTHS, exchange_id, market_type)
-    deepest = quirks.by_market_type(quirks.ORDERBOOK_MAX, exchange_id, market_type)
+    profile = profile_for(exchange_id)
+    allowed = by_market_type(profile.orderbook_depths, market_type)
+    deepest = by_market_type(profile.orderbook_max, market_type)
     if allowed:
         return next((d for d in sorted(allowed) if d >= depth), max(allowed))
     return min(depth, deepest) if deepest else depth

@@ -12,8 +12,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 
-from zvt_ccxt.exchange import quirks
-
 
 class BookCheck:
     """Reads raw frames of one exchange; collects the market ids whose books desynced."""
@@ -129,9 +127,9 @@ _CHECKS: dict[str, Callable[[], BookCheck]] = {
 }
 
 
-def book_check_for(exchange_id: str) -> BookCheck | None:
-    kind = quirks.BOOK_CHECKS.get(exchange_id)
-    return _CHECKS[kind]() if kind else None
+def book_check_for(name: str | None) -> BookCheck | None:
+    """A fresh check by its name in an exchange profile (``ExchangeProfile.book_check``); none for no name."""
+    return _CHECKS[name]() if name else None
 
 
 def crossed(book: dict) -> bool:

@@ -8,6 +8,7 @@ book checker before ccxt parses it.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from typing import Any
@@ -17,8 +18,9 @@ import ccxt.pro
 
 from zvt_ccxt.config import load_exchange_config
 from zvt_ccxt.errors import UnknownExchangeError
-from zvt_ccxt.exchange import quirks, redaction
+from zvt_ccxt.exchange import redaction
 from zvt_ccxt.exchange.client import installed_hooks
+from zvt_ccxt.exchange.profiles import ExchangeProfile, profile_for
 from zvt_ccxt.stream.books import BookCheck, book_check_for
 
 logger = logging.getLogger(__name__)
@@ -28,11 +30,13 @@ logger = logging.getLogger(__name__)
 CACHE_LIMIT = 2_000
 
 
-def _is_heartbeat(message: object) -> bool:
+def _is_heartbeat(profile: ExchangeProfile, message: object) -> bool:
     if isinstance(message, str):
-        return True
+        return profile.heartbeat_text_frames
     if isinstance(message, dict):
-        return message.get("ret_msg") == "pong" or message.get("op") == "pong" or "pong" in message
+        return any(message.get(key) == value for key, value in profile.heartbeat_fields) or any(
+            key in message for key in profile.heartbeat_keys
+        )
     return False
 
 
@@ -62,10 +66,11 @@ class ProClient:
         self.private = private
         params = {"enableRateLimit": True, **(self.config.ccxt_params() if private else self.config.options)}
         options = dict(params.get("options") or {})
-        if exchange_id in quirks.MARKET_TYPES and "fetchMarkets" not in options:
-            options["fetchMarkets"] = quirks.MARKET_TYPES[exchange_id]
-        for key, value in quirks.STREAM_OPTIONS.get(exchange_id, {}).items():
-            options.setdefault(key, value)
+        self.profile = profile_for(exchange_id)
+        if self.profile.market_types is not None and "fetchMarkets" not in options:
+            options["fetchMarkets"] = {"types": list(self.profile.market_types)}
+        for key, value in self.profile.stream_options.items():
+            options.setdefault(key, copy.deepcopy(value))  # ccxt may change its options: the profile stays as is
         options.setdefault("tradesLimit", cache_limit)
         options.setdefault("OHLCVLimit", cache_limit)
         params["options"] = options
@@ -73,7 +78,7 @@ class ProClient:
         redaction.install(self.exchange.logger)
         for hook in installed_hooks():
             hook(self.exchange)
-        self.book_check: BookCheck | None = book_check_for(exchange_id)
+        self.book_check: BookCheck | None = book_check_for(self.profile.book_check)
         self.frames = 0
         self._tap()
 
@@ -88,10 +93,11 @@ class ProClient:
     def _tap(self) -> None:
         original = self.exchange.handle_message
         check = self.book_check
+        profile = self.profile
 
         def handle_message(client, message):
             self.frames += 1
-            if not _is_heartbeat(message):
+            if not _is_heartbeat(profile, message):
                 client.last_data_ms = time.time() * 1000
             if check is not None:
                 check.inspect(client, message)

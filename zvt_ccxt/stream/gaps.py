@@ -19,8 +19,8 @@ from zvt_ccxt import levels
 from zvt_ccxt.backfill.candles import normalise
 from zvt_ccxt.backfill.pager import OhlcvPager
 from zvt_ccxt.errors import ExchangeRequestError
-from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import ExchangeClient
+from zvt_ccxt.exchange.profiles import needed, profile_for
 from zvt_ccxt.trade_order import trade_key
 
 logger = logging.getLogger(__name__)
@@ -139,8 +139,10 @@ def trade_pages(client: ExchangeClient, gap: Gap, limit: int = 1000, max_request
     remainders of its window to ask for; every request narrows a window, and the number of requests is bounded.
     """
     seen: set[str] = set()  # ids already handed over: windows overlap at their edges
-    if gap.expected and quirks.TRADE_PAGING.get(client.exchange_id) == "agg_trades":
-        for page in _pages_by_id(client, gap, limit, max_requests):
+    profile = profile_for(client.exchange_id)
+    if gap.expected and profile.trade_paging == "agg_trades":
+        cursor_param = needed(profile.trade_cursor_param, client.exchange_id, "trade_cursor_param")
+        for page in _pages_by_id(client, cursor_param, gap, limit, max_requests):
             seen.update(str(t.get("id")) for t in page)
             yield page
         if len(seen) >= gap.expected:
@@ -187,7 +189,9 @@ def _inside(gap: Gap, trade: dict, key: str) -> bool:
     return key not in gap.edge_ids
 
 
-def _pages_by_id(client: ExchangeClient, gap: Gap, limit: int, max_requests: int) -> Iterator[list[dict]]:
+def _pages_by_id(
+    client: ExchangeClient, cursor_param: str, gap: Gap, limit: int, max_requests: int
+) -> Iterator[list[dict]]:
     """The missing trades walked forward by id (binance ``fromId``): exactly the gap, one page per ``limit``.
 
     The gap's size is known, so the walk may take as many requests as it needs to cover it (plus a few for ids
@@ -195,7 +199,7 @@ def _pages_by_id(client: ExchangeClient, gap: Gap, limit: int, max_requests: int
     """
     cursor = gap.after_id + 1
     for _ in range(max(max_requests, -(-gap.expected // limit) + 2)):
-        page = client.call("fetch_trades", gap.symbol, None, limit, {"fromId": cursor}, symbol=gap.symbol)
+        page = client.call("fetch_trades", gap.symbol, None, limit, {cursor_param: cursor}, symbol=gap.symbol)
         numbered = sorted(
             ((n, t) for t in page if (n := _int_id(t)) is not None and cursor <= n < gap.before_id),
             key=lambda pair: pair[0],

@@ -20,7 +20,6 @@ import ccxt
 
 from zvt_ccxt import levels
 from zvt_ccxt.errors import DataValidationError, ZvtCcxtError
-from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import ExchangeClient
 from zvt_ccxt.storage.rows import book_row, trade_rows, valid_trade
 from zvt_ccxt.stream.books import crossed, top_levels
@@ -232,7 +231,7 @@ class TradesSubscription(Subscription):
 
     def __init__(self, ctx: StreamContext, symbols: list[str], group: str, build_candles: bool) -> None:
         super().__init__(ctx, symbols, group)
-        sequential = ctx.pro.exchange_id in quirks.SEQUENTIAL_TRADE_IDS
+        sequential = ctx.pro.profile.sequential_trade_ids
         self.cursors = {s: CacheCursor() for s in symbols}
         self.sequences = {s: TradeSequence(s, sequential) for s in symbols}
         self.builders: dict[str, TradeCandles] = {}

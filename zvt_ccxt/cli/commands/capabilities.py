@@ -8,8 +8,10 @@ import pandas as pd
 
 from zvt_ccxt.cli.common import split_list
 from zvt_ccxt.cli.tables import csv_text, markdown, render_frame
+from zvt_ccxt.exchange.profiles import PROFILES
 
-DEFAULT_EXCHANGES = ("binance", "okx", "bybit", "coinbase")
+#: the exchanges with a profile of their own
+DEFAULT_EXCHANGES = tuple(PROFILES)
 
 #: data type -> (ccxt REST method for history, ccxt.pro method for live)
 DATA_METHODS = {
