@@ -67,19 +67,25 @@ FUNDING_LIMITS: dict[str, int] = {"binance": 1000, "okx": 100, "bybit": 200}
 #: Funding row fields ccxt leaves in ``info``: column -> exchange field.
 FUNDING_INFO_FIELDS: dict[str, dict[str, str]] = {"binance": {"mark_price": "markPrice"}}
 
-#: How open interest history is paged: explicit windows of ``limit`` periods (binance), windows of at
-#: most a few days back per period (okx, whose statistics are per currency), or bybit's ``cursor``.
-OPEN_INTEREST_PAGING: dict[str, str] = {"binance": "windows", "okx": "lookback_windows", "bybit": "cursor"}
-OPEN_INTEREST_LIMITS: dict[str, int] = {"binance": 500, "bybit": 200}
-#: Days of open interest history served, by exchange and period ("default" for the others).
+#: How open interest history is paged: explicit windows of ``limit`` periods (binance; okx, whose bounds
+#: ccxt turns into the exclusive ``begin``/``end`` okx expects), or bybit's ``cursor``.
+OPEN_INTEREST_PAGING: dict[str, str] = {"binance": "windows", "okx": "windows", "bybit": "cursor"}
+OPEN_INTEREST_LIMITS: dict[str, int] = {"binance": 500, "okx": 100, "bybit": 200}
+#: The periods an exchange serves, where it serves fewer than the recorder offers.
+OPEN_INTEREST_PERIODS: dict[str, tuple[str, ...]] = {"okx": ("5m", "1h", "1d")}
+#: Days of open interest history served, by exchange and period ("default" for the others): okx keeps the
+#: latest 1,440 periods of each.
 OPEN_INTEREST_DAYS: dict[str, dict[str, int]] = {
     "binance": {"default": 30},
-    "okx": {"5m": 2, "1h": 30, "1d": 180},
+    "okx": {"5m": 5, "1h": 60, "1d": 1440},
 }
-#: Extra request parameters: binance's coin-margined statistics default to the quarterly contract.
+#: The first day an exchange has statistics for, by exchange and period (okx's daily ones begin in 2024).
+OPEN_INTEREST_FIRST_DAY: dict[str, dict[str, str]] = {"okx": {"1d": "2024-01-01"}}
+#: Extra request parameters by market kind (binance's coin-margined statistics default to the quarterly
+#: contract) and by period (okx's ``1D`` opens at 00:00 UTC+8, its ``1Dutc`` at 00:00 UTC like every daily
+#: series here; ccxt sends what ``params`` names).
 OPEN_INTEREST_PARAMS: dict[str, dict[str, dict]] = {"binance": {"inverse": {"contractType": "PERPETUAL"}}}
-#: Where open interest is reported per underlying currency (all its contracts) rather than per instrument.
-OPEN_INTEREST_SCOPE: dict[str, str] = {"okx": "currency"}
+OPEN_INTEREST_PERIOD_PARAMS: dict[str, dict[str, dict]] = {"okx": {"1d": {"period": "1Dutc"}}}
 
 #: Order book depths an exchange accepts (a request asks for the smallest one that holds the wanted depth).
 ORDERBOOK_DEPTHS: dict[str, dict[str, tuple[int, ...]]] = {"binance": {"swap": (5, 10, 20, 50, 100, 500, 1000)}}
@@ -94,7 +100,7 @@ ORDERBOOK_MAX: dict[str, dict[str, int]] = {
 CAPABILITY_FACTS: dict[tuple[str, str, str], tuple[bool, str]] = {
     ("bybit", "trades", "historical"): (False, "serves only the most recent trades (spot 60, contracts 1000)"),
     ("binance", "funding", "live"): (True, "the mark price stream carries the funding rate"),
-    ("okx", "open_interest", "historical"): (True, "per currency (all of a base currency's contracts), in USD"),
+    ("okx", "open_interest", "historical"): (True, "the latest 1,440 periods of 5m, 1h or 1d (1d from 2024-01-01)"),
 }
 
 
