@@ -8,9 +8,9 @@ funding time (limit max 400, three months back); ``/rubik/stat/contracts/open-in
 currency (``ccy``), in USD, over a period of 5m (two days back), 1H (30 days) or 1D (180 days);
 ``/rubik/stat/contracts/open-interest-history`` is per instrument (``instId``, swaps and futures only) as
 ``[ts, contracts, base currency, USD]`` rows, newest first, strictly between ``begin`` and ``end``, limit
-default and max 100, over the latest 1,440 periods of any candle bar size but 1m and 3m (``1D`` from
-2024-01-01 on, the others from February 2024). Bars of 6H and longer open at 00:00 UTC+8 unless their
-name ends in ``utc``.
+default and max 100, over the latest 1,440 periods (the one in progress included) of any candle bar size
+but 1m and 3m (``1D`` from 2024-01-01 on, the others from February 2024). Bars of 6H and longer open at
+00:00 UTC+8 unless their name ends in ``utc``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ CONTRACT_OI_PERIODS: dict[str, Timeframe] = {
 }
 CONTRACT_OI_ENTRIES = 1440
 CONTRACT_OI_LIMIT = 100
-#: where the statistics begin: daily ones on 2024-01-01, the others in early February 2024
+#: where the statistics begin: daily ones on 2024-01-01, the others in "early February 2024" (taken as the 1st)
 CONTRACT_OI_DAILY_FROM_MS = 1_704_067_200_000
 CONTRACT_OI_FROM_MS = 1_706_745_600_000
 
