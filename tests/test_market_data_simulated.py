@@ -9,7 +9,7 @@ import zvt_ccxt
 from zvt_ccxt import clock, levels
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.domain import CryptoFunding, CryptoOpenInterest, CryptoOrderbook, CryptoTrade
-from zvt_ccxt.errors import CapabilityNotSupportedError, UnknownSymbolError
+from zvt_ccxt.errors import CapabilityNotSupportedError, UnknownSymbolError, UnsupportedLevelError
 from zvt_ccxt.simulator import derivatives, tape
 from zvt_ccxt.simulator.venues.common import Formats
 from zvt_ccxt.storage.writer import engine_for
@@ -276,10 +276,80 @@ def test_open_interest_keeps_to_what_each_exchange_serves(sim):
     assert bybit.ok and bybit.results[0].requests == 2  # 240 hours: two pages by cursor
     assert len(stored(CryptoOpenInterest, "cryptoperp_bybit_btcusdt")) == 240
 
+    # okx: per instrument, daily statistics from 2024-01-01 on, in UTC days, 100 a request
     okx = CryptoOpenInterest.record_data(provider="ccxt", exchange="okx", symbols=["BTC/USD:BTC"], period="1d")
     frame = stored(CryptoOpenInterest, "cryptoperp_okx_btcusd")
-    assert okx.ok and (frame.scope == "currency").all() and (frame.period == "1d").all()
-    assert 170 <= len(frame) <= 181 and frame.open_interest_value.gt(0).all()
+    first_day = levels.to_utc_ms("2024-01-01")
+    days = np.arange(first_day, levels.bar_start(SIM_NOW, "1d"), levels.DAY_MS)
+    assert okx.ok and okx.results[0].requests == -(-len(days) // 100)
+    assert frame.ts_ms.tolist() == days.tolist()
+    assert (frame.scope == "instrument").all() and (frame.period == "1d").all()
+    contracts, _, usd = derivatives.open_interest(sim.market("okx", "BTC/USD:BTC"), days)
+    assert frame.open_interest_amount.tolist() == contracts.tolist()  # contracts of 100 USD
+    np.testing.assert_allclose(frame.open_interest_value, usd, rtol=0, atol=0.005)
+    windows = coverage.load_windows("crypto_open_interest_1d", "cryptoperp_okx_btcusd")
+    assert windows[0].status == "empty" and "before 2024-01-01" in windows[0].error
+
+
+def okx_open_interest_pages(sim) -> list[tuple[int, int]]:
+    """The ``(begin, end)`` of every okx open interest history request, bounds exclusive as okx reads them."""
+    return [
+        (int(r["query"]["begin"]), int(r["query"]["end"]))
+        for r in sim.requests
+        if r["path"].endswith("/rubik/stat/contracts/open-interest-history")
+    ]
+
+
+def periods_in(pages: list[tuple[int, int]], truth: np.ndarray) -> list[int]:
+    """Every period of ``truth`` each page asks for, page after page (a period asked twice appears twice)."""
+    return [int(t) for begin, end in pages for t in truth[(truth > begin) & (truth < end)]]
+
+
+def test_okx_open_interest_pages_every_period_exactly_once(sim):
+    end = levels.bar_start(SIM_NOW, "1h")
+    start = end - 250 * H - 30 * 60_000  # mid-hour: the first period is the next whole hour
+    first = CryptoOpenInterest.record_data(
+        provider="ccxt", exchange="okx", symbols=["BTC/USDT:USDT"], start_timestamp=start, period="1h"
+    )
+    hours = np.arange(end - 250 * H, end, H)
+    frame = stored(CryptoOpenInterest, "cryptoperp_okx_btcusdt")
+    assert first.ok and first.results[0].rows == len(frame) and frame.ts_ms.tolist() == hours.tolist()
+    pages = okx_open_interest_pages(sim)
+    assert len(pages) == first.results[0].requests == 3  # 100 periods a request at most
+    assert periods_in(pages, hours) == hours.tolist()  # none missed, none asked twice
+    contracts, _, usd = derivatives.open_interest(sim.market("okx", "BTC/USDT:USDT"), hours)
+    assert frame.scope.eq("instrument").all()
+    np.testing.assert_allclose(frame.open_interest_amount, contracts, rtol=0, atol=1e-6)  # contracts of 0.01 BTC
+    np.testing.assert_allclose(frame.open_interest_value, usd, rtol=0, atol=0.005)  # USD, to the cent
+
+    sim.requests.clear()
+    now = SIM_NOW + 7 * H + 5_000
+    with later(sim, now):
+        resumed = CryptoOpenInterest.record_data(
+            provider="ccxt", exchange="okx", symbols=["BTC/USDT:USDT"], period="1h"
+        )
+    new_hours = np.arange(end, levels.bar_start(now, "1h"), H)
+    assert resumed.ok and resumed.results[0].rows == len(new_hours) == 7
+    assert periods_in(okx_open_interest_pages(sim), np.r_[hours, new_hours]) == new_hours.tolist()
+    assert stored(CryptoOpenInterest, "cryptoperp_okx_btcusdt").ts_ms.tolist() == [*hours, *new_hours]
+
+
+def test_okx_open_interest_keeps_to_the_latest_1440_periods_and_its_bar_sizes(sim):
+    end = levels.bar_start(SIM_NOW, "5m")
+    summary = CryptoOpenInterest.record_data(
+        provider="ccxt", exchange="okx", symbols=["ETH/USDT:USDT"], start_timestamp=end - 8 * levels.DAY_MS, period="5m"
+    )
+    served = np.arange(end - 1439 * 5 * 60_000, end, 5 * 60_000)  # the 1,440 latest but the forming one
+    frame = stored(CryptoOpenInterest, "cryptoperp_okx_ethusdt")
+    assert summary.ok and frame.ts_ms.tolist() == served.tolist() and summary.results[0].requests == 15
+    assert periods_in(okx_open_interest_pages(sim), served) == served.tolist()
+    windows = coverage.load_windows("crypto_open_interest_5m", "cryptoperp_okx_ethusdt")
+    assert windows[0].status == "empty" and "5 days of 5m" in windows[0].error
+
+    sim.requests.clear()
+    with pytest.raises(UnsupportedLevelError, match="okx serves open interest at 5m, 1h, 1d only, not '4h'"):
+        CryptoOpenInterest.record_data(provider="ccxt", exchange="okx", symbols=["ETH/USDT:USDT"], period="4h")
+    assert sim.requests == []
 
 
 # -- order books -----------------------------------------------------------------------------------------

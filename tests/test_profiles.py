@@ -157,8 +157,10 @@ def test_every_named_way_and_key_of_a_profile_exists(exchange_id):
     for table in (profile.trade_limits, profile.orderbook_depths, profile.orderbook_max):
         assert set(table) <= MARKET_TYPES
     assert set(profile.open_interest_days) <= {*PERIODS, "default"}
+    assert set(profile.open_interest_periods) <= set(PERIODS)
+    assert set(profile.open_interest_first_day) <= set(PERIODS)
+    assert set(profile.open_interest_period_params) <= set(PERIODS)
     assert set(profile.open_interest_params) <= {"linear", "inverse"}
-    assert profile.open_interest_scope in ("instrument", "currency")
     for data_type, mode in profile.capability_facts:
         assert data_type in capabilities.DATA_TYPES and mode in capabilities.MODES
     assert exchange_id in ccxt.exchanges

@@ -1,12 +1,12 @@
 """Paging through open interest statistics at one period, chosen by the profile's ``open_interest_paging``:
 
-- ``windows`` (binance, and the default): explicit ``since``/``until`` windows of ``limit`` periods, which
-  no exchange can truncate whichever end it anchors a page at;
-- ``lookback_windows`` (okx): windows no longer than what the period serves, walking back until one is empty;
+- ``windows`` (binance, okx, and the default): explicit ``since``/``until`` windows of ``limit`` periods,
+  which no exchange can truncate whichever end it anchors a page at (okx answers its newest rows first);
 - ``cursor`` (bybit): newest first over the whole range, following ``nextPageCursor``.
 
-Exchanges keep only so much history (binance 30 days): the start of a range is clamped to it and the part
-before is recorded ``empty``, with the reason, so it is not asked for again.
+Exchanges keep only so much history (binance 30 days, okx the latest 1,440 periods and no daily statistics
+before 2024): the start of a range is clamped to it and the part before is recorded ``empty``, with the
+reason, so it is not asked for again.
 """
 
 from __future__ import annotations
@@ -30,29 +30,40 @@ class OpenInterestPager:
         self.limit = int(limit)
         self.fetch = Fetcher(client, "fetch_open_interest_history", self.symbol)
         kind = "inverse" if market.get("inverse") else "linear"
-        self.params = dict(profile_for(client.exchange_id).open_interest_params.get(kind, {}))
-        days = by_market_type(profile_for(client.exchange_id).open_interest_days, period)
+        profile = profile_for(client.exchange_id)
+        self.params = {
+            **profile.open_interest_params.get(kind, {}),
+            **profile.open_interest_period_params.get(period, {}),
+        }
+        days = by_market_type(profile.open_interest_days, period)
         self.served_ms = None if days is None else int(days) * levels.DAY_MS
+        self.first_day = by_market_type(profile.open_interest_first_day, period)
         self._low = self._high = 0
 
     @property
     def requests(self) -> int:
         return self.fetch.requests
 
-    def _get(self, since: int, until: int, extra: dict | None = None, limit: int | None = -1) -> list[dict]:
+    def _get(self, since: int, until: int, extra: dict | None = None) -> list[dict]:
         params = {**self.params, "until": until - 1, **(extra or {})}
-        return self.fetch(self.period, since, self.limit if limit == -1 else limit, params=params)
+        return self.fetch(self.period, since, self.limit, params=params)
 
-    def oldest_served(self) -> int | None:
-        """The oldest timestamp the exchange still serves at this period, where it keeps a bounded history."""
-        if self.served_ms is None:
-            return None
-        return levels.next_bar_start(levels.bar_start(clock.now_ms() - self.served_ms, self.period), self.period)
+    def oldest_served(self) -> tuple[int, str] | None:
+        """The oldest timestamp the exchange serves at this period and why, where its history is bounded."""
+        bounds = []
+        if self.served_ms is not None:
+            oldest = levels.next_bar_start(levels.bar_start(clock.now_ms() - self.served_ms, self.period), self.period)
+            days = self.served_ms // levels.DAY_MS
+            bounds.append((oldest, f"{self.client.exchange_id} serves only {days} days of {self.period}"))
+        if self.first_day is not None:
+            first = levels.to_utc_ms(self.first_day)
+            bounds.append((first, f"{self.client.exchange_id} has no {self.period} statistics before {self.first_day}"))
+        return max(bounds, default=None)
 
     def pages(self, start_ms: int, end_ms: int) -> Iterator[Batch]:
-        oldest = self.oldest_served()
-        if oldest is not None and start_ms < min(oldest, end_ms):
-            reason = f"{self.client.exchange_id} serves only {self.served_ms // levels.DAY_MS} days of {self.period}"
+        served = self.oldest_served()
+        if served is not None and start_ms < min(served[0], end_ms):
+            oldest, reason = served
             yield Batch(Window(start_ms, min(oldest, end_ms), EMPTY, 0, reason))
             start_ms = min(oldest, end_ms)
         if start_ms >= end_ms:
@@ -70,24 +81,6 @@ class OpenInterestPager:
                 high = timestamp(rows[-1]) + 1
             yield Batch(window(cursor, high, rows), rows)
             cursor = self._low = high
-
-
-class LookbackOpenInterestPager(OpenInterestPager):
-    """okx: no row cap, but each period serves only so far back; windows of that length walk back."""
-
-    def _walk(self, start_ms: int, end_ms: int) -> Iterator[Batch]:
-        high = end_ms
-        span = self.served_ms or self.limit * self.period_ms
-        while high > start_ms:
-            low = max(start_ms, high - span)
-            # no row cap here, and ccxt would cut the answer down to a ``limit`` it was given
-            rows = inside(self._get(low, high, limit=None), low, high)
-            if not rows:
-                yield Batch(window(start_ms, high, rows))
-                self._high = start_ms
-                return
-            yield Batch(window(low, high, rows), rows)
-            high = self._high = low
 
 
 class CursorOpenInterestPager(OpenInterestPager):
@@ -115,7 +108,6 @@ def _cursor_of(row: dict) -> str | None:
 
 _PAGERS = {
     "windows": OpenInterestPager,
-    "lookback_windows": LookbackOpenInterestPager,
     "cursor": CursorOpenInterestPager,
 }
 

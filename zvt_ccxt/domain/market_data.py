@@ -92,11 +92,11 @@ class CryptoOpenInterest(OpenInterestBase, CryptoDataCommon):
 
     __tablename__ = "crypto_open_interest"
 
-    #: in contracts or base currency, as the exchange reports
+    #: in contracts or base currency, as the exchange reports (contracts on okx and binance inverse)
     open_interest_amount = Column(Float)
-    #: in quote currency (USD for inverse)
+    #: its worth as the exchange reports it: quote currency (USD on okx), base currency on binance inverse
     open_interest_value = Column(Float)
-    #: ``instrument`` normally; ``currency`` where the exchange only reports it per underlying currency
+    #: ``instrument``: the instrument's own open interest (``currency`` would be all of a base currency's contracts)
     scope = Column(String(length=16))
     #: the history bucket the value stands for, e.g. ``1h``
     period = Column(String(length=8))

@@ -1,7 +1,7 @@
 """Which exchange offers which data: history over REST, the current state over REST, and live over ccxt.pro.
 
 Read from ccxt's ``has`` tables and corrected by the exchange's profile (``ExchangeProfile.capability_facts``)
-where ``has`` is wrong or silent (bybit's trades are recent only; okx's open interest is per currency).
+where ``has`` is wrong or silent (bybit's trades are recent only; okx keeps 1,440 periods of open interest).
 ``capabilities()`` returns the table; ``require`` raises ``CapabilityNotSupportedError`` naming exchange and
 capability; and ``python -m zvt_ccxt.exchange.write_capabilities`` writes ``docs/capabilities.md``.
 """

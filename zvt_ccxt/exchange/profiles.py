@@ -83,12 +83,16 @@ class ExchangeProfile:
     #: How open interest history is paged, by pager name: ``windows`` of ``open_interest_limit`` periods.
     open_interest_paging: str = "windows"
     open_interest_limit: int = 100
+    #: The periods served, where fewer than the recorder offers (empty: all of them).
+    open_interest_periods: tuple[str, ...] = ()
     #: Days of history served, by period (none: unbounded).
     open_interest_days: Mapping[str, int] = field(default_factory=dict)
+    #: The first day with statistics, by period (none: as far back as ``open_interest_days`` reaches).
+    open_interest_first_day: Mapping[str, str] = field(default_factory=dict)
     #: Extra request parameters, by contract kind (``linear`` or ``inverse``).
     open_interest_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    #: ``instrument``, or ``currency`` where one figure covers all of an underlying currency's contracts.
-    open_interest_scope: str = "instrument"
+    #: Extra request parameters, by period (ccxt sends what ``params`` names).
+    open_interest_period_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     # -- order book snapshots (``zvt_ccxt.recorders.orderbook``) ------------------------------------------
 
@@ -128,7 +132,7 @@ PROFILES: dict[str, ExchangeProfile] = {
         market_types=("spot", "swap"),
         quote_volume_index=7,
         capability_facts={
-            ("open_interest", "historical"): (True, "per currency (all of a base currency's contracts), in USD"),
+            ("open_interest", "historical"): (True, "the latest 1,440 periods of 5m, 1h or 1d (1d from 2024-01-01)"),
         },
         # ccxt.pro checks the ``seqId`` chain, not the crc32 checksum over the top 25 levels
         book_check="okx_checksum",
@@ -141,10 +145,13 @@ PROFILES: dict[str, ExchangeProfile] = {
         trade_cursor_kinds={"timestamp": {"type": 2}, "id": {"type": 1}},
         funding_paging="backward",
         funding_cursor_param="after",
-        # no row cap; each period serves only so many days back, per currency
-        open_interest_paging="lookback_windows",
-        open_interest_days={"5m": 2, "1h": 30, "1d": 180},
-        open_interest_scope="currency",
+        # per instrument, the latest 1,440 periods of each of three periods (ccxt turns the window bounds into
+        # the exclusive ``begin``/``end`` okx expects); ``1D`` days open at 00:00 UTC+8, ``1Dutc`` ones at 00:00
+        # UTC like every daily series here
+        open_interest_periods=("5m", "1h", "1d"),
+        open_interest_days={"5m": 5, "1h": 60, "1d": 1440},
+        open_interest_first_day={"1d": "2024-01-01"},
+        open_interest_period_params={"1d": {"period": "1Dutc"}},
         orderbook_max={"default": 400},
     ),
     "bybit": ExchangeProfile(

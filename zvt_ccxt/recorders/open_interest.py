@@ -1,10 +1,11 @@
 """Records open interest history of perpetuals into ``CryptoOpenInterest``, where the exchange offers it.
 
 ``CryptoOpenInterest.record_data(provider="ccxt", exchange="binance", codes=["btcusdt"], period="1h")``
-stores one row per period (``5m``, ``15m``, ``30m``, ``1h``, ``4h``, ``1d``; what each exchange serves
-differs) with the amount (contracts or base currency, as reported) and the value (quote currency).
-Exchanges keep only so much (binance: 30 days). okx reports open interest per underlying currency, all its
-contracts together, in USD: such rows say ``scope = "currency"``. Row id ``{entity_id}_{time}_{period}``.
+stores one row per period (``5m``, ``15m``, ``30m``, ``1h``, ``4h``, ``1d``; okx serves 5m, 1h and 1d only)
+with the amount and the value as ccxt reports them: binance linear base and quote currency, binance inverse
+contracts and base currency, bybit linear base only, bybit inverse USD only, okx contracts and USD.
+Exchanges keep only so much (binance: 30 days; okx: the latest 1,440 periods, daily ones from 2024-01-01).
+Every row is one instrument's (``scope = "instrument"``). Row id ``{entity_id}_{time}_{period}``.
 """
 
 from __future__ import annotations
@@ -54,13 +55,20 @@ class CcxtOpenInterestRecorder(MarketDataRecorder):
             raise UnsupportedLevelError(f"open interest period {period!r}: use one of {', '.join(PERIODS)}")
         self.period = period
 
+    def require_capability(self, exchange_id: str) -> None:
+        super().require_capability(exchange_id)
+        served = profile_for(exchange_id).open_interest_periods or PERIODS
+        if self.period not in served:
+            raise UnsupportedLevelError(
+                f"{exchange_id} serves open interest at {', '.join(served)} only, not {self.period!r}"
+            )
+
     def record_instrument(self, instrument: Instrument, result: SymbolResult) -> None:
         client = get_client(instrument.exchange)
         market = client.market(instrument.symbol)
         pager = open_interest_pager(client, market, self.period)
         key = f"{TABLE}_{self.period}"
         end = self.end_of(levels.bar_start(self.now_ms(), self.period))
-        scope = profile_for(instrument.exchange).open_interest_scope
         start = self.start_ms
         if start is None and not coverage.load_windows(key, instrument.entity_id):
             listed = market.get("created")
@@ -83,7 +91,7 @@ class CcxtOpenInterestRecorder(MarketDataRecorder):
                     timestamp(row),
                     number(row.get("openInterestAmount")),
                     number(row.get("openInterestValue")),
-                    scope,
+                    "instrument",
                     self.period,
                 )
                 for row, ident, stamp in zip(kept, ids, stamps, strict=True)

@@ -19,8 +19,9 @@ Endpoints (GET):
 
 Trades, order books, funding and open interest (``venues/*_data.py``): binance ``aggTrades``,
 ``trades``, ``historicalTrades``, ``depth``, ``fundingRate`` and ``/futures/data/openInterestHist``; okx
-``market/trades``, ``market/history-trades``, ``market/books``, ``public/funding-rate-history`` and
-``rubik/stat/contracts/open-interest-volume`` (per currency); bybit ``market/recent-trade`` (no history),
+``market/trades``, ``market/history-trades``, ``market/books``, ``public/funding-rate-history``,
+``rubik/stat/contracts/open-interest-history`` (per instrument) and ``rubik/stat/contracts/open-interest-volume``
+(per currency); bybit ``market/recent-trade`` (no history),
 ``market/orderbook``, ``market/funding/history``, ``market/open-interest``; coinbase
 ``market/products/{id}/ticker`` and ``market/product_book``. Trades aggregate exactly to the candles
 (:mod:`.tape`); funding switches from 8h to 4h or 1h on some perpetuals (:mod:`.derivatives`).

@@ -63,6 +63,8 @@ class Okx(OkxMarketData, Venue):
                 return self._funding_history(query)
             if path == "/api/v5/rubik/stat/contracts/open-interest-volume":
                 return self._open_interest_volume(query)
+            if path == "/api/v5/rubik/stat/contracts/open-interest-history":
+                return self._open_interest_history(query)
         return json_response({"msg": "Not Found", "code": "404"}, status=404)
 
     # -- instruments --------------------------------------------------------------------------------
