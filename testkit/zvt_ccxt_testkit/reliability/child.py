@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from zvt_ccxt import clock
     from zvt_ccxt.domain import kdata_schema
     from zvt_ccxt.exchange.client import client_hook
-    from zvt_ccxt.reliability.harness import pointing_hook, retry_policy
+    from zvt_ccxt_testkit.reliability.harness import pointing_hook, retry_policy
 
     schema = kdata_schema("cryptopair", args.level)
     if args.start_after:  # every writer starts recording at the same moment, after its slow import

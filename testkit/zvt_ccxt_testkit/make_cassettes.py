@@ -28,7 +28,7 @@ _SCRATCH_HOME = "ZVT_CCXT_CASSETTE_HOME"
 def _make(exchange: str, out_dir: Path, live: bool, command: str, names=SCENARIO_NAMES) -> list[Path]:
     from zvt_ccxt import clock
     from zvt_ccxt.replay.cassettes import recording
-    from zvt_ccxt.replay.scenarios import (
+    from zvt_ccxt_testkit.scenarios import (
         RESUME_AFTER_MS,
         SCENARIOS,
         SIMULATED_NOW_MS,
@@ -53,7 +53,7 @@ def _make(exchange: str, out_dir: Path, live: bool, command: str, names=SCENARIO
             made.append(path)
         return made
 
-    from zvt_ccxt.simulator import ExchangeSimulator, real_url, repoint
+    from zvt_ccxt_testkit.simulator import ExchangeSimulator, real_url, repoint
 
     with ExchangeSimulator(now_ms=SIMULATED_NOW_MS) as simulator:
         steps = [

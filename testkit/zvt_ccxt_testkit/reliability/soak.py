@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from zvt_ccxt import clock
 from zvt_ccxt.exchange.client import client_hook
-from zvt_ccxt.reliability.harness import SIM_NOW_MS, clear_tables
-from zvt_ccxt.simulator import ExchangeSimulator, repoint
 from zvt_ccxt.storage.writer import engine_for
+from zvt_ccxt_testkit.reliability.harness import SIM_NOW_MS, clear_tables
+from zvt_ccxt_testkit.simulator import ExchangeSimulator, repoint
 
 
 @dataclass
@@ -48,7 +48,7 @@ class SoakOutcome:
 
 @contextlib.contextmanager
 def _streaming() -> Iterator[object]:
-    from zvt_ccxt.simulator.ws import WsExchangeServer
+    from zvt_ccxt_testkit.simulator.ws import WsExchangeServer
 
     with (
         ExchangeSimulator(now_ms=SIM_NOW_MS) as rest,
@@ -86,8 +86,8 @@ def run_stream_soak(
     seconds: float, *, seed: int = 1, exchange: str = "binance", symbol: str = "BTC/USDT", rate: float = 300
 ) -> SoakOutcome:
     """Stream ``symbol``'s trades for ``seconds`` while disconnecting and stalling at random; count the losses."""
-    from zvt_ccxt.simulator.ws import TRADES
     from zvt_ccxt.stream import BackoffPolicy, CcxtStream
+    from zvt_ccxt_testkit.simulator.ws import TRADES
 
     rng = random.Random(seed)
     outcome = SoakOutcome(exchange, symbol)

@@ -16,7 +16,7 @@ from typing import Any
 
 from zvt_ccxt import levels
 from zvt_ccxt.backfill import coverage
-from zvt_ccxt.reliability.harness import (
+from zvt_ccxt_testkit.reliability.harness import (
     CANDLE_PATHS,
     SIM_NOW_MS,
     SPOT,

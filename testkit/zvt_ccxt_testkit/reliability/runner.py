@@ -16,8 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from zvt_ccxt import levels
-from zvt_ccxt.reliability import canary, faults, process, soak, sql_audit, storage
-from zvt_ccxt.reliability.harness import SIM_NOW_MS, ccxt_schemas, clear_tables, retry_policy, simulated_exchange
+from zvt_ccxt_testkit.reliability import canary, faults, process, soak, sql_audit, storage
+from zvt_ccxt_testkit.reliability.harness import (
+    SIM_NOW_MS,
+    ccxt_schemas,
+    clear_tables,
+    retry_policy,
+    simulated_exchange,
+)
 
 COMMAND = "python tools/reliability.py"
 
@@ -126,7 +132,7 @@ def process_faults(kills: int, writers: int, workdir: Path, log) -> Section:
         summary = faults.record(schema, "binance", symbols=list(symbols), start_timestamp=start_ms)
         if not summary.ok:
             raise RuntimeError(f"the uninterrupted reference run failed: {summary}")
-        from zvt_ccxt.reliability.harness import table_rows
+        from zvt_ccxt_testkit.reliability.harness import table_rows
 
         reference = table_rows(schema)
         clear_tables()
