@@ -10,7 +10,7 @@ import urllib.request
 import ccxt
 import pytest
 
-from zvt_ccxt.simulator import (
+from zvt_ccxt_testkit.simulator import (
     HOST_PREFIX,
     SIMULATED_EXCHANGES,
     ExchangeSimulator,

@@ -15,7 +15,7 @@ import aiohttp
 import ccxt
 from test_stream import make_stream, started, streaming, trade_ids, until
 
-from zvt_ccxt.simulator.ws import TRADES
+from zvt_ccxt_testkit.simulator.ws import TRADES
 
 FRAMES = 100_000
 #: trades per second the server plays: ten times a busy day on binance's busiest market

@@ -1,4 +1,4 @@
-"""Write the capability tables: ``python -m zvt_ccxt.exchange.write_capabilities [--out docs/capabilities.md]``."""
+"""Write the capability tables: ``python -m zvt_ccxt_testkit.write_capabilities [--out docs/capabilities.md]``."""
 
 from __future__ import annotations
 
@@ -6,16 +6,26 @@ import argparse
 import sys
 from pathlib import Path
 
+from zvt_ccxt_testkit.checkout import in_checkout
+
+DOC = "docs/capabilities.md"
+
 
 def main(argv: list[str] | None = None) -> int:
-    from zvt_ccxt.exchange.capabilities import DEFAULT_DOC, write_markdown
-
     parser = argparse.ArgumentParser(
-        prog="python -m zvt_ccxt.exchange.write_capabilities", description="Write the capability tables as Markdown."
+        prog="python -m zvt_ccxt_testkit.write_capabilities", description="Write the capability tables as Markdown."
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_DOC, help="where to write (default: docs/capabilities.md)")
+    parser.add_argument(
+        "--out", type=Path, help=f"where to write (default: {DOC} of the zvt-ccxt checkout the current directory is in)"
+    )
     args = parser.parse_args(argv)
-    print(f"wrote {write_markdown(args.out)}")
+    out = args.out or in_checkout(DOC, "--out FILE")
+
+    from zvt_ccxt.exchange.capabilities import to_markdown
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(to_markdown(), encoding="utf-8")
+    print(f"wrote {out}")
     return 0
 
 

@@ -18,13 +18,13 @@ from zvt_ccxt import levels
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt_testkit.reliability.harness import (
     CANDLE_PATHS,
-    SIM_NOW_MS,
     SPOT,
     clear_tables,
     compare_rows,
     row_columns,
     table_rows,
 )
+from zvt_ccxt_testkit.simulated_exchanges import SIM_NOW_MS
 
 LEVEL = "1h"
 PAGE_CAP = 100
