@@ -4,6 +4,7 @@ and the README's offline record command run from it outside this repository."""
 from __future__ import annotations
 
 import ast
+import importlib.util
 import os
 import shutil
 import sqlite3
@@ -32,14 +33,12 @@ def _require_wheel_builder() -> None:
     """Building offline (no isolation) needs a setuptools with bdist_wheel, as the test extra declares."""
     import setuptools
 
-    if Version(setuptools.__version__) < Version("70.1"):
-        try:
-            import wheel  # noqa: F401  (before 70.1, bdist_wheel came from the wheel package)
-        except ImportError:
-            pytest.fail(
-                f"setuptools {setuptools.__version__} cannot build a wheel without the wheel package: "
-                'install the test extra (pip install -e ".[test]"), which asks for setuptools>=70.1'
-            )
+    # before 70.1, bdist_wheel came from the wheel package
+    if Version(setuptools.__version__) < Version("70.1") and importlib.util.find_spec("wheel") is None:
+        pytest.fail(
+            f"setuptools {setuptools.__version__} cannot build a wheel without the wheel package: "
+            'install the test extra (pip install -e ".[test]"), which asks for setuptools>=70.1'
+        )
 
 
 @pytest.fixture(scope="module")
