@@ -31,7 +31,7 @@ def span(days: int) -> tuple[int, int]:
 
 
 def _client_hook(base_url: str, rate_limit: bool):
-    from zvt_ccxt.simulator import repoint
+    from zvt_ccxt_testkit.simulator import repoint
 
     def hook(exchange) -> None:
         repoint(exchange, base_url)
@@ -44,7 +44,7 @@ def _raw_binance(base_url: str, rate_limit: bool):
     """A plain ccxt binance client on the benchmark server, spot markets only, clock frozen like the recorder's."""
     import ccxt
 
-    from zvt_ccxt.simulator import repoint
+    from zvt_ccxt_testkit.simulator import repoint
 
     exchange = ccxt.binance({"enableRateLimit": rate_limit, "options": {"fetchMarkets": {"types": ["spot"]}}})
     repoint(exchange, base_url)

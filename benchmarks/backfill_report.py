@@ -177,7 +177,7 @@ def rate_limited(sizes: Sizes) -> Table:
         Row("peak RSS, concurrent run", mb(concurrent["peak_rss_mb"])),
     ]
     table.notes.append(
-        "Allowed = 6,000 weight a minute / weight 2 per klines request x 1,000 candles. The server (the package's "
+        "Allowed = 6,000 weight a minute / weight 2 per klines request x 1,000 candles. The server (the test kit's "
         "simulator) enforces the limit per fixed wall-clock minute with 429 + Retry-After and bans with 418; the "
         "recorder's limiter spends ccxt's own costs (klines 0.4 x 50 ms) from one token bucket shared by all "
         "threads, at 97% of the limit, so a window boundary cannot be crossed."

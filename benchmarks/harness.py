@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: PYTHONPATH of every measured process: this checkout's zvt_ccxt and test kit (its simulator)
+PYTHONPATH = os.pathsep.join([str(ROOT), str(ROOT / "testkit")])
 CHILD_TIMEOUT_S = 1800
 
 
@@ -35,7 +37,7 @@ def run_child(module: str, function: str, zvt_home: Path | None = None, **kwargs
         home = zvt_home or Path(scratch) / "home"
         out = Path(scratch) / "result.json"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ZVT_CCXT_", "CRYPTO_API_"))}
-        env.update({"ZVT_HOME": str(home), "PYTHONPATH": str(ROOT)})
+        env.update({"ZVT_HOME": str(home), "PYTHONPATH": PYTHONPATH})
         command = [sys.executable, "-m", "benchmarks.harness", module, function, json.dumps(kwargs), str(out)]
         done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
         if done.returncode != 0 or not out.exists():
@@ -68,7 +70,7 @@ def peak_rss_mb() -> float:
 @contextlib.contextmanager
 def server_process(*args: str) -> Iterator[str]:
     """Start ``python -m benchmarks.server ARGS`` and yield its base URL; stop it on exit."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
     env.setdefault("ZVT_HOME", tempfile.mkdtemp(prefix="zvt-ccxt-bench-server-"))
     process = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.server", *args],

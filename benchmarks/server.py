@@ -1,4 +1,4 @@
-"""The benchmark's exchange: the package's simulator in a process of its own, with binance 1m klines pre-rendered.
+"""The benchmark's exchange: the test kit's simulator in a process of its own, with binance 1m klines pre-rendered.
 
 The simulator renders every kline body from its synthetic trade stream (about 8 ms per 1,000 rows); a benchmark
 that measures the client must not measure that, nor share a core with it. So this server renders one span of
@@ -22,11 +22,11 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from zvt_ccxt.simulator import ExchangeSimulator
-from zvt_ccxt.simulator import universe as sim_universe
-from zvt_ccxt.simulator.server import WeightLimit
-from zvt_ccxt.simulator.venues import binance as binance_venue
-from zvt_ccxt.simulator.venues.common import Response, json_response
+from zvt_ccxt_testkit.simulator import ExchangeSimulator
+from zvt_ccxt_testkit.simulator import universe as sim_universe
+from zvt_ccxt_testkit.simulator.server import WeightLimit
+from zvt_ccxt_testkit.simulator.venues import binance as binance_venue
+from zvt_ccxt_testkit.simulator.venues.common import Response, json_response
 
 MINUTE_MS = 60_000
 SOURCE_ID = "BTCUSDT"

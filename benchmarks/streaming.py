@@ -25,7 +25,7 @@ CRYPTOFEED_SYMBOLS = {
 
 
 def _hook(base_url: str, ws_url: str):
-    from zvt_ccxt.simulator import repoint
+    from zvt_ccxt_testkit.simulator import repoint
 
     def hook(exchange) -> None:
         api = exchange.urls.get("api")

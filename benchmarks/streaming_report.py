@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import captures
-from benchmarks.harness import ROOT, MeasurementFailed, Row, Table, mb, rate, run_child
+from benchmarks.harness import PYTHONPATH, ROOT, MeasurementFailed, Row, Table, mb, rate, run_child
 from benchmarks.streaming import CRYPTOFEED_SYMBOLS
 
 CRYPTOFEED_PYTHON = next(
@@ -48,7 +48,7 @@ BATCHING_FLUSH_S = 0.25
 
 @contextlib.contextmanager
 def replay_server(*args: str) -> Iterator[dict]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
     process = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.replay_server", *args],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT, env=env, text=True,

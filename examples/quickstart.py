@@ -1,7 +1,7 @@
 """Quickstart: OKX spot and perpetual markets, then 60 days of hourly BTC/USDT candles, into zvt's store.
 
     python examples/quickstart.py            # live when okx.com is reachable, else the bundled cassette
-    python examples/quickstart.py --replay   # always offline, from cassettes/okx-backfill.json
+    python examples/quickstart.py --replay   # always offline, from the bundled cassette okx-backfill
 
 Data goes to zvt's store under $ZVT_HOME (default ~/zvt-home); run it twice and the second run fetches
 only what is new. Charts of the last week go to examples/output/ (HTML, and PNG when matplotlib is installed).
@@ -23,7 +23,8 @@ from zvt_ccxt import clock
 from zvt_ccxt.domain import CryptoPair, CryptoPair1hKdata, CryptoPerp
 from zvt_ccxt.replay import replay
 
-CASSETTE = Path(__file__).resolve().parents[1] / "cassettes" / "okx-backfill.json"
+#: bundled with zvt-ccxt (zvt_ccxt/cassettes), so the script runs offline from an installed wheel too
+CASSETTE = "okx-backfill"
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # charts.py beside this file
 
 
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     offline = args.replay or not okx_reachable()
     mode = replay(CASSETTE) if offline else contextlib.nullcontext()
-    print(f"okx: {'replaying ' + CASSETTE.name if offline else 'live'}")
+    print(f"okx: {'replaying ' + CASSETTE if offline else 'live'}")
 
     with mode:
         # "now" is the recording instant when replaying, the real clock otherwise

@@ -10,18 +10,22 @@ for _name in list(os.environ):
     if _name.startswith("ZVT_CCXT_") or _name.startswith("CRYPTO_API_"):
         del os.environ[_name]
 
-import contextlib  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 
-from zvt_ccxt import clock  # noqa: E402  (importing zvt_ccxt first makes zvt importable)
-from zvt_ccxt.exchange.client import client_hook  # noqa: E402
-from zvt_ccxt.exchange.retry import RetryPolicy, set_default_policy  # noqa: E402
+from zvt_ccxt.exchange.retry import RetryPolicy, set_default_policy  # noqa: E402  (zvt_ccxt first: zvt importable)
 from zvt_ccxt.storage.writer import engine_for  # noqa: E402
 
+try:
+    from zvt_ccxt_testkit import SIM_NOW_MS, simulated
+except ImportError as missing:  # one line, not a traceback per test module
+    raise pytest.UsageError(
+        f"the test kit is not importable ({missing}): pip install -e ./testkit (or PYTHONPATH=$PWD:$PWD/testkit)"
+    ) from None
+
 #: simulated "now" for tests: 2025-06-01 12:34:56.789 UTC, inside a forming hour
-SIM_NOW = 1_748_781_296_789
+SIM_NOW = SIM_NOW_MS
 FAST_RETRY = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.02, max_server_wait=1)
 
 
@@ -44,20 +48,8 @@ def store() -> Iterator[None]:
         set_default_policy(previous)
 
 
-@contextlib.contextmanager
-def simulated(now_ms: int = SIM_NOW):
-    """A running exchange simulator with every ccxt client pointed at it and the clock frozen at its now."""
-    from zvt_ccxt.simulator import ExchangeSimulator, repoint
-
-    def hook(exchange):
-        repoint(exchange, simulator.base_url)
-        exchange.enableRateLimit = False
-
-    with ExchangeSimulator(now_ms=now_ms) as simulator, clock.frozen(now_ms), client_hook(hook):
-        yield simulator
-
-
 @pytest.fixture
 def sim(store) -> Iterator[object]:
-    with simulated() as simulator:
+    """The REST simulator running, every ccxt client pointed at it, the clock frozen at ``SIM_NOW``."""
+    with simulated(SIM_NOW) as simulator:
         yield simulator

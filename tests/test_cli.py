@@ -338,12 +338,10 @@ def test_metrics_endpoint_serves_prometheus_text():
 
 def test_stream_command_writes_live_trades_and_stops_cleanly_on_ctrl_c(store, capsys):
     """The real CcxtStream against the local websocket exchange; SIGINT (Ctrl-C) flushes and exits with 0."""
-    from zvt_ccxt import clock
     from zvt_ccxt.domain import CryptoTrade
-    from zvt_ccxt.exchange.client import client_hook
-    from zvt_ccxt.simulator import ExchangeSimulator, repoint
-    from zvt_ccxt.simulator.ws import TRADES, WsExchangeServer
     from zvt_ccxt.storage.writer import engine_for
+    from zvt_ccxt_testkit import simulated_streams
+    from zvt_ccxt_testkit.simulator.ws import TRADES
 
     played = 300
 
@@ -361,29 +359,18 @@ def test_stream_command_writes_live_trades_and_stops_cleanly_on_ctrl_c(store, ca
             time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGINT)
 
-    with (
-        ExchangeSimulator(now_ms=SIM_NOW) as sim,
-        WsExchangeServer(rest=sim) as ws,
-        clock.frozen(SIM_NOW),
-    ):
-
-        def hook(exchange):
-            repoint(exchange, ws.base_url)
-            ws.repoint(exchange)
-            exchange.enableRateLimit = False
-
+    with simulated_streams(SIM_NOW) as ws:
         stop = threading.Event()
         watcher = threading.Thread(target=operator, args=(ws, stop), daemon=True)
-        with client_hook(hook):
-            watcher.start()
-            try:  # --duration only bounds a broken run; Ctrl-C ends a working one
-                code, out, err = run(
-                    capsys, "stream", "-e", "binance", "-s", "BTC/USDT", "-c", "trades", "--duration", "120",
-                    "--status", "plain", "--status-every", "0.2",
-                )  # fmt: skip
-            finally:
-                stop.set()
-                watcher.join(10)
+        watcher.start()
+        try:  # --duration only bounds a broken run; Ctrl-C ends a working one
+            code, out, err = run(
+                capsys, "stream", "-e", "binance", "-s", "BTC/USDT", "-c", "trades", "--duration", "120",
+                "--status", "plain", "--status-every", "0.2",
+            )  # fmt: skip
+        finally:
+            stop.set()
+            watcher.join(10)
     assert code == 0, err
     assert stream_trades() == played
     final = out.splitlines()

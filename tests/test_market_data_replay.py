@@ -12,9 +12,9 @@ from zvt_ccxt.domain import CryptoFunding, CryptoOpenInterest, CryptoOrderbook, 
 from zvt_ccxt.errors import CapabilityNotSupportedError
 from zvt_ccxt.recorders.orderbook import book_arrays
 from zvt_ccxt.replay import replay
-from zvt_ccxt.replay.scenarios import SCENARIOS, market_data_times, run_market_data
+from zvt_ccxt_testkit.scenarios import SCENARIOS, market_data_times, run_market_data
 
-CASSETTES = Path(__file__).resolve().parents[1] / "cassettes"
+CASSETTES = Path(__file__).resolve().parents[1] / "zvt_ccxt" / "cassettes"
 EXCHANGES = ["binance", "okx", "bybit", "coinbase"]
 MINUTE = pd.Timedelta(minutes=1)
 

@@ -10,9 +10,9 @@ from zvt_ccxt import clock, levels
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.domain import CryptoFunding, CryptoOpenInterest, CryptoOrderbook, CryptoTrade
 from zvt_ccxt.errors import CapabilityNotSupportedError, UnknownSymbolError, UnsupportedLevelError
-from zvt_ccxt.simulator import derivatives, tape
-from zvt_ccxt.simulator.venues.common import Formats
 from zvt_ccxt.storage.writer import engine_for
+from zvt_ccxt_testkit.simulator import derivatives, tape
+from zvt_ccxt_testkit.simulator.venues.common import Formats
 
 from conftest import SIM_NOW
 

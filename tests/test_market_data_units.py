@@ -19,9 +19,9 @@ from zvt_ccxt.exchange import capabilities
 from zvt_ccxt.recorders.funding import with_intervals
 from zvt_ccxt.recorders.orderbook import request_depth, snapshot_row
 from zvt_ccxt.recorders.trades import trade_rows
-from zvt_ccxt.simulator import HOST_PREFIX, ExchangeSimulator, derivatives, tape
-from zvt_ccxt.simulator.pricing import CLOSE, CONTRACTS, HIGH, LOW, OPEN, TS
 from zvt_ccxt.storage.rows import intraday_ids
+from zvt_ccxt_testkit.simulator import HOST_PREFIX, ExchangeSimulator, derivatives, tape
+from zvt_ccxt_testkit.simulator.pricing import CLOSE, CONTRACTS, HIGH, LOW, OPEN, TS
 
 from conftest import SIM_NOW
 
@@ -64,7 +64,7 @@ def test_require_names_the_exchange_and_the_capability():
 
 def test_the_published_capability_table_is_current():
     assert DOC.read_text(encoding="utf-8") == capabilities.to_markdown(), (
-        "docs/capabilities.md is stale: run python -m zvt_ccxt.exchange.write_capabilities"
+        "docs/capabilities.md is stale: run python -m zvt_ccxt_testkit.write_capabilities"
     )
 
 

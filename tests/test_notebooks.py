@@ -122,7 +122,7 @@ def test_quickstart_script_runs_offline_and_writes_charts(tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "okx: replaying okx-backfill.json" in result.stdout
+    assert "okx: replaying okx-backfill" in result.stdout
     assert "1452 hourly bars of BTC/USDT on okx, 2025-04-02 00:00:00 .. 2025-06-01 11:00:00 UTC" in result.stdout
     assert is_png(tmp_path / "out" / "quickstart-btcusdt-1h.png")
     assert (tmp_path / "out" / "quickstart-btcusdt-1h.html").stat().st_size > 100_000

@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_python(code: str, tmp_path: Path, **env) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("ZVT_CCXT_")}
-    environment.update({"ZVT_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT), **env})
+    # this checkout first; what PYTHONPATH already holds (the test kit, say) stays reachable
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    environment.update({"ZVT_HOME": str(tmp_path / "home"), "PYTHONPATH": path, **env})
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=environment, timeout=300
     )
@@ -25,10 +27,10 @@ DIGEST = """
     import zvt_ccxt
     from zvt_ccxt.domain import CryptoPair1hKdata
     from zvt_ccxt.replay import replay
-    from zvt_ccxt.replay.scenarios import SCENARIOS, run_backfill, run_resume
-    with replay("{root}/cassettes/okx-backfill.json"):
+    from zvt_ccxt_testkit.scenarios import SCENARIOS, run_backfill, run_resume
+    with replay("{root}/zvt_ccxt/cassettes/okx-backfill.json"):
         run_backfill(SCENARIOS["okx"])
-    with replay("{root}/cassettes/okx-resume.json"):
+    with replay("{root}/zvt_ccxt/cassettes/okx-resume.json"):
         run_resume(SCENARIOS["okx"])
     df = CryptoPair1hKdata.query_data(provider="ccxt", order=CryptoPair1hKdata.id.asc())
     rows = df[["id", "timestamp", "open", "close", "volume"]].astype(str).values.tolist()
@@ -87,7 +89,7 @@ def test_a_canary_secret_never_reaches_a_cassette_a_log_or_a_repr(store, exchang
 
     from zvt_ccxt.exchange.client import get_client
     from zvt_ccxt.replay.cassettes import recording
-    from zvt_ccxt.simulator import ExchangeSimulator, real_url, repoint
+    from zvt_ccxt_testkit.simulator import ExchangeSimulator, real_url, repoint
 
     from conftest import SIM_NOW
 

@@ -10,7 +10,7 @@ import urllib.request
 import ccxt
 import pytest
 
-from zvt_ccxt.simulator import (
+from zvt_ccxt_testkit.simulator import (
     HOST_PREFIX,
     SIMULATED_EXCHANGES,
     ExchangeSimulator,
@@ -534,7 +534,7 @@ def test_websocket_repoint_leaves_no_real_host(exchange):
     """Every websocket URL of the installed ccxt.pro client ends up local, keys a ccxt release renamed included."""
     import ccxt.pro
 
-    from zvt_ccxt.simulator.ws.server import WsExchangeServer
+    from zvt_ccxt_testkit.simulator.ws.server import WsExchangeServer
 
     server = WsExchangeServer(start_ms=NOW)
     server._port = 1  # the URLs are all that is checked: nothing listens

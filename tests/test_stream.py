@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import time
@@ -11,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from zvt_ccxt import clock, levels
+from zvt_ccxt import levels
 from zvt_ccxt.domain import (
     CcxtStreamAudit,
     CryptoBalance,
@@ -22,38 +21,20 @@ from zvt_ccxt.domain import (
     kdata_schema,
 )
 from zvt_ccxt.errors import ConfigError, ZvtCcxtError
-from zvt_ccxt.exchange.client import client_hook
-from zvt_ccxt.simulator import ExchangeSimulator, repoint
-from zvt_ccxt.simulator.ws import BOOK, KLINE, TRADES, WsExchangeServer
 from zvt_ccxt.storage.writer import engine_for
 from zvt_ccxt.stream import BackoffPolicy, CcxtStream
+from zvt_ccxt_testkit import simulated_streams
+from zvt_ccxt_testkit.simulator.ws import BOOK, KLINE, TRADES, WsExchangeServer
 
 from conftest import SIM_NOW
 
 FAST = BackoffPolicy(initial=0.05, maximum=0.2)
 
 
-@contextlib.contextmanager
-def streaming(spacing_ms: int = 100):
-    """The HTTP simulator behind the websocket simulator; every ccxt client (REST and pro) pointed at them."""
-    with (
-        ExchangeSimulator(now_ms=SIM_NOW) as sim,
-        WsExchangeServer(rest=sim, spacing_ms=spacing_ms) as ws,
-        clock.frozen(SIM_NOW),
-    ):
-
-        def hook(exchange):
-            repoint(exchange, ws.base_url)
-            ws.repoint(exchange)
-            exchange.enableRateLimit = False
-
-        with client_hook(hook):
-            yield ws
-
-
 @pytest.fixture
 def ws(store):
-    with streaming() as server:
+    """The HTTP simulator behind the websocket simulator; every ccxt client (REST and pro) pointed at them."""
+    with simulated_streams(SIM_NOW) as server:
         yield server
 
 
@@ -409,7 +390,7 @@ def test_secrets_stay_out_of_the_audit_log_logs_and_reprs(store, monkeypatch, ca
     monkeypatch.setenv("ZVT_CCXT_BINANCE_API_KEY", key)
     monkeypatch.setenv("ZVT_CCXT_BINANCE_SECRET", secret)
     caplog.set_level("DEBUG")
-    with streaming() as ws:
+    with simulated_streams(SIM_NOW) as ws:
         stream = make_stream("binance", ["BTC/USDT"], ["trades"])
 
         async def scenario():
@@ -429,7 +410,7 @@ def test_secrets_stay_out_of_the_audit_log_logs_and_reprs(store, monkeypatch, ca
 
 
 def test_private_channels_need_credentials(store):
-    with streaming():
+    with simulated_streams(SIM_NOW):
         stream = make_stream("binance", ["BTC/USDT"], ["trades"], private=["balance"])
         with pytest.raises(ConfigError, match="credentials"):
             asyncio.run(stream.run())
@@ -498,7 +479,7 @@ def test_private_streams_store_balances_and_orders_and_audit_without_secrets(sto
         "feeCcy": "USDT",
         "tdMode": "cash",
     }
-    with streaming() as ws:
+    with simulated_streams(SIM_NOW) as ws:
         ws.credentials["okx"] = (key, secret, passphrase)  # the login must be signed with these
         ws.balances["okx"] = {"USDT": ("1000.5", "20"), "BTC": ("0.25", "0")}
         stream = make_stream("okx", ["BTC/USDT"], ["trades"], private=["balance", "orders"])
@@ -540,7 +521,7 @@ def test_a_permanent_error_stops_its_subscription_and_a_stream_left_with_none_en
 
 
 def test_a_stream_with_nothing_to_stream_says_so(store):
-    with streaming():
+    with simulated_streams(SIM_NOW):
         stream = make_stream("coinbase", ["BTC/USD"], ["funding"])  # coinbase has no perpetuals
         with pytest.raises(ZvtCcxtError, match="nothing to stream"):
             asyncio.run(stream.run())

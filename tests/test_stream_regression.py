@@ -13,9 +13,12 @@ import time
 
 import aiohttp
 import ccxt
-from test_stream import make_stream, started, streaming, trade_ids, until
+from test_stream import make_stream, started, trade_ids, until
 
-from zvt_ccxt.simulator.ws import TRADES
+from zvt_ccxt_testkit import simulated_streams
+from zvt_ccxt_testkit.simulator.ws import TRADES
+
+from conftest import SIM_NOW
 
 FRAMES = 100_000
 #: trades per second the server plays: ten times a busy day on binance's busiest market
@@ -24,7 +27,7 @@ RATE = 25_000
 
 def test_every_one_of_100k_frames_arrives(store):
     entity = "cryptopair_binance_btcusdt"
-    with streaming() as ws:
+    with simulated_streams(SIM_NOW) as ws:
         stream = make_stream("binance", ["BTC/USDT"], ["trades"], flush_interval=0.2, stall_after=30)
 
         async def scenario():

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from zvt_ccxt import levels
 from zvt_ccxt.domain import CryptoOrderbook, CryptoTrade
-from zvt_ccxt.simulator.ws import okx_checksum
 from zvt_ccxt.storage.rows import BOOK_COLUMNS, book_row, trade_rows
 from zvt_ccxt.storage.writer import engine_for
 from zvt_ccxt.stream import writer as writer_module
@@ -24,6 +23,7 @@ from zvt_ccxt.stream.rows import TRADES_TABLE, Entity
 from zvt_ccxt.stream.subscriptions import Backoff, BackoffPolicy
 from zvt_ccxt.stream.watchdog import EventClock, StallWatchdog
 from zvt_ccxt.stream.writer import StreamWriter, Table
+from zvt_ccxt_testkit.simulator.ws import okx_checksum
 
 M = levels.MINUTE_MS
 T0 = 1_748_774_040_000  # a minute start

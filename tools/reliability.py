@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: this checkout's zvt_ccxt and test kit, ahead of any installed copy, in this process and its children
+SOURCES = [str(ROOT), str(ROOT / "testkit")]
 
 
 def main() -> int:
@@ -24,12 +26,12 @@ def main() -> int:
     for name in list(os.environ):  # the checks plant their own canary credentials
         if name.startswith(("ZVT_CCXT_", "CRYPTO_API_")):
             del os.environ[name]
-    sys.path.insert(0, str(ROOT))
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    sys.path[:0] = SOURCES
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [*SOURCES, os.environ.get("PYTHONPATH")]))
     try:
-        from zvt_ccxt.reliability.runner import main as run
+        from zvt_ccxt_testkit.reliability.runner import main as run
 
-        return run(sys.argv[1:])
+        return run(sys.argv[1:], default_out=ROOT / "RELIABILITY.md")
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

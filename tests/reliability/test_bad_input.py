@@ -11,16 +11,17 @@ import pytest
 from zvt_ccxt.domain import CryptoPair, kdata_schema
 from zvt_ccxt.errors import InvalidTimeRangeError, UnknownExchangeError, UnknownSymbolError, ZvtCcxtError
 from zvt_ccxt.exchange.client import client_hook
-from zvt_ccxt.reliability.faults import END_MS, PAGE_CAP, START_MS, record
-from zvt_ccxt.reliability.harness import ccxt_schemas, clear_tables, retry_policy, simulated_exchange, table_rows
-from zvt_ccxt.simulator.universe import build_universe
+from zvt_ccxt_testkit import simulated
+from zvt_ccxt_testkit.reliability.faults import END_MS, PAGE_CAP, START_MS, record
+from zvt_ccxt_testkit.reliability.harness import ccxt_schemas, clear_tables, retry_policy, table_rows
+from zvt_ccxt_testkit.simulator.universe import build_universe
 
 SCHEMA = kdata_schema("cryptopair", "1h")
 
 
 @pytest.fixture(scope="module")
 def exchange():
-    with retry_policy(), simulated_exchange(page_cap=PAGE_CAP) as simulator:
+    with retry_policy(), simulated(page_cap=PAGE_CAP) as simulator:
         yield simulator
 
 

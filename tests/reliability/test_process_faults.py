@@ -6,8 +6,9 @@ import pytest
 
 from zvt_ccxt import levels
 from zvt_ccxt.domain import kdata_schema
-from zvt_ccxt.reliability.harness import SIM_NOW_MS, clear_tables, retry_policy, simulated_exchange, table_rows
-from zvt_ccxt.reliability.process import ChildJob, concurrent_writers, kill_and_resume
+from zvt_ccxt_testkit import SIM_NOW_MS, simulated
+from zvt_ccxt_testkit.reliability.harness import clear_tables, retry_policy, table_rows
+from zvt_ccxt_testkit.reliability.process import ChildJob, concurrent_writers, kill_and_resume
 
 SCHEMA = kdata_schema("cryptopair", "1m")
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
@@ -18,7 +19,7 @@ PAGE_CAP = 100
 @pytest.fixture(scope="module")
 def served():
     """The simulator, and the table an uninterrupted in-process run of the same job leaves."""
-    with retry_policy(), simulated_exchange(page_cap=PAGE_CAP) as simulator:
+    with retry_policy(), simulated(page_cap=PAGE_CAP) as simulator:
         clear_tables()
         summary = SCHEMA.record_data(
             provider="ccxt", exchange="binance", symbols=list(SYMBOLS), start_timestamp=START_MS

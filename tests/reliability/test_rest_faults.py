@@ -1,11 +1,13 @@
 """Every REST fault injected into the simulator's candle answers, once and persistently: the run retries or
-fails the window, a later run repairs it, and the table ends equal to a clean run's (zvt_ccxt.reliability.faults).
+fails the window, a later run repairs it, and the table ends equal to a clean run's
+(``zvt_ccxt_testkit.reliability.faults``).
 The full matrix (every fault on every exchange) runs in ``tools/reliability.py``."""
 
 import pytest
 
 from zvt_ccxt.domain import kdata_schema
-from zvt_ccxt.reliability.faults import (
+from zvt_ccxt_testkit import simulated
+from zvt_ccxt_testkit.reliability.faults import (
     EXCHANGES,
     LEVEL,
     PAGE_CAP,
@@ -14,7 +16,7 @@ from zvt_ccxt.reliability.faults import (
     run_delisted_mid_run,
     run_rest_fault,
 )
-from zvt_ccxt.reliability.harness import retry_policy, simulated_exchange
+from zvt_ccxt_testkit.reliability.harness import retry_policy
 
 SCHEMA = kdata_schema("cryptopair", LEVEL)
 _references: dict[str, list[tuple]] = {}
@@ -22,7 +24,7 @@ _references: dict[str, list[tuple]] = {}
 
 @pytest.fixture(scope="module")
 def faulty_exchange():
-    with retry_policy(), simulated_exchange(page_cap=PAGE_CAP, timeout_ms=250) as simulator:
+    with retry_policy(), simulated(page_cap=PAGE_CAP, timeout_ms=250) as simulator:
         yield simulator
 
 

@@ -14,15 +14,16 @@ from zvt_ccxt.domain import CryptoPair, kdata_schema
 from zvt_ccxt.errors import ConfigError
 from zvt_ccxt.exchange import redaction
 from zvt_ccxt.exchange.client import get_client
-from zvt_ccxt.reliability.canary import CANARY_KEY, CANARY_SECRET, canary_environment, environment, run_canary
-from zvt_ccxt.reliability.faults import PAGE_CAP, START_MS, record
-from zvt_ccxt.reliability.harness import ccxt_schemas, clear_tables, retry_policy, simulated_exchange
-from zvt_ccxt.reliability.sql_audit import Statement, audit, recording_statements, scan_source, schema_names
+from zvt_ccxt_testkit import simulated
+from zvt_ccxt_testkit.reliability.canary import CANARY_KEY, CANARY_SECRET, canary_environment, environment, run_canary
+from zvt_ccxt_testkit.reliability.faults import PAGE_CAP, START_MS, record
+from zvt_ccxt_testkit.reliability.harness import ccxt_schemas, clear_tables, retry_policy
+from zvt_ccxt_testkit.reliability.sql_audit import Statement, audit, recording_statements, scan_source, schema_names
 
 
 @pytest.fixture(scope="module")
 def exchange():
-    with retry_policy(), simulated_exchange(page_cap=PAGE_CAP) as simulator:
+    with retry_policy(), simulated(page_cap=PAGE_CAP) as simulator:
         yield simulator
 
 

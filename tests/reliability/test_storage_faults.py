@@ -5,17 +5,18 @@ import pytest
 
 from zvt_ccxt.domain import kdata_schema
 from zvt_ccxt.errors import StorageError
-from zvt_ccxt.reliability.faults import LEVEL, PAGE_CAP, clean_reference
-from zvt_ccxt.reliability.harness import retry_policy, simulated_exchange
-from zvt_ccxt.reliability.storage import ReadOnlyUnavailable, database_full, run_storage_fault
 from zvt_ccxt.storage.writer import upsert
+from zvt_ccxt_testkit import simulated
+from zvt_ccxt_testkit.reliability.faults import LEVEL, PAGE_CAP, clean_reference
+from zvt_ccxt_testkit.reliability.harness import retry_policy
+from zvt_ccxt_testkit.reliability.storage import ReadOnlyUnavailable, database_full, run_storage_fault
 
 SCHEMA = kdata_schema("cryptopair", LEVEL)
 
 
 @pytest.fixture(scope="module")
 def stage():
-    with retry_policy(), simulated_exchange(page_cap=PAGE_CAP) as simulator:
+    with retry_policy(), simulated(page_cap=PAGE_CAP) as simulator:
         yield simulator, clean_reference(SCHEMA, "okx")
 
 

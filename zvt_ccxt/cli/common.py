@@ -14,9 +14,6 @@ from zvt_ccxt.errors import ZvtCcxtError
 #: what ``--type`` accepts -> zvt entity type
 ENTITY_TYPES = {"spot": "cryptopair", "perp": "cryptoperp"}
 
-#: the repository's bundled cassettes (present in a source checkout / editable install)
-BUNDLED_CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
-
 _RELATIVE = re.compile(r"^(\d+)([hdw])$")
 _RELATIVE_UNITS = {"h": ("h", levels.HOUR_MS), "d": ("D", levels.DAY_MS), "w": ("D", levels.WEEK_MS)}
 
@@ -41,15 +38,12 @@ def split_list(values: Sequence[str] | str | None) -> list[str]:
 
 def resolve_cassette(value: str) -> Path:
     """A cassette path, or the name of a bundled one (``okx-backfill``), as an existing file."""
-    path = Path(value).expanduser()
-    if path.is_file():
-        return path
-    for candidate in (BUNDLED_CASSETTES / value, BUNDLED_CASSETTES / f"{value}.json"):
-        if candidate.is_file():
-            return candidate
-    bundled = sorted(p.stem for p in BUNDLED_CASSETTES.glob("*.json")) if BUNDLED_CASSETTES.is_dir() else []
-    hint = f"; bundled: {', '.join(bundled)}" if bundled else ""
-    raise UsageError(f"no cassette {value!r}{hint}")
+    from zvt_ccxt.replay.cassettes import CassetteError, locate
+
+    try:
+        return locate(value)
+    except CassetteError as error:
+        raise UsageError(str(error)) from None
 
 
 @contextlib.contextmanager

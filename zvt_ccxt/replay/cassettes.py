@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +64,33 @@ class CassetteInfo:
     notes: str = ""
 
 
+def bundled_dir() -> Path:
+    """The cassettes shipped inside the package (``zvt_ccxt/cassettes``), in a checkout and an installed wheel alike."""
+    return Path(str(resources.files("zvt_ccxt") / "cassettes"))
+
+
+def bundled_names() -> list[str]:
+    folder = bundled_dir()
+    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
+def locate(cassette: str | os.PathLike) -> Path:
+    """``cassette`` as an existing file: a path, or the name of a bundled cassette (``okx-backfill``)."""
+    path = Path(cassette).expanduser()
+    if path.is_file():
+        return path
+    name = str(cassette)
+    if path.name == name:  # a bare name, never a path that could lead out of the bundled folder
+        for candidate in (bundled_dir() / name, bundled_dir() / f"{name}.json"):
+            if candidate.is_file():
+                return candidate
+    bundled = bundled_names()
+    raise CassetteError(f"no cassette {name!r}" + (f"; bundled: {', '.join(bundled)}" if bundled else ""))
+
+
 def cassette_info(path: str | os.PathLike) -> CassetteInfo:
-    """Read a cassette's provenance without replaying it."""
-    path = Path(path)
+    """Read a cassette's provenance without replaying it (``path``: a file, or a bundled cassette's name)."""
+    path = locate(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -129,7 +154,8 @@ def _offline_client(exchange: ccxt.Exchange) -> None:
 
 @contextlib.contextmanager
 def replay(path: str | os.PathLike) -> Iterator[CassetteInfo]:
-    """Serve all REST traffic from the cassette at ``path`` with the clock frozen at its recording instant."""
+    """Serve all REST traffic from the cassette at ``path`` (or the bundled one of that name, ``okx-backfill``)
+    with the clock frozen at its recording instant."""
     info = cassette_info(path)
     with (
         _vcr("none").use_cassette(str(info.path), allow_playback_repeats=True),

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from zvt_ccxt.simulator.ws.base import BOOK, HOUR, KLINE, MINUTE, TRADES, Conn, Protocol, RestAnswer
-from zvt_ccxt.simulator.ws.tape import Bar, Book, SimTrade, Tape
+from zvt_ccxt_testkit.simulator.ws.base import BOOK, HOUR, KLINE, MINUTE, TRADES, Conn, Protocol, RestAnswer
+from zvt_ccxt_testkit.simulator.ws.tape import Bar, Book, SimTrade, Tape
 
 
 class Bybit(Protocol):

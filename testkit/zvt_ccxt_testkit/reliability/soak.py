@@ -8,17 +8,13 @@ be in ``crypto_trade`` exactly once: zero lost, zero duplicated (binance trade i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from zvt_ccxt import clock
-from zvt_ccxt.exchange.client import client_hook
-from zvt_ccxt.reliability.harness import SIM_NOW_MS, clear_tables
-from zvt_ccxt.simulator import ExchangeSimulator, repoint
 from zvt_ccxt.storage.writer import engine_for
+from zvt_ccxt_testkit.reliability.harness import clear_tables
+from zvt_ccxt_testkit.simulated_exchanges import simulated_streams
 
 
 @dataclass
@@ -46,25 +42,6 @@ class SoakOutcome:
         return not self.problems and self.trades_lost == 0 and self.duplicates == 0 and self.trades_played > 0
 
 
-@contextlib.contextmanager
-def _streaming() -> Iterator[object]:
-    from zvt_ccxt.simulator.ws import WsExchangeServer
-
-    with (
-        ExchangeSimulator(now_ms=SIM_NOW_MS) as rest,
-        WsExchangeServer(rest=rest, spacing_ms=100) as ws,
-        clock.frozen(SIM_NOW_MS),
-    ):
-
-        def hook(exchange) -> None:
-            repoint(exchange, ws.base_url)
-            ws.repoint(exchange)
-            exchange.enableRateLimit = False
-
-        with client_hook(hook):
-            yield ws
-
-
 def _trade_ids(entity_id: str) -> list[int]:
     from zvt_ccxt.domain import CryptoTrade
 
@@ -86,15 +63,15 @@ def run_stream_soak(
     seconds: float, *, seed: int = 1, exchange: str = "binance", symbol: str = "BTC/USDT", rate: float = 300
 ) -> SoakOutcome:
     """Stream ``symbol``'s trades for ``seconds`` while disconnecting and stalling at random; count the losses."""
-    from zvt_ccxt.simulator.ws import TRADES
     from zvt_ccxt.stream import BackoffPolicy, CcxtStream
+    from zvt_ccxt_testkit.simulator.ws import TRADES
 
     rng = random.Random(seed)
     outcome = SoakOutcome(exchange, symbol)
     entity_id = f"cryptopair_{exchange}_{symbol.replace('/', '').lower()}"
     clear_tables()
     started = time.perf_counter()
-    with _streaming() as ws:
+    with simulated_streams(spacing_ms=100) as ws:
         stream = CcxtStream(
             exchange,
             [symbol],

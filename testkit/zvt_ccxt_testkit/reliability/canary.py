@@ -174,9 +174,9 @@ def run_canary(simulator, workdir: Path, exchanges: Iterable[str] = ("binance", 
     from zvt_ccxt import coverage_report, repair
     from zvt_ccxt.domain import CryptoPair, kdata_schema
     from zvt_ccxt.exchange.client import get_client
-    from zvt_ccxt.reliability.faults import START_MS, record, window_needle
     from zvt_ccxt.replay.cassettes import recording
-    from zvt_ccxt.simulator import real_url, repoint
+    from zvt_ccxt_testkit.reliability.faults import START_MS, record, window_needle
+    from zvt_ccxt_testkit.simulator import real_url, repoint
 
     exchanges = list(exchanges)
     outcome = CanaryOutcome()

@@ -1,64 +1,24 @@
 """The stage every reliability check runs on: the simulator with all clients pointed at it, and table snapshots.
 
-Pages are capped small (``page_cap``) so a few weeks of hourly bars take several requests, which lets a
-fault land in the middle of a history; a short client ``timeout_ms`` lets a stalled answer time out quickly.
+Checks run inside ``zvt_ccxt_testkit.simulated`` with pages capped small (``page_cap``), so a few weeks of hourly
+bars take several requests, which lets a fault land in the middle of a history, and a short client ``timeout_ms``,
+so a stalled answer times out quickly.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Iterator, Sequence
 
-import ccxt
-
-from zvt_ccxt import clock
-from zvt_ccxt.exchange.client import ClientHook, client_hook
 from zvt_ccxt.exchange.retry import RetryPolicy, set_default_policy
-from zvt_ccxt.simulator import ExchangeSimulator, repoint
 from zvt_ccxt.storage.writer import engine_for
 
-#: 2025-06-01 12:34:56.789 UTC, inside a forming hour (the instant the bundled cassettes were made at)
-SIM_NOW_MS = 1_748_781_296_789
 #: the path every exchange's OHLCV requests contain, for aiming a fault at them
 CANDLE_PATHS = {"binance": "klines", "okx": "candles", "bybit": "kline", "coinbase": "candles"}
 #: the spot pair recorded on each exchange
 SPOT = {"binance": "BTC/USDT", "okx": "BTC/USDT", "bybit": "BTC/USDT", "coinbase": "BTC/USD"}
 #: retries that give up within a second: three attempts, waits of 10-20 ms, server-requested waits up to 1 s
 FAST_RETRY = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.02, max_server_wait=1)
-
-
-def _cap_pages(exchange: ccxt.Exchange, limit: int) -> None:
-    features = copy.deepcopy(exchange.features or {})
-    for section in features.values():
-        for part in [section, *(v for v in (section or {}).values() if isinstance(v, dict))]:
-            if isinstance(part, dict) and isinstance(part.get("fetchOHLCV"), dict):
-                part["fetchOHLCV"]["limit"] = limit
-    exchange.features = features
-
-
-def pointing_hook(base_url: str, page_cap: int | None = None, timeout_ms: int | None = None) -> ClientHook:
-    """A client hook sending every request to the simulator at ``base_url``, with smaller pages and timeout."""
-
-    def hook(exchange: ccxt.Exchange) -> None:
-        repoint(exchange, base_url)
-        exchange.enableRateLimit = False
-        if page_cap:
-            _cap_pages(exchange, page_cap)
-        if timeout_ms:
-            exchange.timeout = timeout_ms
-
-    return hook
-
-
-@contextlib.contextmanager
-def simulated_exchange(
-    now_ms: int = SIM_NOW_MS, *, page_cap: int | None = None, timeout_ms: int | None = None
-) -> Iterator[ExchangeSimulator]:
-    """A running simulator, the clock frozen at its now, every ccxt client built inside pointed at it."""
-    with ExchangeSimulator(now_ms=now_ms) as simulator, clock.frozen(now_ms):
-        with client_hook(pointing_hook(simulator.base_url, page_cap, timeout_ms)):
-            yield simulator
 
 
 @contextlib.contextmanager

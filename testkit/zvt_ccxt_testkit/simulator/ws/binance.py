@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from zvt_ccxt.simulator.ws.base import BOOK, HOUR, KLINE, MINUTE, TRADES, Conn, Protocol, RestAnswer
-from zvt_ccxt.simulator.ws.tape import Bar, Book, SimTrade, Tape
+from zvt_ccxt_testkit.simulator.ws.base import BOOK, HOUR, KLINE, MINUTE, TRADES, Conn, Protocol, RestAnswer
+from zvt_ccxt_testkit.simulator.ws.tape import Bar, Book, SimTrade, Tape
 
 _REST_KINDS = {"api.binance.com": "spot", "fapi.binance.com": "linear", "dapi.binance.com": "inverse"}
 _PREFIXES = ("/api/v3/", "/fapi/v1/", "/dapi/v1/")

@@ -5,9 +5,9 @@ with :meth:`WsExchangeServer.repoint`, and injects the faults a live stream must
 stalls that keep the connection open, abrupt closes, bad checksums and sequence gaps, replayed frames.
 """
 
-from zvt_ccxt.simulator.ws.base import BOOK, FUNDING, KLINE, TRADES
-from zvt_ccxt.simulator.ws.okx import okx_checksum
-from zvt_ccxt.simulator.ws.server import WsExchangeServer
-from zvt_ccxt.simulator.ws.tape import Bar, SimTrade, Tape
+from zvt_ccxt_testkit.simulator.ws.base import BOOK, FUNDING, KLINE, TRADES
+from zvt_ccxt_testkit.simulator.ws.okx import okx_checksum
+from zvt_ccxt_testkit.simulator.ws.server import WsExchangeServer
+from zvt_ccxt_testkit.simulator.ws.tape import Bar, SimTrade, Tape
 
 __all__ = ["BOOK", "FUNDING", "KLINE", "TRADES", "Bar", "SimTrade", "Tape", "WsExchangeServer", "okx_checksum"]

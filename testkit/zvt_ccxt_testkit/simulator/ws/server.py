@@ -20,13 +20,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from zvt_ccxt.simulator.universe import build_universe
-from zvt_ccxt.simulator.ws.base import BOOK, FUNDING, HOUR, KLINE, MINUTE, TRADES, Conn, Protocol, dumps
-from zvt_ccxt.simulator.ws.binance import Binance
-from zvt_ccxt.simulator.ws.bybit import Bybit
-from zvt_ccxt.simulator.ws.coinbase import Coinbase
-from zvt_ccxt.simulator.ws.okx import Okx
-from zvt_ccxt.simulator.ws.tape import Bar, Book, SimTrade, Tape
+from zvt_ccxt_testkit.simulator.universe import build_universe
+from zvt_ccxt_testkit.simulator.ws.base import BOOK, FUNDING, HOUR, KLINE, MINUTE, TRADES, Conn, Protocol, dumps
+from zvt_ccxt_testkit.simulator.ws.binance import Binance
+from zvt_ccxt_testkit.simulator.ws.bybit import Bybit
+from zvt_ccxt_testkit.simulator.ws.coinbase import Coinbase
+from zvt_ccxt_testkit.simulator.ws.okx import Okx
+from zvt_ccxt_testkit.simulator.ws.tape import Bar, Book, SimTrade, Tape
 
 PROTOCOLS: tuple[type[Protocol], ...] = (Binance, Okx, Bybit, Coinbase)
 #: trades one tape plays per tick at most, so a fast tape never blocks pings and other tapes

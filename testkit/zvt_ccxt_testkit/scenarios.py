@@ -17,8 +17,6 @@ import pandas as pd
 from zvt_ccxt import clock
 from zvt_ccxt.domain import CryptoPair, CryptoPerp, kdata_schema
 
-#: The instant simulator cassettes are recorded at (2025-06-01 12:34:56.789 UTC: inside a forming bar).
-SIMULATED_NOW_MS = 1_748_781_296_789
 RESUME_AFTER_MS = 24 * 3_600_000
 BACKFILL_DAYS = 60
 

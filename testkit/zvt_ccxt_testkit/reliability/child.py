@@ -16,7 +16,9 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zvt_ccxt.reliability.child", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m zvt_ccxt_testkit.reliability.child", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--now-ms", type=int, required=True)
     parser.add_argument("--exchange", required=True)
@@ -31,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     from zvt_ccxt import clock
     from zvt_ccxt.domain import kdata_schema
     from zvt_ccxt.exchange.client import client_hook
-    from zvt_ccxt.reliability.harness import pointing_hook, retry_policy
+    from zvt_ccxt_testkit.reliability.harness import retry_policy
+    from zvt_ccxt_testkit.simulated_exchanges import pointing_hook
 
     schema = kdata_schema("cryptopair", args.level)
     if args.start_after:  # every writer starts recording at the same moment, after its slow import
@@ -39,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + 120
         while not args.start_after.exists() and time.monotonic() < deadline:
             time.sleep(0.005)
-    with retry_policy(), clock.frozen(args.now_ms), client_hook(pointing_hook(args.base_url, args.page_cap)):
+    with retry_policy(), clock.frozen(args.now_ms), client_hook(pointing_hook(args.base_url, page_cap=args.page_cap)):
         summary = schema.record_data(
             provider="ccxt", exchange=args.exchange, symbols=args.symbols.split(","), start_timestamp=args.start_ms
         )

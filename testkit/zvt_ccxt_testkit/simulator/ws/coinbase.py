@@ -7,8 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from zvt_ccxt.simulator.ws.base import BOOK, TRADES, Conn, Protocol, RestAnswer
-from zvt_ccxt.simulator.ws.tape import Book, SimTrade, Tape
+from zvt_ccxt_testkit.simulator.ws.base import BOOK, TRADES, Conn, Protocol, RestAnswer
+from zvt_ccxt_testkit.simulator.ws.tape import Book, SimTrade, Tape
 
 #: placeholders numbered by ``finalize`` when the frame is sent (a skipped number stands for a lost message)
 _NEXT, _SKIP = -1, -2

@@ -1,6 +1,6 @@
 """Process faults: recorders killed with SIGKILL at random points, and several recorders writing one database.
 
-Each recording runs in a child process (``zvt_ccxt.reliability.child``) with its own ``ZVT_HOME``, against
+Each recording runs in a child process (``zvt_ccxt_testkit.reliability.child``) with its own ``ZVT_HOME``, against
 the simulator this process serves; its table is then read straight from the SQLite file and compared, row
 for row, with the table an uninterrupted run left.
 """
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from zvt_ccxt.reliability.harness import CANDLE_PATHS, compare_rows, row_columns
 from zvt_ccxt.storage.writer import engine_for
+from zvt_ccxt_testkit.reliability.harness import CANDLE_PATHS, compare_rows, row_columns
 
 #: how long the slowest child may take before the check gives up on it
 CHILD_TIMEOUT_S = 300
@@ -61,7 +61,7 @@ class ChildJob:
     start_after: Path | None = None
 
     def command(self) -> list[str]:
-        argv = [sys.executable, "-m", "zvt_ccxt.reliability.child", "--base-url", self.base_url]
+        argv = [sys.executable, "-m", "zvt_ccxt_testkit.reliability.child", "--base-url", self.base_url]
         argv += ["--now-ms", str(self.now_ms), "--exchange", self.exchange, "--symbols", ",".join(self.symbols)]
         argv += ["--level", self.level, "--start-ms", str(self.start_ms)]
         argv += ["--page-cap", str(self.page_cap)] if self.page_cap else []
@@ -70,11 +70,20 @@ class ChildJob:
     def start(self, home: Path) -> subprocess.Popen:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("ZVT_CCXT_")}
         environment["ZVT_HOME"] = str(home)
-        root = str(Path(__file__).resolve().parents[2])
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [root, environment.get("PYTHONPATH")]))
+        environment["PYTHONPATH"] = os.pathsep.join([*_import_roots(), *filter(None, [environment.get("PYTHONPATH")])])
         return subprocess.Popen(
             self.command(), env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
+
+
+def _import_roots() -> list[str]:
+    """The folders this process imported zvt_ccxt and the test kit from, so a child runs the same code
+    (a checkout on PYTHONPATH or an installed copy alike)."""
+    import zvt_ccxt
+    import zvt_ccxt_testkit
+
+    folders = (Path(package.__file__).resolve().parent.parent for package in (zvt_ccxt, zvt_ccxt_testkit))
+    return list(dict.fromkeys(str(folder) for folder in folders))
 
 
 def stored_rows(home: Path, schema: type) -> list[tuple]:

@@ -6,12 +6,12 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from zvt_ccxt.simulator.ws.tape import Bar, Book, SimTrade, Tape
+from zvt_ccxt_testkit.simulator.ws.tape import Bar, Book, SimTrade, Tape
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from zvt_ccxt.simulator.ws.server import WsExchangeServer
+    from zvt_ccxt_testkit.simulator.ws.server import WsExchangeServer
 
 TRADES, KLINE, BOOK, FUNDING = "trades", "kline", "book", "funding"
 

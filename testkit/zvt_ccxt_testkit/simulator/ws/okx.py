@@ -9,8 +9,8 @@ import hmac
 import json
 import zlib
 
-from zvt_ccxt.simulator.ws.base import BOOK, FUNDING, HOUR, KLINE, MINUTE, TRADES, Conn, Protocol, RestAnswer
-from zvt_ccxt.simulator.ws.tape import Bar, Book, SimTrade, Tape
+from zvt_ccxt_testkit.simulator.ws.base import BOOK, FUNDING, HOUR, KLINE, MINUTE, TRADES, Conn, Protocol, RestAnswer
+from zvt_ccxt_testkit.simulator.ws.tape import Bar, Book, SimTrade, Tape
 
 #: private channels the simulator serves after a login: balances, orders, positions
 PRIVATE_CHANNELS = ("account", "orders", "positions")

@@ -16,8 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from zvt_ccxt import levels
-from zvt_ccxt.reliability import canary, faults, process, soak, sql_audit, storage
-from zvt_ccxt.reliability.harness import SIM_NOW_MS, ccxt_schemas, clear_tables, retry_policy, simulated_exchange
+from zvt_ccxt_testkit.checkout import in_checkout
+from zvt_ccxt_testkit.reliability import canary, faults, process, soak, sql_audit, storage
+from zvt_ccxt_testkit.reliability.harness import ccxt_schemas, clear_tables, retry_policy
+from zvt_ccxt_testkit.simulated_exchanges import SIM_NOW_MS, simulated
 
 COMMAND = "python tools/reliability.py"
 
@@ -52,7 +54,7 @@ def rest_faults(exchanges: tuple[str, ...], log) -> Section:
     )
     schema = kdata_schema("cryptopair", faults.LEVEL)
     started = time.perf_counter()
-    with retry_policy(), simulated_exchange(page_cap=faults.PAGE_CAP, timeout_ms=250) as simulator:
+    with retry_policy(), simulated(page_cap=faults.PAGE_CAP, timeout_ms=250) as simulator:
         for exchange in exchanges:
             reference = faults.clean_reference(schema, exchange)
             outcomes = [
@@ -89,7 +91,7 @@ def storage_faults(log) -> Section:
     section = Section("Storage faults", ("fault", "exchange", "runs", "rows compared", "lost", "result"))
     schema = kdata_schema("cryptopair", faults.LEVEL)
     started = time.perf_counter()
-    with retry_policy(), simulated_exchange(page_cap=faults.PAGE_CAP):
+    with retry_policy(), simulated(page_cap=faults.PAGE_CAP):
         for exchange in ("binance", "okx"):
             reference = faults.clean_reference(schema, exchange)
             for kind in ("disk full", "read-only"):
@@ -121,12 +123,12 @@ def process_faults(kills: int, writers: int, workdir: Path, log) -> Section:
     symbols = ("BTC/USDT", "ETH/USDT")
     start_ms = levels.bar_start(SIM_NOW_MS, "1d") - 3 * levels.DAY_MS
     started = time.perf_counter()
-    with retry_policy(), simulated_exchange(page_cap=100) as simulator:
+    with retry_policy(), simulated(page_cap=100) as simulator:
         clear_tables()
         summary = faults.record(schema, "binance", symbols=list(symbols), start_timestamp=start_ms)
         if not summary.ok:
             raise RuntimeError(f"the uninterrupted reference run failed: {summary}")
-        from zvt_ccxt.reliability.harness import table_rows
+        from zvt_ccxt_testkit.reliability.harness import table_rows
 
         reference = table_rows(schema)
         clear_tables()
@@ -161,7 +163,7 @@ def security(workdir: Path, log) -> Section:
 
     section = Section("Security", ("check", "measured", "result"))
     started = time.perf_counter()
-    with retry_policy(), simulated_exchange(page_cap=faults.PAGE_CAP) as simulator:
+    with retry_policy(), simulated(page_cap=faults.PAGE_CAP) as simulator:
         clear_tables()
         o = canary.run_canary(simulator, workdir / "canary")
         section.rows += [
@@ -274,14 +276,18 @@ def _cpus() -> int:
     return os.cpu_count() or 1
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, default_out: Path | None = None) -> int:
+    """Run every check and write the report to ``--out``, else ``default_out``, else the checkout's RELIABILITY.md."""
     parser = argparse.ArgumentParser(prog=COMMAND, description="Run every reliability check and write RELIABILITY.md")
     parser.add_argument("--kills", type=int, default=25, help="SIGKILLs in the kill loop (default 25)")
     parser.add_argument("--writers", type=int, default=3, help="processes writing at once (default 3)")
     parser.add_argument("--soak-seconds", type=float, default=180.0, help="length of the stream soak (default 180)")
     parser.add_argument("--exchanges", default="binance,okx,bybit,coinbase", help="exchanges for the REST faults")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[2] / "RELIABILITY.md")
+    parser.add_argument(
+        "--out", type=Path, default=default_out, help="the report (default: RELIABILITY.md of the checkout)"
+    )
     args = parser.parse_args(argv)
+    out = args.out or in_checkout("RELIABILITY.md", "--out FILE")
     argv = list(argv if argv is not None else sys.argv[1:])
 
     def log(message: str) -> None:
@@ -298,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.soak_seconds > 0:
         sections.append(stream_soak(args.soak_seconds, log))
     text = render(sections, leaked, time.perf_counter() - started, argv)
-    args.out.write_text(text, encoding="utf-8")
+    out.write_text(text, encoding="utf-8")
     print(text.split("\n## ")[0])
-    print(f"written to {args.out}")
+    print(f"written to {out}")
     failed = sum(s.failures for s in sections) + leaked
     return 1 if failed else 0

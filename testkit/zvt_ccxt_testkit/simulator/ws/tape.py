@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from zvt_ccxt.simulator.universe import ASSETS, SimMarket
+from zvt_ccxt_testkit.simulator.universe import ASSETS, SimMarket
 
 
 def _hash(text: str) -> int:

@@ -16,15 +16,15 @@ from typing import Any
 
 from zvt_ccxt import levels
 from zvt_ccxt.backfill import coverage
-from zvt_ccxt.reliability.harness import (
+from zvt_ccxt_testkit.reliability.harness import (
     CANDLE_PATHS,
-    SIM_NOW_MS,
     SPOT,
     clear_tables,
     compare_rows,
     row_columns,
     table_rows,
 )
+from zvt_ccxt_testkit.simulated_exchanges import SIM_NOW_MS
 
 LEVEL = "1h"
 PAGE_CAP = 100
