@@ -78,6 +78,7 @@ def test_the_wheel_holds_the_whole_runtime_package_and_its_data(wheel):
     bundled = {f"zvt_ccxt/cassettes/{p.name}" for p in CASSETTES.glob("*.json")}
     assert "zvt_ccxt/cassettes/okx-backfill.json" in bundled and bundled <= files
     assert "zvt_ccxt/zvt_default_config.json" in files  # the zvt config the package serves at import
+    assert "zvt_ccxt/py.typed" in files  # type checkers read the package's annotations
 
 
 def test_the_runtime_package_imports_nothing_from_the_test_kit():

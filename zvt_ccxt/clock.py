@@ -20,10 +20,6 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def is_frozen() -> bool:
-    return _frozen_ms is not None
-
-
 @contextlib.contextmanager
 def frozen(at_ms: int) -> Iterator[None]:
     """Freeze ``now_ms`` at ``at_ms`` for the duration of the block."""

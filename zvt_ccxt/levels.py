@@ -6,7 +6,6 @@ binance, okx's ``utc`` bars and bybit align them) and months (the 1st, 00:00 UTC
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -102,11 +101,6 @@ def bar_starts(start_ms: int, end_ms: int, level: str) -> list[int]:
         starts.append(current)
         current = next_bar_start(current, level)
     return starts
-
-
-def month_days(bar_ms: int) -> int:
-    moment = datetime.fromtimestamp(bar_ms / 1000, tz=UTC)
-    return calendar.monthrange(moment.year, moment.month)[1]
 
 
 @dataclass(frozen=True)
