@@ -94,8 +94,8 @@ def _values(row: list) -> BarValues:
 @dataclass
 class _Building:
     bar: BarValues
-    first: tuple[int, str]
-    last: tuple[int, str]
+    first: tuple[int, int, str]
+    last: tuple[int, int, str]
 
 
 class TradeCandles:

@@ -10,7 +10,7 @@ window (plus the ids bounding it) that ``trade_pages`` and ``fetch_bars_between`
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import ccxt
@@ -53,7 +53,7 @@ class CacheCursor:
     def __init__(self) -> None:
         self.last: object | None = None
 
-    def take(self, cache: Iterable | None) -> tuple[list, bool]:
+    def take(self, cache: Sequence | None) -> tuple[list, bool]:
         """New entries, oldest first, and whether unread entries were evicted before this read."""
         if cache is None:
             return [], False
@@ -72,8 +72,9 @@ class CacheCursor:
 
 
 def _int_id(trade: dict) -> int | None:
+    raw = trade.get("id")
     try:
-        return int(trade.get("id"))
+        return None if raw is None else int(raw)
     except (TypeError, ValueError):
         return None
 
@@ -197,16 +198,19 @@ def _pages_by_id(
     The gap's size is known, so the walk may take as many requests as it needs to cover it (plus a few for ids
     the exchange does not serve) rather than stop at ``max_requests``.
     """
+    if gap.after_id is None or gap.before_id is None or gap.expected is None:
+        return  # a walk by id needs the ids on both sides
+    before_id = gap.before_id
     cursor = gap.after_id + 1
     for _ in range(max(max_requests, -(-gap.expected // limit) + 2)):
         page = client.call("fetch_trades", gap.symbol, None, limit, {cursor_param: cursor}, symbol=gap.symbol)
         numbered = sorted(
-            ((n, t) for t in page if (n := _int_id(t)) is not None and cursor <= n < gap.before_id),
+            ((n, t) for t in page if (n := _int_id(t)) is not None and cursor <= n < before_id),
             key=lambda pair: pair[0],
         )
         if numbered:
             yield [t for _, t in numbered]
-        if not numbered or len(page) < limit or numbered[-1][0] + 1 >= gap.before_id:
+        if not numbered or len(page) < limit or numbered[-1][0] + 1 >= before_id:
             break
         cursor = numbered[-1][0] + 1
 
@@ -224,5 +228,5 @@ def fetch_bars_between(client: ExchangeClient, symbol: str, level: str, start_ms
         context=f"{client.exchange_id} {symbol} repair",
     )
     columns = (candles.ts, candles.open, candles.high, candles.low, candles.close, candles.volume, candles.turnover)
-    rows = zip(*(c.tolist() for c in columns), strict=True)
-    return [[*row, bool(flag)] for row, flag in zip(rows, candles.turnover_estimated.tolist(), strict=True)]
+    values = zip(*(c.tolist() for c in columns), strict=True)
+    return [[*row, bool(flag)] for row, flag in zip(values, candles.turnover_estimated.tolist(), strict=True)]

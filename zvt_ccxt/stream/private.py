@@ -118,6 +118,7 @@ class PrivateSubscription(Subscription):
     async def wake(self) -> None:
         result, now = self.result, int(time.time() * 1000)
         exchange = self.ctx.pro.exchange_id
+        row: tuple  # each channel's table has its own column order
         if self.channel == "balance" and isinstance(result, dict):
             ts = int(result.get("timestamp") or now)
             for currency, total in (result.get("total") or {}).items():
@@ -136,7 +137,7 @@ class PrivateSubscription(Subscription):
                 self.ctx.writer.put_latest(BALANCE_TABLE, row[0], row, self.metrics, ts, count_coalesced=False)
             self.metrics.received(1, ts)
             return
-        items = list(result or [])
+        items: list[dict] = list(result or [])
         self.metrics.received(len(items), None)
         for item in items:
             ts = int(item.get("timestamp") or now)

@@ -222,7 +222,7 @@ class CcxtStream:
             raise failure
         return self.report()
 
-    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[signal.Signals]:
         installed = []
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:

@@ -358,7 +358,7 @@ class OhlcvSubscription(Subscription):
         self.timeframe = levels.LEVEL_TIMEFRAMES[ctx.level]
         self.trackers = {s: NativeCandles(ctx.level) for s in symbols}
         self.outputs = {s: CandleOutput(ctx, ctx.entities[s], self.metrics, self.timeframe, False) for s in symbols}
-        self.seen: dict[str, tuple] = {}
+        self.seen: dict[str, tuple | None] = {}
 
     async def watch(self) -> None:
         if len(self.symbols) == 1:
@@ -485,7 +485,7 @@ class FundingSubscription(Subscription):
     """Predicted funding rates pushed by the exchange."""
 
     channel = "funding"
-    hints = ("funding",)
+    hints: tuple[str, ...] = ("funding",)
 
     def __init__(self, ctx: StreamContext, symbols: list[str], group: str) -> None:
         super().__init__(ctx, symbols, group)
@@ -516,7 +516,7 @@ class FundingSubscription(Subscription):
 class FundingPoller(FundingSubscription):
     """Funding over REST, for exchanges whose streams do not carry it."""
 
-    hints = ()
+    hints: tuple[str, ...] = ()
 
     async def run(self) -> None:
         self.connected = False  # nothing for the stall watchdog to judge

@@ -68,7 +68,10 @@ class EventClock:
             if self.last_arrival_ms is None:
                 return None
             return ((time.time() * 1000 if now_ms is None else now_ms) - self.last_arrival_ms) / 1000
-        return max(0.0, (self.exchange_now_ms(now_ms) - self.last_event_ms) / 1000)
+        exchange_now = self.exchange_now_ms(now_ms)
+        if exchange_now is None:
+            return None
+        return max(0.0, (exchange_now - self.last_event_ms) / 1000)
 
 
 @dataclass

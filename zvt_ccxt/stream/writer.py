@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from zvt_ccxt.errors import StorageError
 from zvt_ccxt.storage.batch import upsert_batch
@@ -32,7 +32,7 @@ DEFAULT_FLUSH_INTERVAL = 0.02
 class Table:
     """Where a kind of row goes: a schema and the column order of its row tuples."""
 
-    schema: type
+    schema: Any  # a zvt schema class
     columns: tuple[str, ...]
 
 
