@@ -15,8 +15,8 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator
-from typing import Any
 from importlib import resources
+from typing import Any
 
 import pandas as pd
 
@@ -96,9 +96,9 @@ def import_zvt() -> None:
 
     original = pkg_resources.resource_filename
 
-    def resource_filename(package: Any, name: str) -> str:
-        path = original(package, name)
-        if package == "zvt" and name == "config.json" and not os.path.exists(path):
+    def resource_filename(package_or_requirement: Any, resource_name: str) -> str:
+        path = original(package_or_requirement, resource_name)
+        if package_or_requirement == "zvt" and resource_name == "config.json" and not os.path.exists(path):
             return _default_config_path()
         return path
 
