@@ -8,6 +8,7 @@ import pytest
 from zvt_ccxt.domain import kdata_schema
 from zvt_ccxt_testkit import simulated
 from zvt_ccxt_testkit.reliability.faults import (
+    CLIENT_TIMEOUT_MS,
     EXCHANGES,
     LEVEL,
     PAGE_CAP,
@@ -24,7 +25,7 @@ _references: dict[str, list[tuple]] = {}
 
 @pytest.fixture(scope="module")
 def faulty_exchange():
-    with retry_policy(), simulated(page_cap=PAGE_CAP, timeout_ms=250) as simulator:
+    with retry_policy(), simulated(page_cap=PAGE_CAP, timeout_ms=CLIENT_TIMEOUT_MS) as simulator:
         yield simulator
 
 

@@ -34,6 +34,9 @@ END_MS = levels.bar_start(SIM_NOW_MS, LEVEL)
 #: the window the ``always`` variant breaks: the third page, which does not start on a day boundary
 FAULTY_WINDOW_MS = START_MS + 2 * PAGE_CAP * levels.HOUR_MS
 EXCHANGES = ("binance", "okx", "bybit", "coinbase")
+#: the ccxt client timeout of fault runs: short, so a stalled answer costs little, yet long enough that a loaded
+#: 2-core machine still serves the giant page (15,000 rows) before it (250 ms did not, now and then)
+CLIENT_TIMEOUT_MS = 1500
 
 
 # -- rewriting real answers ---------------------------------------------------------------------------------
@@ -214,7 +217,7 @@ REST_FAULTS: tuple[RestFault, ...] = (
         {"retCode": 10016, "retMsg": "System error. Please try again later.", "result": {}, "time": SIM_NOW_MS},
         exchanges=("bybit",),
     ),
-    RestFault("timeout (answer stalled past the client timeout)", action="stall", delay=0.6),
+    RestFault("timeout (answer stalled past the client timeout)", action="stall", delay=CLIENT_TIMEOUT_MS / 1000 + 0.5),
     RestFault("connection reset", action="reset"),
     RestFault("body cut off mid-transfer", action="truncate"),
     RestFault("truncated JSON with HTTP 200", transform=truncated_json),

@@ -54,7 +54,7 @@ def rest_faults(exchanges: tuple[str, ...], log) -> Section:
     )
     schema = kdata_schema("cryptopair", faults.LEVEL)
     started = time.perf_counter()
-    with retry_policy(), simulated(page_cap=faults.PAGE_CAP, timeout_ms=250) as simulator:
+    with retry_policy(), simulated(page_cap=faults.PAGE_CAP, timeout_ms=faults.CLIENT_TIMEOUT_MS) as simulator:
         for exchange in exchanges:
             reference = faults.clean_reference(schema, exchange)
             outcomes = [
