@@ -12,7 +12,7 @@ from zvt_ccxt.domain import CryptoFunding, CryptoOpenInterest, CryptoOrderbook, 
 from zvt_ccxt.errors import CapabilityNotSupportedError, UnknownSymbolError
 from zvt_ccxt.simulator import derivatives, tape
 from zvt_ccxt.simulator.venues.common import Formats
-from zvt_ccxt.storage.writer import engine_for
+from zvt_ccxt.store.writer import engine_for
 
 from conftest import SIM_NOW
 

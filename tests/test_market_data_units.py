@@ -21,7 +21,7 @@ from zvt_ccxt.recorders.orderbook import request_depth, snapshot_row
 from zvt_ccxt.recorders.trades import trade_rows
 from zvt_ccxt.simulator import HOST_PREFIX, ExchangeSimulator, derivatives, tape
 from zvt_ccxt.simulator.pricing import CLOSE, CONTRACTS, HIGH, LOW, OPEN, TS
-from zvt_ccxt.storage.rows import intraday_ids
+from zvt_ccxt.store.rows import intraday_ids
 
 from conftest import SIM_NOW
 

@@ -8,8 +8,8 @@ import pytest
 
 from zvt_ccxt.domain import CryptoTrade
 from zvt_ccxt.errors import StorageError
-from zvt_ccxt.storage import batch
-from zvt_ccxt.storage.writer import engine_for, upsert
+from zvt_ccxt.store import batch
+from zvt_ccxt.store.writer import engine_for, upsert
 from zvt_ccxt.stream.rows import TRADES_TABLE
 
 COLUMNS = TRADES_TABLE.columns

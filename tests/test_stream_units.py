@@ -11,8 +11,8 @@ from ccxt.async_support.base.ws.cache import ArrayCache
 from zvt_ccxt import levels
 from zvt_ccxt.domain import CryptoOrderbook, CryptoTrade
 from zvt_ccxt.simulator.ws import okx_checksum
-from zvt_ccxt.storage.rows import BOOK_COLUMNS, book_row, trade_rows
-from zvt_ccxt.storage.writer import engine_for
+from zvt_ccxt.store.rows import BOOK_COLUMNS, book_row, trade_rows
+from zvt_ccxt.store.writer import engine_for
 from zvt_ccxt.stream import writer as writer_module
 from zvt_ccxt.stream.books import ConnectionSequence, OkxChecksum, UpdateIdSequence, crossed
 from zvt_ccxt.stream.candles import NativeCandles, TradeCandles

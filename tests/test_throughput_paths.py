@@ -10,7 +10,7 @@ from zvt_ccxt.backfill.pager import prefetched
 from zvt_ccxt.domain import CryptoPair1dKdata, CryptoPair1hKdata, CryptoPair1mKdata
 from zvt_ccxt.exchange import limiter as limiter_module
 from zvt_ccxt.exchange.limiter import RequestLimiter
-from zvt_ccxt.storage import series
+from zvt_ccxt.store import series
 
 from conftest import SIM_NOW
 
@@ -101,7 +101,7 @@ def test_a_caller_that_stops_early_stops_the_prefetching_thread():
 
 def _stored(schema, entity_id):
     columns = [c for c in schema.__table__.columns.keys() if c not in ("id", "entity_id", "created_timestamp")]
-    from zvt_ccxt.storage.writer import engine_for
+    from zvt_ccxt.store.writer import engine_for
 
     with engine_for(schema).connect() as connection:
         rows = connection.exec_driver_sql(

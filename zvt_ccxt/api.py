@@ -9,7 +9,7 @@ import pandas as pd
 
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.backfill.summary import RecordSummary
-from zvt_ccxt.storage.writer import engine_for
+from zvt_ccxt.store.writer import engine_for
 
 
 def _entity_ids(schema: type, exchange: str | None, codes: Sequence[str] | None, entity_ids) -> list[str]:

@@ -8,7 +8,7 @@ from zvt_ccxt.errors import StorageError
 from zvt_ccxt.reliability.faults import LEVEL, PAGE_CAP, clean_reference
 from zvt_ccxt.reliability.harness import retry_policy, simulated_exchange
 from zvt_ccxt.reliability.storage import ReadOnlyUnavailable, database_full, run_storage_fault
-from zvt_ccxt.storage.writer import upsert
+from zvt_ccxt.store.writer import upsert
 
 SCHEMA = kdata_schema("cryptopair", LEVEL)
 

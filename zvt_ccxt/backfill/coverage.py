@@ -15,7 +15,7 @@ import pandas as pd
 
 from zvt_ccxt import clock
 from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED, CcxtCoverage
-from zvt_ccxt.storage.writer import engine_for, sql_datetime, sql_datetimes, upsert
+from zvt_ccxt.store.writer import engine_for, sql_datetime, sql_datetimes, upsert
 
 Range = tuple[int, int]
 

@@ -11,7 +11,7 @@ from zvt_ccxt import clock
 from zvt_ccxt.errors import UnknownSymbolError
 from zvt_ccxt.exchange.client import get_client
 from zvt_ccxt.exchange.markets import entity_rows, resolve_codes
-from zvt_ccxt.storage.writer import engine_for, upsert_frame
+from zvt_ccxt.store.writer import engine_for, upsert_frame
 
 logger = logging.getLogger(__name__)
 

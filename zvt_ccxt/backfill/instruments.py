@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from zvt_ccxt.backfill.entities import select_entity_ids
 from zvt_ccxt.domain.meta import ENTITY_SCHEMAS
 from zvt_ccxt.errors import UnknownSymbolError, ZvtCcxtError
-from zvt_ccxt.storage.writer import engine_for
+from zvt_ccxt.store.writer import engine_for
 
 SPOT, PERP = "cryptopair", "cryptoperp"
 _MARKET_WORDS = {"spot": SPOT, "pair": SPOT, "cryptopair": SPOT, "perp": PERP, "swap": PERP, "cryptoperp": PERP}

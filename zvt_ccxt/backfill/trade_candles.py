@@ -22,7 +22,7 @@ from zvt_ccxt.backfill.candles import Candles, aggregate, bar_keys, concat, norm
 from zvt_ccxt.backfill.pager import OhlcvPager
 from zvt_ccxt.domain.market_data import CryptoTrade
 from zvt_ccxt.exchange.client import get_client
-from zvt_ccxt.storage.writer import engine_for
+from zvt_ccxt.store.writer import engine_for
 
 TRADE_TABLE = CryptoTrade.__tablename__
 FIELDS = ("open", "high", "low", "close", "volume")

@@ -22,8 +22,8 @@ from zvt_ccxt.domain.market_data import CryptoFunding
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import get_client
-from zvt_ccxt.storage.rows import FUNDING_COLUMNS, intraday_ids, number
-from zvt_ccxt.storage.writer import engine_for, upsert
+from zvt_ccxt.store.rows import FUNDING_COLUMNS, intraday_ids, number
+from zvt_ccxt.store.writer import engine_for, upsert
 
 TABLE = CryptoFunding.__tablename__
 _INTERVAL = "_zvt_ccxt_interval_hours"

@@ -1,7 +1,7 @@
 """Records OHLCV bars of any level for spot pairs and perpetuals: ``CryptoPair1hKdata.record_data(...)``.
 
 It fetches and maps; paging, validation, coverage and writing live in ``zvt_ccxt.backfill`` and
-``zvt_ccxt.storage``. Only closed bars are stored, so no forming candle is ever left stale; levels an
+``zvt_ccxt.store``. Only closed bars are stored, so no forming candle is ever left stale; levels an
 exchange lacks are aggregated from its largest native divisor and flagged ``derived``.
 """
 
@@ -28,9 +28,9 @@ from zvt_ccxt.domain.meta import ENTITY_SCHEMAS
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange.client import ExchangeClient, get_client
 from zvt_ccxt.recorders.base import exchange_list, resolve_entity_ids, run_isolated, time_range, wanted_items
-from zvt_ccxt.storage.behind import WriteBehind
-from zvt_ccxt.storage.series import prepare_series
-from zvt_ccxt.storage.writer import engine_for, sql_datetimes, upsert
+from zvt_ccxt.store.behind import WriteBehind
+from zvt_ccxt.store.series import prepare_series
+from zvt_ccxt.store.writer import engine_for, sql_datetimes, upsert
 
 logger = logging.getLogger(__name__)
 

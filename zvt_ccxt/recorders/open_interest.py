@@ -23,8 +23,8 @@ from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.errors import UnsupportedLevelError
 from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import get_client
-from zvt_ccxt.storage.rows import intraday_ids, number
-from zvt_ccxt.storage.writer import upsert
+from zvt_ccxt.store.rows import intraday_ids, number
+from zvt_ccxt.store.writer import upsert
 
 TABLE = CryptoOpenInterest.__tablename__
 PERIODS = ("5m", "15m", "30m", "1h", "4h", "1d")

@@ -26,8 +26,8 @@ from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.errors import DataValidationError, ZvtCcxtError
 from zvt_ccxt.exchange import quirks
 from zvt_ccxt.exchange.client import get_client
-from zvt_ccxt.storage.rows import BOOK_COLUMNS, book_levels, book_row
-from zvt_ccxt.storage.writer import upsert
+from zvt_ccxt.store.rows import BOOK_COLUMNS, book_levels, book_row
+from zvt_ccxt.store.writer import upsert
 
 logger = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from zvt_ccxt.backfill.trade_pager import trade_pager
 from zvt_ccxt.domain.market_data import CryptoTrade
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange.client import get_client
-from zvt_ccxt.storage import rows
-from zvt_ccxt.storage.rows import TRADE_COLUMNS, valid_trade
-from zvt_ccxt.storage.writer import upsert
+from zvt_ccxt.store import rows
+from zvt_ccxt.store.rows import TRADE_COLUMNS, valid_trade
+from zvt_ccxt.store.writer import upsert
 
 TABLE = CryptoTrade.__tablename__
 

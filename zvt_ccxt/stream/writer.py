@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from zvt_ccxt.errors import StorageError
-from zvt_ccxt.storage.batch import upsert_batch
+from zvt_ccxt.store.batch import upsert_batch
 from zvt_ccxt.stream.metrics import SubscriptionMetrics
 
 logger = logging.getLogger(__name__)

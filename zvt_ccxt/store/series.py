@@ -24,7 +24,7 @@ import numpy as np
 
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.errors import StorageError
-from zvt_ccxt.storage.writer import execute_one, sql_datetimes, upsert
+from zvt_ccxt.store.writer import execute_one, sql_datetimes, upsert
 
 #: record layout, in 4-byte words: id text (23 bytes) + timestamp text (26) + 3 spaces, then per column
 #: a sign word ("-000" or "0000"), four words of significand digits and a word of exponent digits

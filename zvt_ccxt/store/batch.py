@@ -18,8 +18,8 @@ import numpy as np
 import orjson
 
 from zvt_ccxt.domain.recordable import PROVIDER
-from zvt_ccxt.storage.series import HARD_FLOATS
-from zvt_ccxt.storage.writer import column_clauses, execute_one, upsert
+from zvt_ccxt.store.series import HARD_FLOATS
+from zvt_ccxt.store.writer import column_clauses, execute_one, upsert
 
 _statements: dict[tuple[str, tuple[str, ...]], str] = {}
 
