@@ -175,7 +175,7 @@ def parse_only(base_url: str, days: int) -> dict:
 def write_only(source_home: str) -> dict:
     """``sqlite3.executemany`` of the rows the recorder stored, into an empty copy of the same table."""
     from zvt_ccxt.domain import CryptoPair1mKdata
-    from zvt_ccxt.store.writer import engine_for
+    from zvt_ccxt.store.engines import engine_for
 
     table = CryptoPair1mKdata.__tablename__
     source = sqlite3.connect(next(Path(source_home).glob(f"data/ccxt/ccxt_{table}.db")))

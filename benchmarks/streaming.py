@@ -113,13 +113,13 @@ def _slow_writes(milliseconds: float) -> None:
     """Every batch the stream writes waits ``milliseconds`` first: a database that has fallen behind."""
     from zvt_ccxt.stream import writer
 
-    original = writer.upsert_batch
+    original = writer.upsert
 
     def slow(*args, **kwargs):
         time.sleep(milliseconds / 1000)
         return original(*args, **kwargs)
 
-    writer.upsert_batch = slow
+    writer.upsert = slow
 
 
 def stream(

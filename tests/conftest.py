@@ -18,7 +18,7 @@ import pytest  # noqa: E402
 from zvt_ccxt import clock  # noqa: E402  (importing zvt_ccxt first makes zvt importable)
 from zvt_ccxt.exchange.client import client_hook  # noqa: E402
 from zvt_ccxt.exchange.retry import RetryPolicy, set_default_policy  # noqa: E402
-from zvt_ccxt.store.writer import engine_for  # noqa: E402
+from zvt_ccxt.store.engines import engine_for  # noqa: E402
 
 #: simulated "now" for tests: 2025-06-01 12:34:56.789 UTC, inside a forming hour
 SIM_NOW = 1_748_781_296_789

@@ -343,7 +343,7 @@ def test_stream_command_writes_live_trades_and_stops_cleanly_on_ctrl_c(store, ca
     from zvt_ccxt.exchange.client import client_hook
     from zvt_ccxt.simulator import ExchangeSimulator, repoint
     from zvt_ccxt.simulator.ws import TRADES, WsExchangeServer
-    from zvt_ccxt.store.writer import engine_for
+    from zvt_ccxt.store.engines import engine_for
 
     played = 300
 

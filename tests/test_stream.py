@@ -25,7 +25,7 @@ from zvt_ccxt.errors import ConfigError, ZvtCcxtError
 from zvt_ccxt.exchange.client import client_hook
 from zvt_ccxt.simulator import ExchangeSimulator, repoint
 from zvt_ccxt.simulator.ws import BOOK, KLINE, TRADES, WsExchangeServer
-from zvt_ccxt.store.writer import engine_for
+from zvt_ccxt.store.engines import engine_for
 from zvt_ccxt.stream import BackoffPolicy, CcxtStream
 
 from conftest import SIM_NOW

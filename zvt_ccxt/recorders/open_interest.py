@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zvt_ccxt import levels
-from zvt_ccxt.backfill import coverage
+from zvt_ccxt import levels, store
 from zvt_ccxt.backfill.history import Batch, timestamp
 from zvt_ccxt.backfill.instruments import PERP, Instrument
 from zvt_ccxt.backfill.open_interest_pager import open_interest_pager
@@ -62,11 +61,11 @@ class CcxtOpenInterestRecorder(MarketDataRecorder):
         end = self.end_of(levels.bar_start(self.now_ms(), self.period))
         scope = quirks.OPEN_INTEREST_SCOPE.get(instrument.exchange, "instrument")
         start = self.start_ms
-        if start is None and not coverage.load_windows(key, instrument.entity_id):
+        if start is None and not store.coverage.windows(key, instrument.entity_id):
             listed = market.get("created")
             start = listed if isinstance(listed, int) and listed > 0 else 0
 
-        def store(batch: Batch) -> int:
+        def write(batch: Batch) -> int:
             kept = [
                 r
                 for r in batch.rows
@@ -92,7 +91,7 @@ class CcxtOpenInterestRecorder(MarketDataRecorder):
             return len(batch.rows) - len(kept)
 
         try:
-            self.walk(key, instrument, result, start, end, pager.pages, store)
+            self.walk(key, instrument, result, start, end, pager.pages, write)
         finally:
             result.requests += pager.requests
 

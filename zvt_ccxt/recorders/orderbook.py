@@ -116,7 +116,8 @@ class CcxtOrderbookRecorder(MarketDataRecorder):
             result.rejected += 1
             raise DataValidationError(f"{instrument.exchange} {instrument.symbol}: {error}") from None
         result.rows += upsert(CryptoOrderbook, BOOK_COLUMNS, [row])
-        result.extend(row[5], row[5])
+        ts_ms = row[BOOK_COLUMNS.index("ts_ms")]
+        result.extend(ts_ms, ts_ms)
 
 
 CryptoOrderbook.register_recorder_cls(PROVIDER, CcxtOrderbookRecorder)

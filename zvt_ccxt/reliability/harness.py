@@ -16,7 +16,7 @@ from zvt_ccxt import clock
 from zvt_ccxt.exchange.client import ClientHook, client_hook
 from zvt_ccxt.exchange.retry import RetryPolicy, set_default_policy
 from zvt_ccxt.simulator import ExchangeSimulator, repoint
-from zvt_ccxt.store.writer import engine_for
+from zvt_ccxt.store.engines import engine_for
 
 #: 2025-06-01 12:34:56.789 UTC, inside a forming hour (the instant the bundled cassettes were made at)
 SIM_NOW_MS = 1_748_781_296_789

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from zvt_ccxt.reliability.harness import CANDLE_PATHS, compare_rows, row_columns
-from zvt_ccxt.store.writer import engine_for
+from zvt_ccxt.store.engines import engine_for
 
 #: how long the slowest child may take before the check gives up on it
 CHILD_TIMEOUT_S = 300

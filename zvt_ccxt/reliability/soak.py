@@ -18,7 +18,7 @@ from zvt_ccxt import clock
 from zvt_ccxt.exchange.client import client_hook
 from zvt_ccxt.reliability.harness import SIM_NOW_MS, clear_tables
 from zvt_ccxt.simulator import ExchangeSimulator, repoint
-from zvt_ccxt.store.writer import engine_for
+from zvt_ccxt.store.engines import engine_for
 
 
 @dataclass

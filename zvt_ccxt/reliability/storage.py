@@ -24,7 +24,7 @@ from zvt_ccxt.backfill import coverage
 from zvt_ccxt.domain.coverage import FETCHED
 from zvt_ccxt.reliability.faults import START_MS, FaultOutcome, record
 from zvt_ccxt.reliability.harness import clear_tables, compare_rows, row_columns, table_rows
-from zvt_ccxt.store.writer import engine_for
+from zvt_ccxt.store.engines import engine_for
 
 
 class ReadOnlyUnavailable(RuntimeError):
