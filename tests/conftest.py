@@ -61,3 +61,23 @@ def simulated(now_ms: int = SIM_NOW):
 def sim(store) -> Iterator[object]:
     with simulated() as simulator:
         yield simulator
+
+
+@contextlib.contextmanager
+def statements_sent(schema) -> Iterator[list[str]]:
+    """The statements SQLite runs on ``schema``'s database inside the block (each cut to 200 characters)."""
+    from sqlalchemy import event
+
+    engine = engine_for(schema)
+    sent: list[str] = []
+
+    def trace(dbapi_connection, _record) -> None:
+        dbapi_connection.set_trace_callback(lambda sql: sent.append(sql[:200]))
+
+    event.listen(engine, "connect", trace)
+    engine.dispose()
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "connect", trace)
+        engine.dispose()

@@ -58,6 +58,30 @@ def test_an_earlier_start_fills_only_the_earlier_range(sim):
     assert frame.timestamp.diff().dropna().eq(pd.Timedelta(hours=1)).all() and frame.id.is_unique
 
 
+@pytest.mark.parametrize(
+    "exchange, symbol, schema",
+    [("binance", "BTC/USDT", CryptoPair1hKdata), ("coinbase", "BTC/USD", kdata_schema("cryptopair", "4h"))],
+)
+def test_bars_filled_before_stored_ones_give_the_next_its_change_before_writing(sim, exchange, symbol, schema):
+    from conftest import empty_store, statements_sent
+
+    record(exchange, [symbol], schema, start_timestamp="2025-05-10")
+    clean = table(schema)
+    empty_store()
+    record(exchange, [symbol], schema, start_timestamp=START)
+    first = stored(schema, f"cryptopair_{exchange}_{symbol.replace('/', '').lower()}").iloc[0]
+    assert first.timestamp == pd.Timestamp(START) and pd.isna(first.change_pct)  # nothing stored before it yet
+
+    with statements_sent(schema) as sent:
+        assert record(exchange, [symbol], schema, start_timestamp="2025-05-10").ok
+    pd.testing.assert_frame_equal(clean, table(schema))  # the bar at START now links to the bar before it
+    bars = f'"{schema.__tablename__}"'
+    writes = [i for i, sql in enumerate(sent) if sql.startswith("INSERT") and bars in sql]
+    reads = [i for i, sql in enumerate(sent) if sql.startswith("SELECT") and bars in sql]
+    assert writes and reads and max(reads) < min(writes)  # read once before the gap, never read back after
+    assert not any(sql.startswith("UPDATE") for sql in sent)
+
+
 def test_no_trading_gaps_are_empty_not_failed_and_not_refetched(sim):
     gap = (START_MS + 30 * H, START_MS + 40 * H)
     sim.add_gap("okx", "BTC/USDT", *gap)

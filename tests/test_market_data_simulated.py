@@ -14,7 +14,7 @@ from zvt_ccxt.simulator import derivatives, tape
 from zvt_ccxt.simulator.venues.common import Formats
 from zvt_ccxt.store.engines import engine_for
 
-from conftest import SIM_NOW
+from conftest import SIM_NOW, statements_sent
 
 H = levels.HOUR_MS
 MINUTE_END = levels.bar_start(SIM_NOW, "1m")
@@ -239,8 +239,9 @@ def test_funding_resumes_and_a_failed_page_is_repaired_with_its_interval(sim):
 
     sim.clear_faults()
     now = SIM_NOW + 2 * levels.DAY_MS
-    with later(sim, now):
+    with later(sim, now), statements_sent(CryptoFunding) as sent:
         assert CryptoFunding.record_data(provider="ccxt", exchange="okx", codes=["btcusdt"]).ok
+    assert not any(sql.startswith("UPDATE") for sql in sent)  # intervals computed before writing, never patched
     frame = stored(CryptoFunding, "cryptoperp_okx_btcusdt")
     served = derivatives.funding_times(market, now - 90 * levels.DAY_MS, levels.bar_start(now, "1m"), now)
     assert frame.ts_ms.tolist() == served.tolist()
