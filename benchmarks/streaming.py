@@ -31,7 +31,8 @@ def _hook(base_url: str, ws_url: str):
         api = exchange.urls.get("api")
         if isinstance(api, dict) and "ws" in api:  # a ccxt.pro client: its websockets too
             if exchange.id == "binance":
-                api["ws"].update({"future": f"{ws_url}/binance/ws", "spot": f"{ws_url}/binance/ws"})
+                # ccxt before 4.5.86 names the USD-M socket "future", later releases "linear"
+                api["ws"].update({key: f"{ws_url}/binance/ws" for key in ("future", "linear", "spot")})
             elif exchange.id == "okx":
                 api["ws"] = f"{ws_url}/okx/ws/v5"
         repoint(exchange, base_url)
