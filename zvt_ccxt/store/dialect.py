@@ -2,7 +2,8 @@
 
 The rest of ``zvt_ccxt.store`` writes SQL that SQLite and PostgreSQL both speak: text statements with named
 bound parameters (``:entity_id``) that SQLAlchemy compiles for the engine at hand, identifiers only from the
-schemas, double-quoted, and ``INSERT ... ON CONFLICT (id) DO UPDATE``. Timestamps travel as SQLAlchemy's
+schemas, double-quoted, and ``INSERT ... ON CONFLICT (id) DO UPDATE`` (SQLite's own bar statement, in
+``sqlite_records.py``, is used by this module only). Timestamps travel as SQLAlchemy's
 DATETIME text in UTC (``YYYY-MM-DD HH:MM:SS.ffffff``): what SQLite stores, and what PostgreSQL reads into a
 ``timestamp`` column. A dialect supplies the rest:
 
