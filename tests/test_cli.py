@@ -339,7 +339,7 @@ def test_metrics_endpoint_serves_prometheus_text():
 def test_stream_command_writes_live_trades_and_stops_cleanly_on_ctrl_c(store, capsys):
     """The real CcxtStream against the local websocket exchange; SIGINT (Ctrl-C) flushes and exits with 0."""
     from zvt_ccxt.domain import CryptoTrade
-    from zvt_ccxt.storage.writer import engine_for
+    from zvt_ccxt.store.engines import engine_for
     from zvt_ccxt_testkit import simulated_streams
     from zvt_ccxt_testkit.simulator.ws import TRADES
 

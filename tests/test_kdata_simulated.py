@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from zvt_ccxt import levels
+from zvt_ccxt import levels, store
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.domain import CryptoPair1hKdata, CryptoPerp1dKdata, kdata_schema
 from zvt_ccxt.errors import InvalidTimeRangeError, UnknownExchangeError, UnknownSymbolError, UnsupportedLevelError
@@ -58,6 +58,30 @@ def test_an_earlier_start_fills_only_the_earlier_range(sim):
     assert frame.timestamp.diff().dropna().eq(pd.Timedelta(hours=1)).all() and frame.id.is_unique
 
 
+@pytest.mark.parametrize(
+    "exchange, symbol, schema",
+    [("binance", "BTC/USDT", CryptoPair1hKdata), ("coinbase", "BTC/USD", kdata_schema("cryptopair", "4h"))],
+)
+def test_bars_filled_before_stored_ones_give_the_next_its_change_before_writing(sim, exchange, symbol, schema):
+    from conftest import empty_store, statements_sent
+
+    record(exchange, [symbol], schema, start_timestamp="2025-05-10")
+    clean = table(schema)
+    empty_store()
+    record(exchange, [symbol], schema, start_timestamp=START)
+    first = stored(schema, f"cryptopair_{exchange}_{symbol.replace('/', '').lower()}").iloc[0]
+    assert first.timestamp == pd.Timestamp(START) and pd.isna(first.change_pct)  # nothing stored before it yet
+
+    with statements_sent(schema) as sent:
+        assert record(exchange, [symbol], schema, start_timestamp="2025-05-10").ok
+    pd.testing.assert_frame_equal(clean, table(schema))  # the bar at START now links to the bar before it
+    bars = f'"{schema.__tablename__}"'
+    writes = [i for i, sql in enumerate(sent) if sql.startswith("INSERT") and bars in sql]
+    reads = [i for i, sql in enumerate(sent) if sql.startswith("SELECT") and bars in sql]
+    assert writes and reads and max(reads) < min(writes)  # read once before the gap, never read back after
+    assert not any(sql.startswith("UPDATE") for sql in sent)
+
+
 def test_no_trading_gaps_are_empty_not_failed_and_not_refetched(sim):
     gap = (START_MS + 30 * H, START_MS + 40 * H)
     sim.add_gap("okx", "BTC/USDT", *gap)
@@ -66,7 +90,7 @@ def test_no_trading_gaps_are_empty_not_failed_and_not_refetched(sim):
     stamps = set(frame.timestamp.astype("int64") // 1_000_000)
     assert not any(gap[0] <= t < gap[1] for t in stamps)
     assert len(frame) == (END_MS - START_MS) // H - 10
-    windows = coverage.load_windows("cryptopair_1h_kdata", "cryptopair_okx_btcusdt")
+    windows = store.coverage.windows("cryptopair_1h_kdata", "cryptopair_okx_btcusdt")
     assert coverage.missing_ranges(START_MS, END_MS, windows) == []
     assert record("okx", start_timestamp=START).results[0].requests == 0
 
@@ -93,13 +117,13 @@ def test_one_failing_symbol_does_not_stop_the_others_and_a_rerun_repairs_it(sim)
     assert not summary.ok and [r.symbol for r in summary.failed] == ["ETH/USDT"]
     assert "binance ETH/USDT" in summary.failed[0].error
     assert len(stored(CryptoPair1hKdata, "cryptopair_binance_btcusdt")) == (END_MS - START_MS) // H
-    windows = coverage.load_windows("cryptopair_1h_kdata", "cryptopair_binance_ethusdt")
+    windows = store.coverage.windows("cryptopair_1h_kdata", "cryptopair_binance_ethusdt")
     assert coverage.failed_ranges(windows) == [(START_MS, END_MS)]
 
     sim.clear_faults()
     repaired = record("binance", ["ETH/USDT"])  # no start: repairs the failed range it knows of
     assert repaired.ok and repaired.results[0].rows == (END_MS - START_MS) // H
-    windows = coverage.load_windows("cryptopair_1h_kdata", "cryptopair_binance_ethusdt")
+    windows = store.coverage.windows("cryptopair_1h_kdata", "cryptopair_binance_ethusdt")
     assert coverage.failed_ranges(windows) == [] and coverage.missing_ranges(START_MS, END_MS, windows) == []
 
 
@@ -116,7 +140,7 @@ def test_a_failure_mid_history_keeps_what_came_before_and_a_rerun_equals_a_clean
     sim.inject("bybit", f"start={fifth_page}", 503, "<html>down for maintenance</html>", times=None)
     broken = record("bybit", schema=minute, start_timestamp=start_ms)
     assert not broken.ok and broken.results[0].rows == 4000
-    windows = coverage.load_windows("cryptopair_1m_kdata", "cryptopair_bybit_btcusdt")
+    windows = store.coverage.windows("cryptopair_1m_kdata", "cryptopair_bybit_btcusdt")
     assert coverage.failed_ranges(windows) == [(fifth_page, levels.bar_start(SIM_NOW, "1m"))]
 
     sim.clear_faults()
@@ -208,7 +232,7 @@ def test_a_nan_and_text_payload_fails_its_window_for_repair(sim):
     )
     first = record("okx", start_timestamp=START)
     assert not first.ok and first.results[0].rejected == 1
-    windows = coverage.load_windows("cryptopair_1h_kdata", "cryptopair_okx_btcusdt")
+    windows = store.coverage.windows("cryptopair_1h_kdata", "cryptopair_okx_btcusdt")
     assert coverage.failed_ranges(windows)
     assert record("okx").ok
     frame = stored(CryptoPair1hKdata, "cryptopair_okx_btcusdt")

@@ -12,6 +12,7 @@ from zvt_ccxt.domain import CryptoFunding, CryptoOpenInterest, CryptoOrderbook, 
 from zvt_ccxt.errors import CapabilityNotSupportedError
 from zvt_ccxt.recorders.orderbook import book_arrays
 from zvt_ccxt.replay import replay
+from zvt_ccxt.store import coverage as ledger
 from zvt_ccxt_testkit.scenarios import SCENARIOS, market_data_times, run_market_data
 
 CASSETTES = Path(__file__).resolve().parents[1] / "zvt_ccxt" / "cassettes"
@@ -48,7 +49,7 @@ def test_trades_land_once_in_order_and_cover_the_requested_range(store, exchange
     assert (spot.timestamp == pd.to_datetime(spot.ts_ms, unit="ms")).all()
     end = pd.Timestamp(info.recorded_at_ms, unit="ms").floor("min")
     assert spot.timestamp.max() < end  # the forming minute is left to the next run
-    windows = coverage.load_windows("crypto_trade", entity(exchange, "spot"))
+    windows = ledger.windows("crypto_trade", entity(exchange, "spot"))
     assert windows and all(w.status == "fetched" for w in windows)
     covered_end = max(w.end_ms for w in windows)
     assert covered_end == end.value // 1_000_000

@@ -6,15 +6,15 @@ import pandas as pd
 import pytest
 
 import zvt_ccxt
-from zvt_ccxt import clock, levels
+from zvt_ccxt import clock, levels, store
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.domain import CryptoFunding, CryptoOpenInterest, CryptoOrderbook, CryptoTrade
 from zvt_ccxt.errors import CapabilityNotSupportedError, UnknownSymbolError, UnsupportedLevelError
-from zvt_ccxt.storage.writer import engine_for
+from zvt_ccxt.store.engines import engine_for
 from zvt_ccxt_testkit.simulator import derivatives, tape
 from zvt_ccxt_testkit.simulator.venues.common import Formats
 
-from conftest import SIM_NOW
+from conftest import SIM_NOW, statements_sent
 
 H = levels.HOUR_MS
 MINUTE_END = levels.bar_start(SIM_NOW, "1m")
@@ -59,7 +59,7 @@ def test_backfill_then_resume_stores_every_trade_exactly_once(sim, exchange):
     frame = stored(CryptoTrade, eid)
     assert resumed.ok and resumed.results[0].rows >= len(expected) - first.results[0].rows
     assert list(frame.trade_id) == expected and frame.id.is_unique
-    windows = coverage.load_windows("crypto_trade", eid)
+    windows = store.coverage.windows("crypto_trade", eid)
     assert coverage.missing_ranges(START, new_end, windows) == [] and coverage.failed_ranges(windows) == []
 
 
@@ -96,7 +96,7 @@ def test_a_failure_mid_history_keeps_what_came_before_and_a_rerun_equals_a_clean
     assert not broken.ok and "binance BTC/USDT" in broken.results[0].error
     kept = stored(CryptoTrade, entity_id("binance"))
     assert 0 < len(kept) < len(reference) and kept.ts_ms.max() < START + H
-    windows = coverage.load_windows("crypto_trade", entity_id("binance"))
+    windows = store.coverage.windows("crypto_trade", entity_id("binance"))
     assert coverage.failed_ranges(windows) == [(START + H, MINUTE_END)]
 
     sim.clear_faults()
@@ -148,7 +148,7 @@ def test_an_answer_ccxt_cannot_parse_fails_its_range_for_repair(sim):
     sim.inject("okx", "history-trades", 200, okx_page(sim, real.take(slice(0, 5)), price="NaN"), times=1)
     summary = trades("okx", start_timestamp=START)
     assert not summary.ok and "malformed" in summary.results[0].error
-    windows = coverage.load_windows("crypto_trade", entity_id("okx"))
+    windows = store.coverage.windows("crypto_trade", entity_id("okx"))
     assert coverage.failed_ranges(windows) == [(START, MINUTE_END)]
     assert trades("okx").ok
     assert list(stored(CryptoTrade, entity_id("okx")).trade_id) == [str(i) for i in real.id.tolist()]
@@ -187,7 +187,7 @@ def test_bybit_serves_recent_trades_only(sim):
     with later(sim, SIM_NOW + 30 * H):
         gap = trades("bybit", ["BTC/USDT:USDT"])
     assert not gap.ok and "out of reach" in gap.results[0].error and gap.results[0].rows == 1000
-    windows = coverage.load_windows("crypto_trade", entity_id("bybit", "cryptoperp"))
+    windows = store.coverage.windows("crypto_trade", entity_id("bybit", "cryptoperp"))
     assert [w.status for w in windows] == ["fetched", "failed", "fetched"]
     assert stored(CryptoTrade, entity_id("bybit", "cryptoperp")).id.is_unique
 
@@ -239,8 +239,9 @@ def test_funding_resumes_and_a_failed_page_is_repaired_with_its_interval(sim):
 
     sim.clear_faults()
     now = SIM_NOW + 2 * levels.DAY_MS
-    with later(sim, now):
+    with later(sim, now), statements_sent(CryptoFunding) as sent:
         assert CryptoFunding.record_data(provider="ccxt", exchange="okx", codes=["btcusdt"]).ok
+    assert not any(sql.startswith("UPDATE") for sql in sent)  # intervals computed before writing, never patched
     frame = stored(CryptoFunding, "cryptoperp_okx_btcusdt")
     served = derivatives.funding_times(market, now - 90 * levels.DAY_MS, levels.bar_start(now, "1m"), now)
     assert frame.ts_ms.tolist() == served.tolist()
@@ -264,7 +265,7 @@ def test_open_interest_keeps_to_what_each_exchange_serves(sim):
     frame = stored(CryptoOpenInterest, "cryptoperp_binance_btcusdt")
     end = levels.bar_start(SIM_NOW, "1h")
     assert binance.ok and frame.ts_ms.iloc[-1] == end - H and len(frame) == 30 * 24 - 1
-    windows = coverage.load_windows("crypto_open_interest_1h", "cryptoperp_binance_btcusdt")
+    windows = store.coverage.windows("crypto_open_interest_1h", "cryptoperp_binance_btcusdt")
     assert windows[0].status == "empty" and "30 days" in windows[0].error
     assert (
         CryptoOpenInterest.record_data(provider="ccxt", exchange="binance", codes=["btcusdt"]).results[0].requests == 0

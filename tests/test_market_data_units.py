@@ -19,7 +19,7 @@ from zvt_ccxt.exchange import capabilities
 from zvt_ccxt.recorders.funding import with_intervals
 from zvt_ccxt.recorders.orderbook import request_depth, snapshot_row
 from zvt_ccxt.recorders.trades import trade_rows
-from zvt_ccxt.storage.rows import intraday_ids
+from zvt_ccxt.store.rows import intraday_ids
 from zvt_ccxt_testkit.simulator import HOST_PREFIX, ExchangeSimulator, derivatives, tape
 from zvt_ccxt_testkit.simulator.pricing import CLOSE, CONTRACTS, HIGH, LOW, OPEN, TS
 

@@ -21,7 +21,7 @@ from zvt_ccxt.domain import (
     kdata_schema,
 )
 from zvt_ccxt.errors import ConfigError, ZvtCcxtError
-from zvt_ccxt.storage.writer import engine_for
+from zvt_ccxt.store.engines import engine_for
 from zvt_ccxt.stream import BackoffPolicy, CcxtStream
 from zvt_ccxt_testkit import simulated_streams
 from zvt_ccxt_testkit.simulator.ws import BOOK, KLINE, TRADES, WsExchangeServer

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from zvt_ccxt import levels
 from zvt_ccxt.domain import CryptoOrderbook, CryptoTrade
-from zvt_ccxt.storage.rows import BOOK_COLUMNS, book_row, trade_rows
-from zvt_ccxt.storage.writer import engine_for
+from zvt_ccxt.store.engines import engine_for
+from zvt_ccxt.store.rows import BOOK_COLUMNS, book_row, trade_rows
 from zvt_ccxt.stream import writer as writer_module
 from zvt_ccxt.stream.books import ConnectionSequence, OkxChecksum, UpdateIdSequence, crossed
 from zvt_ccxt.stream.candles import NativeCandles, TradeCandles
@@ -116,13 +116,13 @@ def test_a_repair_by_id_that_comes_short_is_completed_by_time_without_repeats():
 
 
 def test_rows_queued_in_chunks_are_written_in_order_across_batches(store, monkeypatch):
-    real_upsert, batches = writer_module.upsert_batch, []
+    real_upsert, batches = writer_module.upsert, []
 
     def recording_upsert(schema, columns, rows):
         batches.append([row[0] for row in rows])
         return real_upsert(schema, columns, rows)
 
-    monkeypatch.setattr(writer_module, "upsert_batch", recording_upsert)
+    monkeypatch.setattr(writer_module, "upsert", recording_upsert)
     metrics = StreamMetrics().of("test", "binance", "trades")
     writer = StreamWriter(batch_rows=40)
     chunks = [[trade(i) for i in range(start, start + 30)] for start in range(0, 150, 30)]
@@ -233,13 +233,13 @@ def count(schema) -> int:
 
 
 def test_a_slow_database_blocks_trades_but_never_drops_them(store, monkeypatch):
-    real_upsert = writer_module.upsert_batch
+    real_upsert = writer_module.upsert
 
     def slow_upsert(schema, columns, rows):
         time.sleep(0.02)
         return real_upsert(schema, columns, rows)
 
-    monkeypatch.setattr(writer_module, "upsert_batch", slow_upsert)
+    monkeypatch.setattr(writer_module, "upsert", slow_upsert)
     metrics = StreamMetrics().of("test", "binance", "trades")
     books = StreamMetrics().of("books", "binance", "orderbook")
     writer = StreamWriter(max_pending_rows=200, batch_rows=50, flush_interval=0.01)
@@ -293,7 +293,7 @@ def test_repaired_rows_wait_for_a_half_empty_queue_and_live_rows_go_first(store)
 
 
 def test_a_failed_write_is_retried_not_lost(store, monkeypatch):
-    real_upsert, failures = writer_module.upsert_batch, [2]
+    real_upsert, failures = writer_module.upsert, [2]
 
     def flaky_upsert(schema, columns, rows):
         if failures[0]:
@@ -301,7 +301,7 @@ def test_a_failed_write_is_retried_not_lost(store, monkeypatch):
             raise writer_module.StorageError("database is locked")
         return real_upsert(schema, columns, rows)
 
-    monkeypatch.setattr(writer_module, "upsert_batch", flaky_upsert)
+    monkeypatch.setattr(writer_module, "upsert", flaky_upsert)
     metrics = StreamMetrics().of("test", "binance", "trades")
     writer = StreamWriter(retry_wait=0.01)
 

@@ -1,5 +1,5 @@
-"""The pieces that make backfills fast: the shared request limiter, page prefetching, the one-statement bar upsert,
-and recording several symbols at once. Each is checked for giving the same results as the plain path."""
+"""The pieces that make backfills fast: the shared request limiter, page prefetching, SQLite's one-statement bar
+write, and recording several symbols at once. Each is checked for giving the same results as the plain path."""
 
 import threading
 
@@ -10,7 +10,8 @@ from zvt_ccxt.backfill.pager import prefetched
 from zvt_ccxt.domain import CryptoPair1dKdata, CryptoPair1hKdata, CryptoPair1mKdata
 from zvt_ccxt.exchange import limiter as limiter_module
 from zvt_ccxt.exchange.limiter import RequestLimiter
-from zvt_ccxt.storage import series
+from zvt_ccxt.store import sqlite_records
+from zvt_ccxt.store.writer import prepare_bars
 
 from conftest import SIM_NOW
 
@@ -101,7 +102,7 @@ def test_a_caller_that_stops_early_stops_the_prefetching_thread():
 
 def _stored(schema, entity_id):
     columns = [c for c in schema.__table__.columns.keys() if c not in ("id", "entity_id", "created_timestamp")]
-    from zvt_ccxt.storage.writer import engine_for
+    from zvt_ccxt.store.engines import engine_for
 
     with engine_for(schema).connect() as connection:
         rows = connection.exec_driver_sql(
@@ -113,8 +114,8 @@ def _stored(schema, entity_id):
 
 
 @pytest.mark.parametrize("schema, daily", [(CryptoPair1mKdata, False), (CryptoPair1dKdata, True)])
-def test_the_one_statement_upsert_stores_exactly_what_executemany_stores(store, monkeypatch, schema, daily):
-    assert series.numbers_exact(), "this SQLite rebuilds numbers inexactly: the fast path is off"
+def test_the_one_statement_bar_write_stores_exactly_what_executemany_stores(store, monkeypatch, schema, daily):
+    assert sqlite_records.math_functions(), "this SQLite cannot decode the records: its bar path is off"
     rng = np.random.default_rng(3)
     count = 2500  # more than one slice of encoded rows
     ts = 1_717_200_000_000 + np.arange(count, dtype="int64") * (86_400_000 if daily else 60_000)
@@ -141,9 +142,14 @@ def test_the_one_statement_upsert_stores_exactly_what_executemany_stores(store, 
         "closed": True,
     }
     fast_id, slow_id = "cryptopair_test_fast", "cryptopair_test_slow"
-    assert series.upsert_series(schema, ts, values, {**constants, "entity_id": fast_id}, fast_id, daily) == count
-    monkeypatch.setattr(series, "numbers_exact", lambda: False)
-    assert series.upsert_series(schema, ts, values, {**constants, "entity_id": slow_id}, slow_id, daily) == count
+    prepared = []
+    original = sqlite_records.prepare
+    monkeypatch.setattr(sqlite_records, "prepare", lambda *args: prepared.append(args[0]) or original(*args))
+    assert prepare_bars(schema, ts, values, {**constants, "entity_id": fast_id}, fast_id, daily)() == count
+    assert prepared == [schema]  # the records path wrote it
+    monkeypatch.setattr(sqlite_records, "math_functions", lambda: False)
+    assert prepare_bars(schema, ts, values, {**constants, "entity_id": slow_id}, slow_id, daily)() == count
+    assert prepared == [schema]  # the row path wrote this one
     fast, slow = _stored(schema, fast_id), _stored(schema, slow_id)
     assert len(fast) == count and fast == slow
 

@@ -4,30 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
+from zvt_ccxt import store
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.backfill.summary import RecordSummary
-from zvt_ccxt.storage.writer import engine_for
 
 
 def _entity_ids(schema: type, exchange: str | None, codes: Sequence[str] | None, entity_ids) -> list[str]:
     if entity_ids:
         return list(entity_ids)
-    clauses, params = [], []
-    if exchange:
-        clauses.append("data_table = ? AND entity_id LIKE ? ESCAPE '\\'")
-        params += [schema.__tablename__, f"%\\_{exchange}\\_%"]
-    else:
-        clauses.append("data_table = ?")
-        params.append(schema.__tablename__)
-    where = " AND ".join(clauses)
-    with engine_for(coverage.CcxtCoverage).connect() as connection:
-        rows = connection.exec_driver_sql(
-            f"SELECT DISTINCT entity_id FROM ccxt_coverage WHERE {where}", tuple(params)
-        )
-        found = sorted(r[0] for r in rows)
+    found = store.coverage.entity_ids(schema.__tablename__, exchange)
     if codes:
         wanted = {str(c).lower().replace("/", "").replace(":", "") for c in codes}
         found = [e for e in found if e.split("_", 2)[2] in wanted]
@@ -40,20 +27,10 @@ def coverage_report(
     """One row per (entity, level): bars stored vs expected, no-trading gaps, failed and unknown ranges."""
     rows = []
     level = schema.level_value
+    table = schema.__tablename__
     for entity_id in _entity_ids(schema, exchange, codes, entity_ids):
-        with engine_for(schema).connect() as connection:
-            stamps = [
-                r[0]
-                for r in connection.exec_driver_sql(
-                    f'SELECT timestamp FROM "{schema.__tablename__}" WHERE entity_id = ?', (entity_id,)
-                )
-            ]
-        stored_ms = (
-            (pd.to_datetime(pd.Series(stamps, dtype="object")).astype("int64") // 1_000_000).to_numpy(dtype="int64")
-            if stamps
-            else np.empty(0, dtype="int64")
-        )
-        rows.append(coverage.entity_report(schema.__tablename__, level, entity_id, stored_ms))
+        windows = store.coverage.windows(table, entity_id)
+        rows.append(coverage.entity_report(windows, level, entity_id, store.reads.bar_times_ms(schema, entity_id)))
     return pd.DataFrame(rows)
 
 

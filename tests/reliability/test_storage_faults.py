@@ -5,7 +5,7 @@ import pytest
 
 from zvt_ccxt.domain import kdata_schema
 from zvt_ccxt.errors import StorageError
-from zvt_ccxt.storage.writer import upsert
+from zvt_ccxt.store.writer import upsert
 from zvt_ccxt_testkit import simulated
 from zvt_ccxt_testkit.reliability.faults import LEVEL, PAGE_CAP, clean_reference
 from zvt_ccxt_testkit.reliability.harness import retry_policy

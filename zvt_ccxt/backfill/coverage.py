@@ -1,82 +1,22 @@
-"""Coverage accounting over ``CcxtCoverage``: which parts of a requested range are done, empty, failed or unknown.
+"""Coverage accounting: which parts of a requested range are done, empty, failed or unknown.
 
-Windows are half-open ``[start_ms, end_ms)``. A range is covered where a ``fetched`` or ``empty`` window
-lies; everything else inside the requested range is missing, and missing parts that overlap a ``failed``
-window are reported as failed. Resume and repair both fetch exactly the missing parts.
+Windows (recorded in the ledger, ``zvt_ccxt.store.coverage``) are half-open ``[start_ms, end_ms)``. A range
+is covered where a ``fetched`` or ``empty`` window lies; everything else inside the requested range is
+missing, and missing parts that overlap a ``failed`` window are reported as failed. Resume and repair both
+fetch exactly the missing parts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from zvt_ccxt import clock
-from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED, CcxtCoverage
-from zvt_ccxt.storage.writer import engine_for, sql_datetime, sql_datetimes, upsert
+from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED
+from zvt_ccxt.store.coverage import Window
 
 Range = tuple[int, int]
-
-_COLUMNS = (
-    "id",
-    "entity_id",
-    "timestamp",
-    "data_table",
-    "start_ms",
-    "end_ms",
-    "status",
-    "rows",
-    "error",
-    "updated_timestamp",
-)
-
-
-@dataclass(frozen=True)
-class Window:
-    """The outcome of one requested window."""
-
-    start_ms: int
-    end_ms: int
-    status: str
-    rows: int = 0
-    error: str | None = None
-
-
-def save_windows(data_table: str, entity_id: str, windows: Sequence[Window]) -> None:
-    if not windows:
-        return
-    starts = sql_datetimes(np.array([w.start_ms for w in windows], dtype="int64"))
-    updated = sql_datetime(pd.Timestamp(clock.now_ms(), unit="ms"))
-    rows = [
-        (
-            f"{data_table}|{entity_id}|{w.start_ms}",
-            entity_id,
-            start,
-            data_table,
-            int(w.start_ms),
-            int(w.end_ms),
-            w.status,
-            int(w.rows),
-            (w.error or "")[:500] or None,
-            updated,
-        )
-        for w, start in zip(windows, starts, strict=True)
-    ]
-    upsert(CcxtCoverage, _COLUMNS, rows)
-
-
-def load_windows(data_table: str, entity_id: str) -> list[Window]:
-    engine = engine_for(CcxtCoverage)
-    with engine.connect() as connection:
-        result = connection.exec_driver_sql(
-            "SELECT start_ms, end_ms, status, rows, error FROM ccxt_coverage "
-            "WHERE data_table = ? AND entity_id = ? ORDER BY start_ms",
-            (data_table, entity_id),
-        )
-        return [Window(int(s), int(e), status, int(n or 0), err) for s, e, status, n, err in result]
-
 
 def merge(ranges: Iterable[Range]) -> list[Range]:
     """Union of half-open ranges, sorted and non-overlapping."""
@@ -129,14 +69,14 @@ def failed_ranges(windows: Sequence[Window]) -> list[Range]:
     return [part for span in failed for part in subtract(span, covered)]
 
 
-def entity_report(data_table: str, level: str, entity_id: str, stored_ms: np.ndarray) -> dict:
+def entity_report(windows: Sequence[Window], level: str, entity_id: str, stored_ms: np.ndarray) -> dict:
     """Coverage of one (data table, entity): bars stored and expected, gaps with no trading, failed and unknown ranges.
 
-    ``stored_ms`` are the bar timestamps in the table. Expected bars run over every window ever requested.
+    ``windows`` are the entity's recorded windows, ``stored_ms`` the bar timestamps in the table. Expected bars
+    run over every window ever requested.
     """
     from zvt_ccxt import levels
 
-    windows = load_windows(data_table, entity_id)
     if not windows:
         return {
             "entity_id": entity_id,

@@ -7,23 +7,12 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from zvt_ccxt import clock
+from zvt_ccxt import clock, store
 from zvt_ccxt.errors import UnknownSymbolError
 from zvt_ccxt.exchange.client import get_client
 from zvt_ccxt.exchange.markets import entity_rows, resolve_codes
-from zvt_ccxt.storage.writer import engine_for, upsert_frame
 
 logger = logging.getLogger(__name__)
-
-
-def stored_symbols(entity_schema: type, exchange_id: str) -> dict[str, str]:
-    """symbol -> code of the entities stored for ``exchange_id``."""
-    engine = engine_for(entity_schema)
-    with engine.connect() as connection:
-        result = connection.exec_driver_sql(
-            f'SELECT symbol, code FROM "{entity_schema.__tablename__}" WHERE exchange = ?', (exchange_id,)
-        )
-        return {str(symbol): str(code) for symbol, code in result}
 
 
 def refresh_entities(entity_schema: type, exchange_id: str) -> int:
@@ -34,27 +23,18 @@ def refresh_entities(entity_schema: type, exchange_id: str) -> int:
     rows = entity_rows(exchange_id, markets.values(), entity_type)
     frame = pd.DataFrame(rows)
     listed = set(frame["id"]) if not frame.empty else set()
-    gone = [e for e in _stored_ids(entity_schema, exchange_id) if e not in listed]
+    gone = [e for e in store.entities.ids(entity_schema, exchange_id) if e not in listed]
     now = pd.Timestamp(clock.now_ms(), unit="ms")
     if not frame.empty:
         frame["updated_timestamp"] = now
-        upsert_frame(entity_schema, frame)
+        store.entities.save(entity_schema, frame)
     if gone:
-        upsert_frame(
+        store.entities.save(
             entity_schema,
             pd.DataFrame({"id": gone, "active": [False] * len(gone), "updated_timestamp": [now] * len(gone)}),
         )
         logger.info("%s: %d %s markets no longer listed, marked inactive", exchange_id, len(gone), entity_type)
     return len(rows)
-
-
-def _stored_ids(entity_schema: type, exchange_id: str) -> list[str]:
-    engine = engine_for(entity_schema)
-    with engine.connect() as connection:
-        result = connection.exec_driver_sql(
-            f'SELECT id FROM "{entity_schema.__tablename__}" WHERE exchange = ?', (exchange_id,)
-        )
-        return [row[0] for row in result]
 
 
 def select_entity_ids(
@@ -66,14 +46,14 @@ def select_entity_ids(
     entity_type = entity_schema.__tablename__
     selected: list[str] = []
     for exchange_id in exchanges:
-        known = stored_symbols(entity_schema, exchange_id)
+        known = store.entities.symbols(entity_schema, exchange_id)
         try:
             if not known:
                 raise UnknownSymbolError("nothing stored yet")
             codes = resolve_codes(exchange_id, entity_type, wanted, known) if wanted else sorted(set(known.values()))
         except UnknownSymbolError:
             refresh_entities(entity_schema, exchange_id)
-            known = stored_symbols(entity_schema, exchange_id)
+            known = store.entities.symbols(entity_schema, exchange_id)
             codes = resolve_codes(exchange_id, entity_type, wanted, known) if wanted else sorted(set(known.values()))
         selected += [f"{entity_type}_{exchange_id}_{code}" for code in codes]
     return selected

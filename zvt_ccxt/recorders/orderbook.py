@@ -26,8 +26,8 @@ from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.errors import DataValidationError, ZvtCcxtError
 from zvt_ccxt.exchange.client import get_client
 from zvt_ccxt.exchange.profiles import by_market_type, profile_for
-from zvt_ccxt.storage.rows import BOOK_COLUMNS, book_levels, book_row
-from zvt_ccxt.storage.writer import upsert
+from zvt_ccxt.store.rows import BOOK_COLUMNS, book_levels, book_row
+from zvt_ccxt.store.writer import upsert
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,8 @@ class CcxtOrderbookRecorder(MarketDataRecorder):
             result.rejected += 1
             raise DataValidationError(f"{instrument.exchange} {instrument.symbol}: {error}") from None
         result.rows += upsert(CryptoOrderbook, BOOK_COLUMNS, [row])
-        result.extend(row[5], row[5])
+        ts_ms = row[BOOK_COLUMNS.index("ts_ms")]
+        result.extend(ts_ms, ts_ms)
 
 
 CryptoOrderbook.register_recorder_cls(PROVIDER, CcxtOrderbookRecorder)

@@ -12,8 +12,7 @@ exchange id gets a hash of (time, price, amount, side).
 
 from __future__ import annotations
 
-from zvt_ccxt import levels
-from zvt_ccxt.backfill import coverage
+from zvt_ccxt import levels, store
 from zvt_ccxt.backfill.history import Batch
 from zvt_ccxt.backfill.instruments import SPOT, Instrument
 from zvt_ccxt.backfill.recording import MarketDataRecorder
@@ -22,9 +21,9 @@ from zvt_ccxt.backfill.trade_pager import trade_pager
 from zvt_ccxt.domain.market_data import CryptoTrade
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange.client import get_client
-from zvt_ccxt.storage import rows
-from zvt_ccxt.storage.rows import TRADE_COLUMNS, valid_trade
-from zvt_ccxt.storage.writer import upsert
+from zvt_ccxt.store import rows
+from zvt_ccxt.store.rows import TRADE_COLUMNS, valid_trade
+from zvt_ccxt.store.writer import upsert
 
 TABLE = CryptoTrade.__tablename__
 
@@ -51,19 +50,19 @@ class CcxtTradeRecorder(MarketDataRecorder):
         # trades of the forming minute are left to the next run, so a covered minute is final
         end = self.end_of(levels.bar_start(self.now_ms(), "1m"))
 
-        def store(batch: Batch) -> int:
+        def write(batch: Batch) -> int:
             stored, rejected = trade_rows(instrument, batch.rows)
             result.rows += upsert(CryptoTrade, TRADE_COLUMNS, stored)
             return rejected
 
         try:
-            first_run = not coverage.load_windows(TABLE, instrument.entity_id)
+            first_run = not store.coverage.windows(TABLE, instrument.entity_id)
             if self.start_ms is None and not self.repair_only and first_run:
                 batch = pager.latest(end)
                 if batch is not None:
-                    self.save(TABLE, instrument, result, batch, store)
+                    self.save(TABLE, instrument, result, batch, write)
                 return
-            self.walk(TABLE, instrument, result, self.start_ms, end, pager.pages, store)
+            self.walk(TABLE, instrument, result, self.start_ms, end, pager.pages, write)
         finally:
             result.requests += pager.requests
 

@@ -16,8 +16,8 @@ import uuid
 
 from zvt_ccxt.domain.private import CcxtStreamAudit, CryptoBalance, CryptoMyTrade, CryptoOrder, CryptoPosition
 from zvt_ccxt.exchange.redaction import redact
-from zvt_ccxt.storage.rows import number, stamp
-from zvt_ccxt.storage.writer import upsert
+from zvt_ccxt.store.rows import number, stamp
+from zvt_ccxt.store.writer import upsert
 from zvt_ccxt.stream.subscriptions import Subscription
 from zvt_ccxt.stream.writer import Table
 

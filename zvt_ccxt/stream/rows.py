@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from zvt_ccxt.domain.kdata import kdata_schema
 from zvt_ccxt.domain.market_data import CryptoFunding, CryptoOrderbook, CryptoTrade
 from zvt_ccxt.domain.recordable import PROVIDER
-from zvt_ccxt.recorders.kdata import KDATA_COLUMNS
-from zvt_ccxt.storage.rows import BOOK_COLUMNS, FUNDING_COLUMNS, TRADE_COLUMNS, kdata_id, number, stamp
+from zvt_ccxt.store.rows import BOOK_COLUMNS, FUNDING_COLUMNS, KDATA_COLUMNS, TRADE_COLUMNS, kdata_id, number, stamp
 from zvt_ccxt.stream.candles import BarValues
 from zvt_ccxt.stream.writer import Table
 

@@ -15,8 +15,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from zvt_ccxt import levels
-from zvt_ccxt.backfill.entities import select_entity_ids, stored_symbols
+from zvt_ccxt import levels, store
+from zvt_ccxt.backfill.entities import select_entity_ids
 from zvt_ccxt.domain.meta import CryptoPair, CryptoPerp
 from zvt_ccxt.errors import ConfigError, UnknownSymbolError, ZvtCcxtError
 from zvt_ccxt.exchange.client import check_exchange_id, get_client
@@ -52,7 +52,7 @@ def resolve_entities(exchange: str, symbols: Sequence[str]) -> dict[str, Entity]
         if not wanted:
             continue
         select_entity_ids(schema, [exchange], wanted, None)
-        known = stored_symbols(schema, exchange)
+        known = store.entities.symbols(schema, exchange)
         entity_type = schema.__tablename__
         for symbol in wanted:
             code = known.get(symbol)

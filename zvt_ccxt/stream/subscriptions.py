@@ -21,7 +21,7 @@ import ccxt
 from zvt_ccxt import levels
 from zvt_ccxt.errors import DataValidationError, ZvtCcxtError
 from zvt_ccxt.exchange.client import ExchangeClient
-from zvt_ccxt.storage.rows import book_row, trade_rows, valid_trade
+from zvt_ccxt.store.rows import book_row, trade_rows, valid_trade
 from zvt_ccxt.stream.books import crossed, top_levels
 from zvt_ccxt.stream.candles import BarValues, NativeCandles, TradeCandles
 from zvt_ccxt.stream.client import ProClient

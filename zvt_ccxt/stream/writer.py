@@ -1,4 +1,4 @@
-"""Bounded, batched writes of stream rows, each batch one statement (``storage.batch.upsert_batch``).
+"""Bounded, batched writes of stream rows, each batch one transaction (``store.writer.upsert``).
 
 Trades and closed candles are queued in order and never dropped: when the database falls behind and the
 queue is full, ``add`` waits, which pushes back on the stream (ccxt keeps receiving into its bounded cache;
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from zvt_ccxt.errors import StorageError
-from zvt_ccxt.storage.batch import upsert_batch
+from zvt_ccxt.store.writer import upsert
 from zvt_ccxt.stream.metrics import SubscriptionMetrics
 
 logger = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ class StreamWriter:
         while True:
             tries += 1
             try:
-                await asyncio.to_thread(upsert_batch, table.schema, table.columns, rows)
+                await asyncio.to_thread(upsert, table.schema, table.columns, rows)
                 break
             except StorageError as error:
                 self.write_failures += 1

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 
 from zvt_ccxt.exchange.retry import RetryPolicy, set_default_policy
-from zvt_ccxt.storage.writer import engine_for
+from zvt_ccxt.store.engines import engine_for
 
 #: the path every exchange's OHLCV requests contain, for aiming a fault at them
 CANDLE_PATHS = {"binance": "klines", "okx": "candles", "bybit": "kline", "coinbase": "candles"}

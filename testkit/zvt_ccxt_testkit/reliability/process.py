@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from zvt_ccxt.storage.writer import engine_for
+from zvt_ccxt.store.engines import engine_for
 from zvt_ccxt_testkit.reliability.harness import CANDLE_PATHS, compare_rows, row_columns
 
 #: how long the slowest child may take before the check gives up on it

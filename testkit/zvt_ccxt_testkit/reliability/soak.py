@@ -12,7 +12,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from zvt_ccxt.storage.writer import engine_for
+from zvt_ccxt.store.engines import engine_for
 from zvt_ccxt_testkit.reliability.harness import clear_tables
 from zvt_ccxt_testkit.simulated_exchanges import simulated_streams
 

@@ -22,7 +22,7 @@ from sqlalchemy import event
 from zvt_ccxt import levels
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.domain.coverage import FETCHED
-from zvt_ccxt.storage.writer import engine_for
+from zvt_ccxt.store.engines import engine_for
 from zvt_ccxt_testkit.reliability.faults import START_MS, FaultOutcome, record
 from zvt_ccxt_testkit.reliability.harness import clear_tables, compare_rows, row_columns, table_rows
 

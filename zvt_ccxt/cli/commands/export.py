@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from zvt_ccxt import levels
+from zvt_ccxt import levels, store
 from zvt_ccxt.cli.commands.record import DATA_SCHEMAS
 from zvt_ccxt.cli.common import (
     ENTITY_TYPES,
@@ -67,29 +67,15 @@ def _query(args: argparse.Namespace) -> tuple[pd.DataFrame, str]:
         entity_types = [ENTITY_TYPES[args.type]] if args.type else list(ENTITY_TYPES.values())
         schema = getattr(domain, DATA_SCHEMAS[args.data])
         name = f"{args.exchange}_{schema.__tablename__}"
+    entity_ids = None
     if symbols:
         entity_ids = [
             f"{entity_type}_{args.exchange}_{code}"
             for entity_type in entity_types
             for code in codes_for(entity_type, args.exchange, symbols)
         ]
-        filters = [schema.entity_id.in_(entity_ids)]
-    else:
-        filters = [
-            schema.entity_id.like(f"{entity_type}\\_{args.exchange}\\_%", escape="\\") for entity_type in entity_types
-        ]
-        if len(filters) > 1:
-            from sqlalchemy import or_
-
-            filters = [or_(*filters)]
-    since, until = parse_time(args.since), parse_time(args.until)
-    if since is not None:
-        filters.append(schema.timestamp >= pd.Timestamp(since, unit="ms"))
-    if until is not None:
-        filters.append(schema.timestamp < pd.Timestamp(until, unit="ms"))
-    frame = schema.query_data(provider="ccxt", filters=filters, order=schema.timestamp.asc())
-    if frame is None:
-        frame = pd.DataFrame()
+    prefixes = [f"{entity_type}_{args.exchange}_" for entity_type in entity_types]
+    frame = store.reads.frame(schema, entity_ids, prefixes, parse_time(args.since), parse_time(args.until))
     table_order = [c.name for c in schema.__table__.columns if c.name in frame.columns and c.name not in DROPPED]
     leading = [c for c in LEADING if c in table_order]
     order = leading + [c for c in table_order if c not in leading and c != "id"] + ["id"] * ("id" in table_order)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from zvt_ccxt import store
 from zvt_ccxt.cli.common import ENTITY_TYPES, add_exchange_option, add_replay_option, add_type_option, exchange_traffic
 from zvt_ccxt.cli.tables import render_frame
 
@@ -51,9 +52,7 @@ def run(args: argparse.Namespace) -> int:
                 for result in summary.failed:
                     print(f"{args.exchange} {entity_type}: FAILED: {result.error}")
                 continue
-            frame = schema.query_data(
-                provider="ccxt", filters=[schema.exchange == args.exchange], order=schema.symbol.asc()
-            )
+            frame = store.entities.frame(schema, args.exchange)
             _show(args, entity_type, frame)
     return 1 if failed else 0
 

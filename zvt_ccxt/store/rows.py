@@ -1,4 +1,5 @@
-"""ccxt structures as rows of the market-data tables: one mapping for the REST recorders and the streams.
+"""Rows of the tables: column lists, stored time text, and ccxt structures as rows, one mapping for the REST
+recorders and the streams.
 
 Both paths write the same tables, so a trade or a snapshot must get the same id and the same columns
 whichever path stored it. Functions take any ``target`` with ``entity_id``, ``code`` and ``exchange``.
@@ -10,12 +11,35 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
+
+import numpy as np
+import pandas as pd
 
 from zvt_ccxt import levels
 from zvt_ccxt.errors import DataValidationError
-from zvt_ccxt.storage.writer import sql_datetimes
 
+KDATA_COLUMNS = (
+    "id",
+    "entity_id",
+    "timestamp",
+    "provider",
+    "code",
+    "name",
+    "level",
+    "open",
+    "close",
+    "high",
+    "low",
+    "volume",
+    "turnover",
+    "change_pct",
+    "timeframe",
+    "derived",
+    "turnover_estimated",
+    "closed",
+)
 TRADE_COLUMNS = (
     "id",
     "entity_id",
@@ -64,6 +88,19 @@ FUNDING_COLUMNS = (
     "settled",
     "source",
 )
+
+
+def sql_datetimes(ms: Sequence[int] | np.ndarray) -> list[str]:
+    """Epoch milliseconds as the stored time text: SQLAlchemy's DATETIME text in UTC, always with microseconds."""
+    text = np.datetime_as_string(np.asarray(ms, dtype="int64").astype("datetime64[ms]"), unit="us")
+    return [value.replace("T", " ") for value in text.tolist()]
+
+
+def sql_datetime(value: datetime | pd.Timestamp | None) -> str | None:
+    """A naive UTC datetime as the stored time text."""
+    if value is None or value is pd.NaT:
+        return None
+    return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 class Target(Protocol):

@@ -1,6 +1,6 @@
 """Writes run in order on a thread of their own, so storing one batch overlaps preparing the next.
 
-A recorder's thread spends the GIL on parsing and encoding; a write (``series.prepare_series``) holds it
+A recorder's thread spends the GIL on parsing and encoding; a bar write (``writer.prepare_bars``) on SQLite holds it
 only to start and finish its one SQLite statement. Handed to this thread, the write no longer waits its
 turn for the GIL between steps, and the recorder does not wait for SQLite.
 """

@@ -1,30 +1,31 @@
-"""Bulk upsert of time-keyed rows (bars) as one SQLite statement, so a batch is written without holding the GIL.
+"""SQLite's bulk write of bars: one ``INSERT ... SELECT`` over a blob of fixed-width text records.
 
-``executemany`` binds every cell from Python and re-takes the GIL after each row, so a thread fetching the
-next page and the thread writing this one take turns rather than overlapping. Here a batch travels as one
-blob of fixed-width text records, built by numpy, and one ``INSERT ... SELECT`` walks it inside a single
+``executemany`` binds every cell from Python and takes the GIL back after each row, so the recorder's thread
+fetching the next page and its write thread storing this one take turns rather than overlapping. Here numpy
+builds a batch as one blob of fixed-width records, and one statement walks it inside a single
 ``sqlite3_step``: each record holds the row's id and timestamp text, and each number as an integer
 significand and a power of two (``m * 2**q``, both exact), so SQLite rebuilds every double bit for bit
-without parsing decimals (its own decimal parser is not correctly rounded; JSON's per-row unpacking costs
-twice as much). Values and constants are bound parameters; table and column names come only from the schema.
+without parsing decimals (its own decimal parser is not correctly rounded; unpacking JSON costs twice as
+much). Values and constants are bound parameters, numbered (``?2``) so that SQLite binds the blob once for
+every column that reads it; table and column names come only from the schema.
+BENCHMARKS.md ("Write paths") has the figures that keep this path beside ``executemany``.
 
-Stored text and numbers are the same as ``writer.upsert`` stores: ids ``{prefix}_{YYYY-MM-DD}`` (daily
-and longer) or ``{prefix}_{YYYY-MM-DDTHH:MM:SS.mmm}``, timestamps as SQLAlchemy's DATETIME text, floats
-exactly, NaN and infinities as NULL. Where this SQLite cannot rebuild the numbers exactly (checked once
-per process) or a time falls outside years 1970 to 9999, rows go through ``writer.upsert`` instead.
+Stored text and numbers are the same as the row path (``dialect.bar_rows``) stores: ids ``{prefix}_{YYYY-MM-DD}``
+(daily and longer) or ``{prefix}_{YYYY-MM-DDTHH:MM:SS.mmm}``, timestamps as SQLAlchemy's DATETIME text, floats
+exactly, NaN and infinities as NULL. ``encodable`` says when a batch can travel this way: times in years 1970
+to 9999, and an SQLite with its math functions (``pow``, from 3.35 when built with them).
 """
 
 from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
-from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.errors import StorageError
-from zvt_ccxt.storage.writer import execute_one, sql_datetimes, upsert
+from zvt_ccxt.store.rows import sql_datetimes
 
 #: record layout, in 4-byte words: id text (23 bytes) + timestamp text (26) + 3 spaces, then per column
 #: a sign word ("-000" or "0000"), four words of significand digits and a word of exponent digits
@@ -47,45 +48,30 @@ _SLICE_ROWS = 1024
 _statements: dict[tuple, str] = {}
 
 
-def upsert_series(
+def encodable(ts_ms: np.ndarray) -> bool:
+    """True when bars at ``ts_ms`` (integer ms) can travel as records into this SQLite."""
+    return bool(len(ts_ms)) and int(ts_ms.min()) >= 0 and int(ts_ms.max()) < _MAX_MS and math_functions()
+
+
+def prepare(
     schema: type,
     ts_ms: np.ndarray,
     values: Mapping[str, np.ndarray],
     constants: Mapping[str, object],
     id_prefix: str,
-    daily_ids: bool = False,
-    provider: str = PROVIDER,
-) -> int:
-    """Insert or update one row per ``ts_ms`` (bar time, integer ms): ``values`` hold a column each (NaN stores
-    NULL, bool arrays store 0/1), ``constants`` the same value for every row; return the rows written."""
-    return prepare_series(schema, ts_ms, values, constants, id_prefix, daily_ids, provider)()
-
-
-def prepare_series(
-    schema: type,
-    ts_ms: np.ndarray,
-    values: Mapping[str, np.ndarray],
-    constants: Mapping[str, object],
-    id_prefix: str,
-    daily_ids: bool = False,
-    provider: str = PROVIDER,
-) -> Callable[[], int]:
-    """``upsert_series`` in two steps: encode the batch now, and return the write, to run in any thread.
-
-    The write holds the GIL only to start and finish its one statement, so a thread of its own stores one
-    batch while the caller prepares the next."""
-    count = int(len(ts_ms))
-    if not count:
-        return lambda: 0
+    daily_ids: bool,
+) -> tuple[str, tuple]:
+    """The statement and parameters that upsert one row per ``ts_ms`` (see ``encodable``): ``values``
+    hold a column each (NaN stores NULL, bool and integer arrays store integers), ``constants`` one value
+    for every row."""
     ts_ms = np.asarray(ts_ms, dtype="int64")
-    if not numbers_exact() or ts_ms.min() < 0 or ts_ms.max() >= _MAX_MS:
-        return functools.partial(upsert, schema, *_rows(ts_ms, values, constants, id_prefix, daily_ids), provider)
+    count = len(ts_ms)
     kinds = tuple((name, np.asarray(array).dtype.kind in "bi") for name, array in values.items())
     statement = _statement(schema, kinds, tuple(constants))
     records = encode_records(ts_ms, [np.asarray(a, dtype="float64") for a in values.values()])
-    width, id_length = _record_bytes(len(kinds)), 10 if daily_ids else 23  # "YYYY-MM-DD" or to the millisecond
-    parameters = (id_prefix, *constants.values(), memoryview(records), (count - 1) * width, width, id_length)
-    return functools.partial(execute_one, schema, statement, parameters, count, provider)
+    width = _record_bytes(len(kinds))
+    id_length = 10 if daily_ids else 23  # "YYYY-MM-DD" or to the millisecond
+    return statement, (id_prefix, memoryview(records), (count - 1) * width, width, id_length, *constants.values())
 
 
 def _record_bytes(columns: int) -> int:
@@ -174,25 +160,26 @@ def _time_texts(ts_ms: np.ndarray) -> np.ndarray:
     return text
 
 
-def _select(kinds: tuple[tuple[str, bool], ...], constants: tuple[str, ...]) -> str:
-    """``SELECT id, timestamp, constants..., values... FROM r WHERE true`` over the records; parameters: the id
-    prefix, the constants, then the records, the last record's offset, the record width and the id length."""
-    records = f"?{len(constants) + 2}"
+def _select(kinds: tuple[tuple[str, bool], ...], constants: int) -> str:
+    """``SELECT id, timestamp, constants..., values... FROM r WHERE true`` over the records. Parameters: ``?1`` the
+    id prefix, ``?2`` the records, ``?3`` the offset of the last record, ``?4`` the width of a record, ``?5`` the
+    length of the id text, then the constants."""
     selected = [
-        f"?1 || '_' || CAST(substr({records}, r.o + 1, ?{len(constants) + 5}) AS TEXT)",
-        f"CAST(substr({records}, r.o + 24, 26) AS TEXT)",
-        *(f"?{i + 2}" for i in range(len(constants))),
+        "?1 || '_' || CAST(substr(?2, r.o + 1, ?5) AS TEXT)",
+        "CAST(substr(?2, r.o + 24, 26) AS TEXT)",
+        *(f"?{i + 6}" for i in range(constants)),
     ]
     for i, (_, integral) in enumerate(kinds):
         start = 4 * (_TEXT_WORDS + _CELL_WORDS * i) + 1
         value = (
-            f"NULLIF(CAST(substr({records}, r.o + {start}, 20) AS INTEGER), {_NULL_SIGNIFICAND}) "
-            f"* pow(2.0, CAST(substr({records}, r.o + {start + 20}, 4) AS INTEGER) - {_EXPONENT_OFFSET})"
+            f"NULLIF(CAST(substr(?2, r.o + {start}, 20) AS INTEGER), {_NULL_SIGNIFICAND}) "
+            f"* pow(2.0, CAST(substr(?2, r.o + {start + 20}, 4) AS INTEGER) - {_EXPONENT_OFFSET})"
         )
         selected.append(f"CAST({value} AS INTEGER)" if integral else value)
+    select = ", ".join(selected)
     return (
-        f"WITH RECURSIVE r(o) AS (SELECT 0 UNION ALL SELECT o + ?{len(constants) + 4} FROM r "
-        f"WHERE o < ?{len(constants) + 3}) SELECT {', '.join(selected)} FROM r WHERE true"
+        "WITH RECURSIVE r(o) AS (SELECT 0 UNION ALL SELECT o + ?4 FROM r WHERE o < ?3) "
+        f"SELECT {select} FROM r WHERE true"
     )
 
 
@@ -200,37 +187,17 @@ def _statement(schema: type, kinds: tuple[tuple[str, bool], ...], constants: tup
     key = (schema.__tablename__, kinds, constants)
     statement = _statements.get(key)
     if statement is None:
-        names = [name for name, _ in kinds]
-        columns = ["id", "timestamp", *constants, *names]
+        columns = ["id", "timestamp", *constants, *(name for name, _ in kinds)]
         known = set(schema.__table__.columns.keys())
         unknown = [c for c in columns if c not in known]
         if unknown or len(set(columns)) != len(columns):
             raise StorageError(f"{schema.__tablename__}: unknown or repeated columns {unknown or columns}")
-        updates = ", ".join(f'"{c}"=excluded."{c}"' for c in columns if c != "id")
-        select = _select(kinds, constants)
-        statement = (
-            f'INSERT INTO "{schema.__tablename__}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in columns)}) '
-            f"{select} ON CONFLICT(id) DO UPDATE SET {updates}"
-        )
+        names = ", ".join(f'"{c}"' for c in columns)
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != "id")
+        select = _select(kinds, len(constants))
+        statement = f'INSERT INTO "{schema.__tablename__}" ({names}) {select} ON CONFLICT (id) DO UPDATE SET {updates}'
         _statements[key] = statement
     return statement
-
-
-def _rows(ts_ms, values, constants, id_prefix, daily_ids) -> tuple[list[str], list[tuple]]:
-    """The same rows as columns and tuples for ``writer.upsert`` (``executemany``)."""
-    stamps = sql_datetimes(ts_ms)
-    suffixes = [s[:10] for s in stamps] if daily_ids else [s[:10] + "T" + s[11:23] for s in stamps]
-    count = len(stamps)
-    columns = ["id", "timestamp", *constants, *values]
-    cells = [[f"{id_prefix}_{s}" for s in suffixes], stamps]
-    cells += [[value] * count for value in constants.values()]
-    for array in values.values():
-        array = np.asarray(array)
-        if array.dtype.kind == "f":
-            cells.append([v if np.isfinite(v) else None for v in array.tolist()])
-        else:
-            cells.append(array.tolist())
-    return columns, list(zip(*cells, strict=True))
 
 
 #: doubles worth checking: decimal texts a decimal parser gets one unit in the last place wrong, extremes,
@@ -243,28 +210,26 @@ HARD_FLOATS = (
 
 
 @functools.cache
-def numbers_exact() -> bool:
-    """True when this SQLite rebuilds every double, NULL and time text of a record exactly (checked once)."""
-    rng = np.random.default_rng(7)
-    magnitudes = 10.0 ** rng.integers(-12, 16, 4000)
-    floats = np.concatenate([np.array(HARD_FLOATS), rng.standard_normal(4000) * magnitudes, [np.nan, np.inf]])
-    stamps = np.concatenate([[0, 86_400_000, 1_748_736_000_000], rng.integers(0, _MAX_MS, floats.size - 3)])
-    kinds = (("v", False),)
+def math_functions() -> bool:
+    """True when this SQLite rebuilds a record's doubles, NULLs and time texts exactly.
+
+    A probe of the hard cases only (SQLite before 3.35, or built without its math functions, has no ``pow``);
+    tests/test_throughput_paths.py compares the two paths over thousands of random values."""
+    floats = np.array([*HARD_FLOATS, np.nan, np.inf])
+    stamps = np.array([0, 86_400_000, 1_748_736_000_000, _MAX_MS - 1, *range(len(floats) - 4)], dtype="int64")
     width = _record_bytes(1)
+    parameters = ("p", memoryview(encode_records(stamps, [floats])), (len(floats) - 1) * width, width, 23)
     try:
         with sqlite3.connect(":memory:") as connection:
-            rows = connection.execute(
-                _select(kinds, ()),
-                ("p", memoryview(encode_records(stamps, [floats])), (floats.size - 1) * width, width, 23),
-            ).fetchall()
-    except sqlite3.Error:  # no pow(): SQLite built without its math functions
+            rows = connection.execute(_select((("v", False),), 0), parameters).fetchall()
+    except sqlite3.Error:
         return False
-    texts = sql_datetimes(stamps)
     expected = [
-        (f"p_{s[:10]}T{s[11:23]}", s, float(v) if np.isfinite(v) else None) for s, v in zip(texts, floats, strict=True)
+        (f"p_{t[:10]}T{t[11:23]}", t, float(v) if np.isfinite(v) else None)
+        for t, v in zip(sql_datetimes(stamps), floats, strict=True)
     ]
-    same_bits = all(
-        np.float64(a[2]).tobytes() == np.float64(b[2]).tobytes() for a, b in zip(rows, expected, strict=True)
-        if a[2] is not None and b[2] is not None and b[2] != 0.0
+    return rows == expected and all(  # the same bits, where == cannot tell (signed zeros aside: both store 0)
+        np.float64(a[2]).tobytes() == np.float64(b[2]).tobytes()
+        for a, b in zip(rows, expected, strict=True)
+        if b[2] is not None and b[2] != 0.0
     )
-    return rows == expected and same_bits

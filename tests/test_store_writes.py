@@ -1,5 +1,5 @@
-"""The stream writer's one-statement batch upsert stores exactly what ``executemany`` stores, and falls back to
-it for values JSON cannot carry."""
+"""The one row write path (``store.writer.upsert``): latest values win, a failed batch leaves the table as it was,
+and nothing but schema names reaches the SQL."""
 
 import sqlite3
 
@@ -8,8 +8,8 @@ import pytest
 
 from zvt_ccxt.domain import CryptoTrade
 from zvt_ccxt.errors import StorageError
-from zvt_ccxt.storage import batch
-from zvt_ccxt.storage.writer import engine_for, upsert
+from zvt_ccxt.store.engines import engine_for
+from zvt_ccxt.store.writer import upsert
 from zvt_ccxt.stream.rows import TRADES_TABLE
 
 COLUMNS = TRADES_TABLE.columns
@@ -43,51 +43,45 @@ def _stored(entity: str) -> list[tuple]:
     return [tuple(r) for r in rows]
 
 
-def test_a_batch_stores_the_same_values_and_types_as_executemany(store):
-    assert batch.json_numbers_exact(), "this SQLite reads JSON numbers inexactly: the batch path is off"
-    fast, slow = "crypto_test_fast", "crypto_test_slow"
-    assert batch.upsert_batch(CryptoTrade, COLUMNS, _trades(fast, 3000)) == 3000
-    assert upsert(CryptoTrade, COLUMNS, _trades(slow, 3000)) == 3000
-    stored = _stored(fast)
-    assert len(stored) == 3000 and stored == _stored(slow)
+def test_rows_are_stored_with_their_values_and_types(store):
+    rows = _trades("crypto_test_values", 300)
+    assert upsert(CryptoTrade, COLUMNS, rows) == 300
+    stored = {f"crypto_test_values_{found[0]}": found[1:] for found in _stored("crypto_test_values")}
+    assert sorted(stored) == sorted(row[0] for row in rows)
+    width = len(COLUMNS) - 2
+    for row in rows:
+        values, types = stored[row[0]][:width], dict(zip(COLUMNS[2:], stored[row[0]][width:], strict=True))
+        assert values == row[2:]
+        assert (types["ts_ms"], types["trade_id"], types["price"]) == ("integer", "text", "real")
 
 
-def test_a_repeated_id_keeps_the_latest_row_as_executemany_does(store):
+def test_a_repeated_id_keeps_the_latest_row(store):
     rows = _trades("crypto_test_dup", 3)
     again = (*rows[1][:7], 123.25, *rows[1][8:])  # the same trade id, a corrected price
-    batch.upsert_batch(CryptoTrade, COLUMNS, [*rows, again])
+    upsert(CryptoTrade, COLUMNS, [*rows, again])
     prices = [row[6] for row in _stored("crypto_test_dup")]
     assert prices == [rows[0][7], 123.25, rows[2][7]]
-
-
-def test_values_without_a_json_form_go_through_executemany(store, monkeypatch):
-    calls = []
-    monkeypatch.setattr(batch, "upsert", lambda *args: calls.append(args) or upsert(*args))
-    rows = _trades("crypto_test_bytes", 2)
-    rows[1] = (*rows[1][:10], b"buy", *rows[1][11:])  # bytes: no JSON form, SQLite stores a blob
-    assert batch.upsert_batch(CryptoTrade, COLUMNS, rows) == 2
-    assert len(calls) == 1 and [row[9] for row in _stored("crypto_test_bytes")] == [rows[0][10], b"buy"]
 
 
 def test_an_integer_beyond_64_bits_is_refused_by_name_and_nothing_is_stored(store):
     rows = _trades("crypto_test_big", 2)
     rows[1] = (*rows[1][:5], 2**70, *rows[1][6:])
     with pytest.raises(StorageError, match="crypto_trade"):
-        batch.upsert_batch(CryptoTrade, COLUMNS, rows)
+        upsert(CryptoTrade, COLUMNS, rows)
     assert _stored("crypto_test_big") == []
 
 
 def test_a_failing_batch_leaves_the_table_as_it_was(store):
     entity = "crypto_test_atomic"
-    batch.upsert_batch(CryptoTrade, COLUMNS, _trades(entity, 5))
+    upsert(CryptoTrade, COLUMNS, _trades(entity, 5))
     before = _stored(entity)
     broken = _trades(entity, 10, seed=9)
     broken[7] = (None, *broken[7][1:])  # a NULL id fails the NOT NULL constraint mid-batch
     with pytest.raises(StorageError, match="crypto_trade"):
-        batch.upsert_batch(CryptoTrade, COLUMNS, broken)
+        upsert(CryptoTrade, COLUMNS, broken)
     assert _stored(entity) == before
 
 
 def test_unknown_columns_are_refused_before_any_sql_runs(store):
     with pytest.raises(StorageError, match="unknown columns"):
-        batch.upsert_batch(CryptoTrade, ("id", "price; DROP TABLE crypto_trade"), [("x", 1.0)])
+        upsert(CryptoTrade, ("id", "price; DROP TABLE crypto_trade"), [("x", 1.0)])

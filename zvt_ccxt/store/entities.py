@@ -1,0 +1,59 @@
+"""The entity tables (``CryptoPair``, ``CryptoPerp``): what is stored per exchange, and writing markets to them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import pandas as pd
+from sqlalchemy import bindparam, text
+
+from zvt_ccxt.domain.recordable import PROVIDER
+from zvt_ccxt.store.engines import engine_for
+from zvt_ccxt.store.writer import upsert_frame
+
+
+class StoredEntity(NamedTuple):
+    id: str
+    exchange: str
+    code: str
+    symbol: str
+
+
+def _rows(schema: type, select: str, where: str, parameters: dict, *expanding: str):
+    table = schema.__tablename__
+    statement = text(f'SELECT {select} FROM "{table}" WHERE {where}')
+    if expanding:
+        statement = statement.bindparams(*(bindparam(name, expanding=True) for name in expanding))
+    with engine_for(schema).connect() as connection:
+        return connection.execute(statement, parameters).fetchall()
+
+
+def symbols(schema: type, exchange: str) -> dict[str, str]:
+    """symbol -> code of the entities stored for ``exchange``."""
+    rows = _rows(schema, '"symbol", "code"', '"exchange" = :exchange', {"exchange": exchange})
+    return {str(r.symbol): str(r.code) for r in rows}
+
+
+def ids(schema: type, exchange: str) -> list[str]:
+    """Ids of the entities stored for ``exchange``."""
+    return [r.id for r in _rows(schema, '"id"', '"exchange" = :exchange', {"exchange": exchange})]
+
+
+def by_id(schema: type, entity_ids: Sequence[str]) -> list[StoredEntity]:
+    """The stored entities among ``entity_ids``, in no particular order."""
+    if not entity_ids:
+        return []
+    rows = _rows(schema, '"id", "exchange", "code", "symbol"', '"id" IN :ids', {"ids": list(entity_ids)}, "ids")
+    return [StoredEntity(r.id, r.exchange, r.code, r.symbol) for r in rows]
+
+
+def save(schema: type, frame: pd.DataFrame) -> int:
+    """Insert or update entity rows (a DataFrame of schema columns, ``id`` among them)."""
+    return upsert_frame(schema, frame)
+
+
+def frame(schema: type, exchange: str) -> pd.DataFrame:
+    """Every stored entity of ``exchange`` through zvt's ``query_data``, by symbol."""
+    found = schema.query_data(provider=PROVIDER, filters=[schema.exchange == exchange], order=schema.symbol.asc())
+    return pd.DataFrame() if found is None else found

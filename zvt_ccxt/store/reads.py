@@ -1,0 +1,157 @@
+"""The reads the recorders, the API and the CLI make, each a named function over plain values.
+
+Times go in as epoch milliseconds and come out as epoch milliseconds (or as the DataFrames zvt's own
+``query_data`` returns), whatever type the database hands back for a ``DateTime`` column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import or_, text
+
+from zvt_ccxt import levels
+from zvt_ccxt.domain.market_data import CryptoFunding, CryptoTrade
+from zvt_ccxt.domain.recordable import PROVIDER
+from zvt_ccxt.store.engines import engine_for
+from zvt_ccxt.store.rows import sql_datetimes
+
+
+class StoredBar(NamedTuple):
+    id: str
+    ts_ms: int
+    close: float | None
+    change_pct: float | None
+
+
+class StoredFunding(NamedTuple):
+    id: str
+    ts_ms: int
+    funding_interval_hours: float | None
+
+
+def _ms(value) -> int:
+    return levels.to_utc_ms(value)
+
+
+def _time(ms: int) -> str:
+    return sql_datetimes([ms])[0]
+
+
+def _first(schema: type, statement: str, parameters: dict):
+    with engine_for(schema).connect() as connection:
+        return connection.execute(text(statement), parameters).first()
+
+
+# -- kdata ------------------------------------------------------------------------------------------------
+
+
+def last_bar_ms(schema: type, entity_id: str) -> int | None:
+    """The open time of the latest stored bar of ``entity_id``."""
+    table = schema.__tablename__
+    row = _first(schema, f'SELECT MAX("timestamp") AS latest FROM "{table}" WHERE "entity_id" = :entity_id',
+                 {"entity_id": entity_id})
+    return None if row is None or row.latest is None else _ms(row.latest)
+
+
+def _bar(row) -> StoredBar | None:
+    return None if row is None else StoredBar(row.id, _ms(row.timestamp), row.close, row.change_pct)
+
+
+def bar_before(schema: type, entity_id: str, ts_ms: int) -> StoredBar | None:
+    """The last stored bar of ``entity_id`` opening before ``ts_ms``."""
+    table = schema.__tablename__
+    statement = (
+        f'SELECT "id", "timestamp", "close", "change_pct" FROM "{table}" '
+        'WHERE "entity_id" = :entity_id AND "timestamp" < :at ORDER BY "timestamp" DESC LIMIT 1'
+    )
+    return _bar(_first(schema, statement, {"entity_id": entity_id, "at": _time(ts_ms)}))
+
+
+def bar_from(schema: type, entity_id: str, ts_ms: int) -> StoredBar | None:
+    """The first stored bar of ``entity_id`` opening at or after ``ts_ms``."""
+    table = schema.__tablename__
+    statement = (
+        f'SELECT "id", "timestamp", "close", "change_pct" FROM "{table}" '
+        'WHERE "entity_id" = :entity_id AND "timestamp" >= :at ORDER BY "timestamp" LIMIT 1'
+    )
+    return _bar(_first(schema, statement, {"entity_id": entity_id, "at": _time(ts_ms)}))
+
+
+def bar_times_ms(schema: type, entity_id: str) -> np.ndarray:
+    """Open times (ms) of every stored bar of ``entity_id``, unordered."""
+    table = schema.__tablename__
+    statement = text(f'SELECT "timestamp" FROM "{table}" WHERE "entity_id" = :entity_id')
+    with engine_for(schema).connect() as connection:
+        stamps = [r.timestamp for r in connection.execute(statement, {"entity_id": entity_id})]
+    if not stamps:
+        return np.empty(0, dtype="int64")
+    return (pd.to_datetime(pd.Series(stamps, dtype="object")).astype("int64") // 1_000_000).to_numpy(dtype="int64")
+
+
+# -- trades and funding -----------------------------------------------------------------------------------
+
+
+def trades(entity_id: str, start_ms: int | None = None, end_ms: int | None = None) -> pd.DataFrame:
+    """Stored trades of ``entity_id`` in ``[start_ms, end_ms)``: ``ts_ms``, ``trade_id``, ``price``, ``amount``,
+    ``cost``, in no particular order."""
+    clauses, parameters = ['"entity_id" = :entity_id'], {"entity_id": entity_id}
+    if start_ms is not None:
+        clauses.append('"ts_ms" >= :start_ms')
+        parameters["start_ms"] = int(start_ms)
+    if end_ms is not None:
+        clauses.append('"ts_ms" < :end_ms')
+        parameters["end_ms"] = int(end_ms)
+    table = CryptoTrade.__tablename__
+    statement = text(
+        f'SELECT "ts_ms", "trade_id", "price", "amount", "cost" FROM "{table}" WHERE {" AND ".join(clauses)}'
+    )
+    with engine_for(CryptoTrade).connect() as connection:
+        rows = connection.execute(statement, parameters).fetchall()
+    return pd.DataFrame(rows, columns=["ts_ms", "trade_id", "price", "amount", "cost"])
+
+
+def funding_from(entity_id: str, ts_ms: int) -> StoredFunding | None:
+    """The first stored funding event of ``entity_id`` at or after ``ts_ms``."""
+    table = CryptoFunding.__tablename__
+    row = _first(
+        CryptoFunding,
+        f'SELECT "id", "ts_ms", "funding_interval_hours" FROM "{table}" '
+        'WHERE "entity_id" = :entity_id AND "ts_ms" >= :at ORDER BY "ts_ms" LIMIT 1',
+        {"entity_id": entity_id, "at": int(ts_ms)},
+    )
+    return None if row is None else StoredFunding(row.id, int(row.ts_ms), row.funding_interval_hours)
+
+
+# -- whole tables, as zvt reads them ----------------------------------------------------------------------
+
+
+def frame(
+    schema: type,
+    entity_ids: Sequence[str] | None = None,
+    entity_id_prefixes: Sequence[str] = (),
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+) -> pd.DataFrame:
+    """Rows of ``schema`` through zvt's ``query_data``, by time: those of ``entity_ids`` if given, else of ids
+    starting with any of ``entity_id_prefixes`` (all rows when neither), with ``timestamp`` in
+    ``[start_ms, end_ms)``."""
+    filters = []
+    if entity_ids is not None:
+        filters.append(schema.entity_id.in_(list(entity_ids)))
+    elif entity_id_prefixes:
+        like = [schema.entity_id.like(_escaped(p) + "%", escape="\\") for p in entity_id_prefixes]
+        filters.append(or_(*like) if len(like) > 1 else like[0])
+    if start_ms is not None:
+        filters.append(schema.timestamp >= pd.Timestamp(start_ms, unit="ms"))
+    if end_ms is not None:
+        filters.append(schema.timestamp < pd.Timestamp(end_ms, unit="ms"))
+    found = schema.query_data(provider=PROVIDER, filters=filters or None, order=schema.timestamp.asc())
+    return pd.DataFrame() if found is None else found
+
+
+def _escaped(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")

@@ -1,0 +1,61 @@
+"""Every write of the package: row tuples, DataFrames and bars, each call one transaction.
+
+``upsert`` inserts rows or updates them by id (a row fetched twice is stored once, with its latest values),
+so re-running any recorder or stream over the same data changes nothing; a failed call leaves the table as
+it was and raises ``StorageError`` naming the table. Table and column names come only from the schema,
+values only as bound parameters. How a database takes a batch is its dialect's business (``store/dialect.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from zvt_ccxt.domain.recordable import PROVIDER
+from zvt_ccxt.store.engines import engine_and_dialect
+from zvt_ccxt.store.rows import sql_datetime
+
+
+def upsert(schema: type, columns: Sequence[str], rows: Iterable[Sequence], provider: str = PROVIDER) -> int:
+    """Insert or update ``rows`` (tuples in ``columns`` order); return how many were written."""
+    rows = rows if isinstance(rows, list) else list(rows)
+    if not rows:
+        return 0
+    engine, dialect = engine_and_dialect(schema, provider)
+    dialect.upsert_rows(engine, schema, tuple(columns), rows)
+    return len(rows)
+
+
+def upsert_frame(schema: type, frame: pd.DataFrame, provider: str = PROVIDER) -> int:
+    """``upsert`` for a DataFrame whose columns are schema columns; datetimes become the store's time text."""
+    if frame is None or frame.empty:
+        return 0
+    columns = list(frame.columns)
+    data = frame.copy()
+    for column in columns:
+        if pd.api.types.is_datetime64_any_dtype(data[column]):
+            data[column] = [sql_datetime(v) for v in data[column]]
+    data = data.astype(object).where(pd.notna(data), None)
+    return upsert(schema, columns, list(data.itertuples(index=False, name=None)), provider)
+
+
+def prepare_bars(
+    schema: type,
+    ts_ms: np.ndarray,
+    values: Mapping[str, np.ndarray],
+    constants: Mapping[str, object],
+    id_prefix: str,
+    daily_ids: bool = False,
+    provider: str = PROVIDER,
+) -> Callable[[], int]:
+    """Upsert one bar per ``ts_ms`` (open time, integer ms) in two steps: encode now, and return the write (one
+    transaction, returning the rows written) to run in any thread, so one batch is stored while the next is
+    prepared. ``values`` hold a column each (NaN stores NULL, bool arrays 0/1), ``constants`` one value for
+    every row; ids are ``{id_prefix}_{YYYY-MM-DD}`` with ``daily_ids``, else to the millisecond."""
+    if not len(ts_ms):
+        return lambda: 0
+    engine, dialect = engine_and_dialect(schema, provider)
+    bars = (np.asarray(ts_ms, dtype="int64"), values, constants)
+    return dialect.prepare_bars(engine, schema, bars, id_prefix, daily_ids)
