@@ -288,7 +288,7 @@ def test_open_interest_keeps_to_what_each_exchange_serves(sim):
     contracts, _, usd = derivatives.open_interest(sim.market("okx", "BTC/USD:BTC"), days)
     assert frame.open_interest_amount.tolist() == contracts.tolist()  # contracts of 100 USD
     np.testing.assert_allclose(frame.open_interest_value, usd, rtol=0, atol=0.005)
-    windows = coverage.load_windows("crypto_open_interest_1d", "cryptoperp_okx_btcusd")
+    windows = store.coverage.windows("crypto_open_interest_1d", "cryptoperp_okx_btcusd")
     assert windows[0].status == "empty" and "before 2024-01-01" in windows[0].error
 
 
@@ -344,7 +344,7 @@ def test_okx_open_interest_keeps_to_the_latest_1440_periods_and_its_bar_sizes(si
     frame = stored(CryptoOpenInterest, "cryptoperp_okx_ethusdt")
     assert summary.ok and frame.ts_ms.tolist() == served.tolist() and summary.results[0].requests == 15
     assert periods_in(okx_open_interest_pages(sim), served) == served.tolist()
-    windows = coverage.load_windows("crypto_open_interest_5m", "cryptoperp_okx_ethusdt")
+    windows = store.coverage.windows("crypto_open_interest_5m", "cryptoperp_okx_ethusdt")
     assert windows[0].status == "empty" and "5 days of 5m" in windows[0].error
 
     sim.requests.clear()
