@@ -10,6 +10,7 @@ for _name in list(os.environ):
     if _name.startswith("ZVT_CCXT_") or _name.startswith("CRYPTO_API_"):
         del os.environ[_name]
 
+import contextlib  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
@@ -19,6 +20,7 @@ from zvt_ccxt.storage.writer import engine_for  # noqa: E402
 
 try:
     from zvt_ccxt_testkit import SIM_NOW_MS, simulated
+    from zvt_ccxt_testkit.postgres import PostgresUnavailable, ThrowawayPostgres, throwaway_postgres
 except ImportError as missing:  # one line, not a traceback per test module
     raise pytest.UsageError(
         f"the test kit is not importable ({missing}): pip install -e ./testkit (or PYTHONPATH=$PWD:$PWD/testkit)"
@@ -53,3 +55,43 @@ def sim(store) -> Iterator[object]:
     """The REST simulator running, every ccxt client pointed at it, the clock frozen at ``SIM_NOW``."""
     with simulated(SIM_NOW) as simulator:
         yield simulator
+
+
+#: the stores storage tests run on: zvt's SQLite files, and a PostgreSQL server started by the test session
+DATABASES = ("sqlite", "postgresql")
+
+
+def in_ci() -> bool:
+    """Under CI (``CI=true``) the PostgreSQL cases must run: a missing server fails them instead of skipping."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[ThrowawayPostgres]:
+    """A throwaway PostgreSQL server for the whole session, started on first use and stopped at the end.
+
+    Skips (with the reason) where the machine has no server binaries, except under CI, where that fails."""
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(throwaway_postgres())
+        except PostgresUnavailable as unavailable:
+            if in_ci():
+                pytest.fail(f"CI=true and the PostgreSQL cases cannot run: {unavailable}", pytrace=False)
+            pytest.skip(f"PostgreSQL cases skipped: {unavailable}")
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: ThrowawayPostgres) -> str:
+    """``postgresql://postgres@127.0.0.1:PORT/zvt_ccxt_test`` of the session's throwaway server."""
+    return postgres_server.url
+
+
+@pytest.fixture(params=DATABASES)
+def database(request: pytest.FixtureRequest) -> str | None:
+    """The store a storage test runs on, one case per entry of ``DATABASES``: None for zvt's SQLite files under
+    ``ZVT_HOME``, else the URL of the session's PostgreSQL server (that case skips without binaries, see
+    ``postgres_server``)."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres_url")
