@@ -12,6 +12,7 @@ for _name in list(os.environ):
 
 import contextlib  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
+from typing import NoReturn  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -62,8 +63,14 @@ DATABASES = ("sqlite", "postgresql")
 
 
 def in_ci() -> bool:
-    """Under CI (``CI=true``) the PostgreSQL cases must run: a missing server fails them instead of skipping."""
     return os.environ.get("CI", "").strip().lower() in ("true", "1")
+
+
+def postgres_unavailable(unavailable: PostgresUnavailable) -> NoReturn:
+    """Skip a PostgreSQL case, naming why; under CI (``CI=true``), where the PostgreSQL cases must run, fail it."""
+    if in_ci():
+        pytest.fail(f"CI=true and the PostgreSQL cases cannot run: {unavailable}", pytrace=False)
+    pytest.skip(f"PostgreSQL cases skipped: {unavailable}")
 
 
 @pytest.fixture(scope="session")
@@ -72,12 +79,13 @@ def postgres_server() -> Iterator[ThrowawayPostgres]:
 
     Skips (with the reason) where the machine has no server binaries, except under CI, where that fails."""
     with contextlib.ExitStack() as stack:
+        missing: PostgresUnavailable | None = None
         try:
             server = stack.enter_context(throwaway_postgres())
         except PostgresUnavailable as unavailable:
-            if in_ci():
-                pytest.fail(f"CI=true and the PostgreSQL cases cannot run: {unavailable}", pytrace=False)
-            pytest.skip(f"PostgreSQL cases skipped: {unavailable}")
+            missing = unavailable
+        if missing is not None:  # outside the except block: the report shows the reason, not a chained traceback
+            postgres_unavailable(missing)
         yield server
 
 

@@ -21,7 +21,7 @@ from zvt_ccxt_testkit.postgres import (
     throwaway_postgres,
 )
 
-from conftest import in_ci
+from conftest import postgres_unavailable
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg 3 is in the test extra: pip install -e '.[test]'")
 
@@ -34,9 +34,7 @@ def binaries():
     try:
         return find_binaries()
     except PostgresUnavailable as unavailable:
-        if in_ci():
-            pytest.fail(f"CI=true and the PostgreSQL cases cannot run: {unavailable}", pytrace=False)
-        pytest.skip(str(unavailable))
+        postgres_unavailable(unavailable)
 
 
 def gone(pid: int) -> bool:
@@ -178,3 +176,13 @@ def test_the_session_fixture_serves_the_database_cases(postgres_server: Throwawa
     assert postgres_url == postgres_server.url
     with psycopg.connect(postgres_url, options=UTC_SESSION) as connection:
         assert connection.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.mark.parametrize("ci, outcome", [(None, pytest.skip.Exception), ("true", pytest.fail.Exception)])
+def test_without_binaries_the_postgresql_cases_skip_except_under_ci(monkeypatch, ci, outcome):
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="no PostgreSQL server binaries"):
+        postgres_unavailable(PostgresUnavailable("no PostgreSQL server binaries (initdb, ...)"))
