@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from zvt_ccxt.cli import console
 from zvt_ccxt.cli.commands import capabilities, coverage, export, markets, record, stream
 from zvt_ccxt.cli.common import CommandUnavailable, UsageError, add_debug_options
+from zvt_ccxt.config import CONFIG_FILE_NAME, DB_URL_ENV, DB_URL_KEY, normalise_database_url
 from zvt_ccxt.errors import (
     CapabilityNotSupportedError,
     ConfigError,
@@ -69,12 +72,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"zvt-ccxt {__version__}")
     add_debug_options(parser, top_level=True)
+    add_database_option(parser, top_level=True)
     common = argparse.ArgumentParser(add_help=False)
     add_debug_options(common)
+    add_database_option(common)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in (markets, record, stream, coverage, capabilities, export):
         module.register(subparsers, [common])
     return parser
+
+
+def add_database_option(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
+    """``--db-url``, before or after the command name (on subcommands it defaults to SUPPRESS so the top-level
+    value survives)."""
+    parser.add_argument(
+        "--db-url",
+        metavar="URL",
+        type=_database_url_argument,
+        default=None if top_level else argparse.SUPPRESS,
+        help=(
+            "the store's database, postgresql://user@host:port/db or sqlite:///file.db (default: zvt's SQLite "
+            f"files under $ZVT_HOME); wins over ${DB_URL_ENV} and {DB_URL_KEY!r} in $ZVT_HOME/{CONFIG_FILE_NAME}. "
+            "A password here shows in the process list: prefer those or ~/.pgpass"
+        ),
+    )
+
+
+def _database_url_argument(value: str) -> str:
+    try:
+        return normalise_database_url(value)
+    except ConfigError as error:  # argparse's own message would quote the value, password included
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+@contextlib.contextmanager
+def _database_url_set(url: str | None) -> Iterator[None]:
+    """``--db-url`` as ``ZVT_CCXT_DB_URL`` for the command, so every part of the store sees it; the previous value
+    comes back afterwards (``main`` also runs inside other programs and tests)."""
+    if url is None:
+        yield
+        return
+    previous = os.environ.get(DB_URL_ENV)
+    os.environ[DB_URL_ENV] = url
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(DB_URL_ENV, None)
+        else:
+            os.environ[DB_URL_ENV] = previous
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,8 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     debug = bool(getattr(args, "debug", False))
-    with console.logging_configured(int(getattr(args, "verbose", 0) or 0), debug):
-        return _run(args, debug)
+    with _database_url_set(getattr(args, "db_url", None)):
+        with console.logging_configured(int(getattr(args, "verbose", 0) or 0), debug):
+            return _run(args, debug)
 
 
 def _run(args: argparse.Namespace, debug: bool) -> int:
