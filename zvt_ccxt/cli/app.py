@@ -15,6 +15,7 @@ from zvt_ccxt.errors import (
     InvalidTimeRangeError,
     UnknownSymbolError,
     UnsupportedLevelError,
+    ZvtUnavailableError,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -28,6 +29,7 @@ USAGE_ERRORS: tuple[type[BaseException], ...] = (
     UnsupportedLevelError,
     InvalidTimeRangeError,
     CapabilityNotSupportedError,
+    ZvtUnavailableError,
 )
 
 DESCRIPTION = """\
@@ -94,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, debug: bool) -> int:
     try:
+        _load_package()
         return int(args.run(args))
     except KeyboardInterrupt:
         sys.stderr.write(f"\n{console.PROGRAM} {args.command}: interrupted\n")
@@ -104,6 +107,14 @@ def _run(args: argparse.Namespace, debug: bool) -> int:
     except Exception as error:
         console.error_line(args.command, _described(error, debug), debug)
         return EXIT_FAILED
+
+
+def _load_package() -> None:
+    """zvt, the schemas and the recorders: the zvt-ccxt process defers them until a command runs (so that
+    --help, --version and usage errors answer at once); in any other process ``import zvt_ccxt`` did it."""
+    import zvt_ccxt
+
+    zvt_ccxt._load()
 
 
 def _described(error: Exception, debug: bool) -> BaseException:

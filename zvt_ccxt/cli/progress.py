@@ -16,17 +16,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import pandas as pd
-
-from zvt_ccxt.backfill.summary import SymbolResult
+if TYPE_CHECKING:
+    from zvt_ccxt.backfill.summary import SymbolResult
 
 MODES = ("auto", "bar", "plain", "none")
-ProgressCallback = Callable[[SymbolResult, int, int], None]
+ProgressCallback = Callable[["SymbolResult", int, int], None]
 
 
 def _stamp(ms: int | None) -> str:
+    import pandas as pd
+
     return "…" if ms is None else pd.Timestamp(ms, unit="ms").strftime("%Y-%m-%d %H:%M")
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from zvt_ccxt.backfill.summary import RecordSummary
 from zvt_ccxt.cli.tables import render
+
+if TYPE_CHECKING:
+    from zvt_ccxt.backfill.summary import RecordSummary
 
 HEADERS = (
     "symbol",
@@ -45,6 +46,8 @@ def kdata_gaps(schema: type, entity_ids: Sequence[str]) -> dict[str, tuple[int, 
     """Per entity: bars missing as nothing traded, and bars missing as a window failed or was never fetched."""
     if not entity_ids or not hasattr(schema, "level_value"):
         return {}
+    import pandas as pd
+
     from zvt_ccxt.api import coverage_report
 
     report = coverage_report(schema, entity_ids=list(entity_ids))
@@ -58,6 +61,8 @@ def kdata_gaps(schema: type, entity_ids: Sequence[str]) -> dict[str, tuple[int, 
 
 
 def _stamp(ms: int | None):
+    import pandas as pd
+
     return None if ms is None else pd.Timestamp(ms, unit="ms")
 
 

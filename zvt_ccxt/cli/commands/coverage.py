@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from zvt_ccxt import levels
 from zvt_ccxt.cli.common import (
@@ -19,6 +18,9 @@ from zvt_ccxt.cli.common import (
 )
 from zvt_ccxt.cli.summaries import RunOutcome, kdata_gaps, outcome_table, totals_line
 from zvt_ccxt.cli.tables import render_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COVERAGE_EXAMPLES = """\
 examples:
@@ -118,6 +120,8 @@ def _to_repair(report: pd.DataFrame) -> list[str]:
 
 
 def run_coverage(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     reports = _reports(args)
     if not reports:
         where = f" on {args.exchange}" if args.exchange else ""
