@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
+from zvt_ccxt.cli.messages import one_line
+
 if TYPE_CHECKING:
     from zvt_ccxt.backfill.summary import SymbolResult
 
@@ -69,7 +71,7 @@ class _Line:
             return "  ".join(parts)
         parts.append(f"in {_duration(elapsed)}")
         if result.error:
-            parts.append(f"FAILED: {(result.error.strip().splitlines() or [''])[0]}")
+            parts.append(f"FAILED: {one_line(result.error)}")
         elif result.windows.get("failed"):
             parts.append(f"FAILED: {result.windows['failed']} windows")
         elif self.total_ms == 0 and not result.rows:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from zvt_ccxt.cli.messages import LIMIT, one_line
 from zvt_ccxt.cli.tables import render
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def outcome_table(outcomes: Sequence[RunOutcome]) -> str:
         for result in outcome.summary.results:
             no_trading, missing = outcome.gaps.get(result.entity_id, (None, None))
             if result.error:
-                status = f"FAILED: {result.error}"
+                status = f"FAILED: {one_line(result.error)}"
             elif result.windows.get("failed") or missing:
                 status = "FAILED: gaps to repair"
             else:
@@ -94,7 +95,7 @@ def outcome_table(outcomes: Sequence[RunOutcome]) -> str:
                     status,
                 ]
             )
-    return render(rows, HEADERS, max_width=120)
+    return render(rows, HEADERS, max_width=LIMIT + len("FAILED: "))  # statuses come shortened at a clause
 
 
 def totals_line(outcomes: Sequence[RunOutcome], seconds: float) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from zvt_ccxt.cli.common import ENTITY_TYPES, add_exchange_option, add_replay_option, add_type_option, exchange_traffic
+from zvt_ccxt.cli.messages import one_line
 from zvt_ccxt.cli.tables import render_frame
 
 EXAMPLES = """\
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             if not summary.ok:
                 failed = True
                 for result in summary.failed:
-                    print(f"{args.exchange} {entity_type}: FAILED: {result.error}")
+                    print(f"{args.exchange} {entity_type}: FAILED: {one_line(result.error)}")
                 continue
             frame = schema.query_data(
                 provider="ccxt", filters=[schema.exchange == args.exchange], order=schema.symbol.asc()
