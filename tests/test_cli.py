@@ -168,6 +168,30 @@ def test_a_failing_symbol_gives_exit_1_and_repair_fixes_it(sim, capsys):
     assert run(capsys, "repair", "-e", "binance")[1] == "nothing to repair on binance\n"
 
 
+def test_repair_without_an_exchange_repairs_every_exchange(sim, capsys):
+    for exchange in ("binance", "okx"):
+        sim.inject(exchange, "ETH", 502, "bad gateway", times=None)
+        code, _, _ = run(capsys, "record", "-e", exchange, "-s", "ETH/USDT", "--since", SIM_START, "--progress", "none")
+        assert code == 1
+    sim.clear_faults()
+    code, out, _ = run(capsys, "repair")
+    assert code == 0, out
+    for exchange in ("binance", "okx"):
+        assert len(bars(CryptoPair1hKdata, f"cryptopair_{exchange}_ethusdt")) == SIM_BARS
+    assert run(capsys, "coverage", "--check")[0] == 0
+    assert run(capsys, "repair")[1] == "nothing to repair\n"
+
+
+def test_coverage_of_something_not_recorded_says_what_is(store, capsys):
+    assert record_okx(capsys)[0] == 0
+    recorded = "recorded on okx: 1h spot (1 series), 1h perp (1 series)"
+    code, out, _ = run(capsys, "coverage", "-e", "okx", "--level", "5m")
+    assert code == 0 and out == f"nothing recorded at 5m on okx; {recorded}\n"
+    code, out, _ = run(capsys, "coverage", "-e", "okx", "-s", "ETH/USDT", "--type", "spot")
+    assert code == 0 and out == f"nothing recorded for ETH/USDT as spot pairs on okx; {recorded}\n"
+    assert run(capsys, "coverage", "-e", "bybit", "--level", "5m")[1].startswith("nothing recorded on bybit yet")
+
+
 def test_coverage_filters_by_symbol_and_type(store, capsys):
     assert record_okx(capsys)[0] == 0
     code, out, _ = run(capsys, "coverage", "-e", "okx", "-s", "BTC/USDT:USDT")
@@ -189,6 +213,20 @@ def test_markets_records_and_lists_entities(store, capsys):
     assert len(pairs) and len(perps)
     assert f"okx: {len(pairs)} spot pairs" in out and f"okx: {len(perps)} perpetuals" in out
     assert "cryptopair_okx_btcusdt" in out and "BTC/USDT:USDT" in out and "ETH/USDT" not in out
+
+
+def test_a_search_without_a_match_is_one_line(store, capsys):
+    code, out, _ = run(capsys, "markets", "-e", "okx", "--replay", "okx-backfill", "--search", "doge")
+    assert code == 0
+    pairs = CryptoPair.query_data(provider="ccxt", filters=[CryptoPair.exchange == "okx"])
+    perps = CryptoPerp.query_data(provider="ccxt", filters=[CryptoPerp.exchange == "okx"])
+    assert out == (
+        f"no market on okx matches 'doge' (of {len(pairs)} spot pairs, {len(perps)} perpetuals;"
+        " --inactive searches delisted markets too)\n"
+    )
+    code, out, _ = run(capsys, "markets", "-e", "okx", "--replay", "okx-backfill", "--search", "BTC/USDT:")
+    assert code == 0 and "BTC/USDT:USDT" in out
+    assert out.startswith(f"okx: {len(pairs)} spot pairs") and "none matches 'BTC/USDT:'" in out.splitlines()[0]
 
 
 # -- errors ----------------------------------------------------------------------------------------------

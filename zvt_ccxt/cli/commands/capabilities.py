@@ -27,7 +27,7 @@ DATA_METHODS = {
 EXAMPLES = """\
 examples:
   zvt-ccxt capabilities                               # binance, okx, bybit, coinbase
-  zvt-ccxt capabilities --exchanges kraken,gateio --format markdown
+  zvt-ccxt capabilities --exchanges kraken,gate --format markdown
   zvt-ccxt capabilities --exchange coinbase --detail       # why: the notes behind each answer
 
 historical: history over REST; recent: only the latest data over REST; live: a websocket stream.
