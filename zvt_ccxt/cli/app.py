@@ -10,7 +10,15 @@ from collections.abc import Iterator, Sequence
 
 from zvt_ccxt.cli import console
 from zvt_ccxt.cli.commands import capabilities, coverage, export, markets, record, stream
-from zvt_ccxt.cli.common import CommandUnavailable, UsageError, add_debug_options
+from zvt_ccxt.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CommandUnavailable,
+    UsageError,
+    add_debug_options,
+)
+from zvt_ccxt.cli.messages import one_line
 from zvt_ccxt.config import CONFIG_FILE_NAME, DB_URL_ENV, DB_URL_KEY, normalise_database_url
 from zvt_ccxt.errors import (
     CapabilityNotSupportedError,
@@ -18,9 +26,8 @@ from zvt_ccxt.errors import (
     InvalidTimeRangeError,
     UnknownSymbolError,
     UnsupportedLevelError,
+    ZvtUnavailableError,
 )
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 #: errors meaning "the command cannot run as asked" (exit status 2) rather than "it ran and something failed"
 USAGE_ERRORS: tuple[type[BaseException], ...] = (
@@ -31,6 +38,7 @@ USAGE_ERRORS: tuple[type[BaseException], ...] = (
     UnsupportedLevelError,
     InvalidTimeRangeError,
     CapabilityNotSupportedError,
+    ZvtUnavailableError,
 )
 
 DESCRIPTION = """\
@@ -49,8 +57,15 @@ examples:
   zvt-ccxt capabilities
   zvt-ccxt export --exchange okx --level 1h --format parquet
 
-`zvt-ccxt COMMAND --help` explains each command. Exit status: 0 ok, 1 something failed (a symbol, a
-window, a request), 2 the command could not run as asked, 130 interrupted."""
+`zvt-ccxt COMMAND --help` explains each command. Errors are one line; --debug adds the traceback.
+
+exit status (every command):
+  0    ok
+  1    something failed: a symbol, a window or a request (the summary says which); coverage --check:
+       failed or unknown bars
+  2    the command could not run as asked: usage, unknown exchange, symbol or level, unsupported data,
+       a missing, unreadable or malformed cassette, zvt not installed
+  130  interrupted (Ctrl-C; SIGTERM too for stream)"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -141,25 +156,46 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, debug: bool) -> int:
     try:
+        _load_package()
         return int(args.run(args))
     except KeyboardInterrupt:
         sys.stderr.write(f"\n{console.PROGRAM} {args.command}: interrupted\n")
         return EXIT_INTERRUPTED
-    except USAGE_ERRORS as error:
-        console.error_line(args.command, error, debug)
-        return EXIT_USAGE
     except Exception as error:
-        console.error_line(args.command, _described(error, debug), debug)
+        if _is_usage_error(error):
+            console.error_line(args.command, error, debug)
+            return EXIT_USAGE
+        console.error_line(args.command, error, debug, message=_described(error, debug))
         return EXIT_FAILED
 
 
-def _described(error: Exception, debug: bool) -> BaseException:
-    """Errors from our own hierarchy speak for themselves; anything else also names its type and --debug."""
-    from zvt_ccxt.errors import ZvtCcxtError
-    from zvt_ccxt.replay.cassettes import CassetteError
+def _load_package() -> None:
+    """zvt, the schemas and the recorders: the zvt-ccxt process defers them until a command runs (so that
+    --help, --version and usage errors answer at once); in any other process ``import zvt_ccxt`` did it."""
+    import zvt_ccxt
 
-    if isinstance(error, ZvtCcxtError | CassetteError | OSError):
-        return error
-    text = (str(error).strip().splitlines() or [""])[0]
+    zvt_ccxt._load()
+
+
+def _cassette_error() -> type[BaseException] | None:
+    """``CassetteError`` if the cassette module is loaded (no replay, no cassette error; vcrpy is optional)."""
+    module = sys.modules.get("zvt_ccxt.replay.cassettes")
+    return getattr(module, "CassetteError", None)
+
+
+def _is_usage_error(error: BaseException) -> bool:
+    """Asked for something that cannot be done, or given a cassette that is missing, unreadable or malformed."""
+    cassette_error = _cassette_error()
+    return isinstance(error, USAGE_ERRORS) or (cassette_error is not None and isinstance(error, cassette_error))
+
+
+def _described(error: Exception, debug: bool) -> str:
+    """Errors from our own hierarchy speak for themselves, and so does a cassette without an answer; anything
+    else also names its type and --debug."""
+    from zvt_ccxt.errors import ZvtCcxtError
+
+    text = one_line(error, limit=console.LOG_LIMIT)
+    if isinstance(error, ZvtCcxtError | OSError) or text.startswith("cassette "):
+        return text
     hint = "" if debug else " (--debug shows the traceback)"
-    return RuntimeError(f"{type(error).__name__}: {text}{hint}")
+    return f"{type(error).__name__}: {text}{hint}"
