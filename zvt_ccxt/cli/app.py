@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from zvt_ccxt.cli import console
 from zvt_ccxt.cli.commands import capabilities, coverage, export, markets, record, stream
-from zvt_ccxt.cli.common import CommandUnavailable, UsageError, add_debug_options
+from zvt_ccxt.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CommandUnavailable,
+    UsageError,
+    add_debug_options,
+)
+from zvt_ccxt.cli.messages import one_line
+from zvt_ccxt.config import CONFIG_FILE_NAME, DB_URL_ENV, DB_URL_KEY, normalise_database_url
 from zvt_ccxt.errors import (
     CapabilityNotSupportedError,
     ConfigError,
     InvalidTimeRangeError,
     UnknownSymbolError,
     UnsupportedLevelError,
+    ZvtUnavailableError,
 )
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 #: errors meaning "the command cannot run as asked" (exit status 2) rather than "it ran and something failed"
 USAGE_ERRORS: tuple[type[BaseException], ...] = (
@@ -28,6 +38,7 @@ USAGE_ERRORS: tuple[type[BaseException], ...] = (
     UnsupportedLevelError,
     InvalidTimeRangeError,
     CapabilityNotSupportedError,
+    ZvtUnavailableError,
 )
 
 DESCRIPTION = """\
@@ -46,8 +57,15 @@ examples:
   zvt-ccxt capabilities
   zvt-ccxt export --exchange okx --level 1h --format parquet
 
-`zvt-ccxt COMMAND --help` explains each command. Exit status: 0 ok, 1 something failed (a symbol, a
-window, a request), 2 the command could not run as asked, 130 interrupted."""
+`zvt-ccxt COMMAND --help` explains each command. Errors are one line; --debug adds the traceback.
+
+exit status (every command):
+  0    ok
+  1    something failed: a symbol, a window or a request (the summary says which); coverage --check:
+       failed or unknown bars
+  2    the command could not run as asked: usage, unknown exchange, symbol or level, unsupported data,
+       a missing, unreadable or malformed cassette, zvt not installed
+  130  interrupted (Ctrl-C; SIGTERM too for stream)"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,12 +87,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"zvt-ccxt {__version__}")
     add_debug_options(parser, top_level=True)
+    add_database_option(parser, top_level=True)
     common = argparse.ArgumentParser(add_help=False)
     add_debug_options(common)
+    add_database_option(common)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in (markets, record, stream, coverage, capabilities, export):
         module.register(subparsers, [common])
     return parser
+
+
+def add_database_option(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
+    """``--db-url``, before or after the command name (on subcommands it defaults to SUPPRESS so the top-level
+    value survives)."""
+    parser.add_argument(
+        "--db-url",
+        metavar="URL",
+        type=_database_url_argument,
+        default=None if top_level else argparse.SUPPRESS,
+        help=(
+            "the store's database, postgresql://user@host:port/db or sqlite:///file.db (default: zvt's SQLite "
+            f"files under $ZVT_HOME); wins over ${DB_URL_ENV} and {DB_URL_KEY!r} in $ZVT_HOME/{CONFIG_FILE_NAME}. "
+            "A password here shows in the process list: prefer those or ~/.pgpass"
+        ),
+    )
+
+
+def _database_url_argument(value: str) -> str:
+    try:
+        return normalise_database_url(value)
+    except ConfigError as error:  # argparse's own message would quote the value, password included
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+@contextlib.contextmanager
+def _database_url_set(url: str | None) -> Iterator[None]:
+    """``--db-url`` as ``ZVT_CCXT_DB_URL`` for the command, so every part of the store sees it; the previous value
+    comes back afterwards (``main`` also runs inside other programs and tests)."""
+    if url is None:
+        yield
+        return
+    previous = os.environ.get(DB_URL_ENV)
+    os.environ[DB_URL_ENV] = url
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(DB_URL_ENV, None)
+        else:
+            os.environ[DB_URL_ENV] = previous
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,31 +149,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     debug = bool(getattr(args, "debug", False))
-    with console.logging_configured(int(getattr(args, "verbose", 0) or 0), debug):
-        return _run(args, debug)
+    with _database_url_set(getattr(args, "db_url", None)):
+        with console.logging_configured(int(getattr(args, "verbose", 0) or 0), debug):
+            return _run(args, debug)
 
 
 def _run(args: argparse.Namespace, debug: bool) -> int:
     try:
+        _load_package()
         return int(args.run(args))
     except KeyboardInterrupt:
         sys.stderr.write(f"\n{console.PROGRAM} {args.command}: interrupted\n")
         return EXIT_INTERRUPTED
-    except USAGE_ERRORS as error:
-        console.error_line(args.command, error, debug)
-        return EXIT_USAGE
     except Exception as error:
-        console.error_line(args.command, _described(error, debug), debug)
+        if _is_usage_error(error):
+            console.error_line(args.command, error, debug)
+            return EXIT_USAGE
+        console.error_line(args.command, error, debug, message=_described(error, debug))
         return EXIT_FAILED
 
 
-def _described(error: Exception, debug: bool) -> BaseException:
-    """Errors from our own hierarchy speak for themselves; anything else also names its type and --debug."""
-    from zvt_ccxt.errors import ZvtCcxtError
-    from zvt_ccxt.replay.cassettes import CassetteError
+def _load_package() -> None:
+    """zvt, the schemas and the recorders: the zvt-ccxt process defers them until a command runs (so that
+    --help, --version and usage errors answer at once); in any other process ``import zvt_ccxt`` did it."""
+    import zvt_ccxt
 
-    if isinstance(error, ZvtCcxtError | CassetteError | OSError):
-        return error
-    text = (str(error).strip().splitlines() or [""])[0]
+    zvt_ccxt._load()
+
+
+def _cassette_error() -> type[BaseException] | None:
+    """``CassetteError`` if the cassette module is loaded (no replay, no cassette error; vcrpy is optional)."""
+    module = sys.modules.get("zvt_ccxt.replay.cassettes")
+    return getattr(module, "CassetteError", None)
+
+
+def _is_usage_error(error: BaseException) -> bool:
+    """Asked for something that cannot be done, or given a cassette that is missing, unreadable or malformed."""
+    cassette_error = _cassette_error()
+    return isinstance(error, USAGE_ERRORS) or (cassette_error is not None and isinstance(error, cassette_error))
+
+
+def _described(error: Exception, debug: bool) -> str:
+    """Errors from our own hierarchy speak for themselves, and so does a cassette without an answer; anything
+    else also names its type and --debug."""
+    from zvt_ccxt.errors import ZvtCcxtError
+
+    text = one_line(error, limit=console.LOG_LIMIT)
+    if isinstance(error, ZvtCcxtError | OSError) or text.startswith("cassette "):
+        return text
     hint = "" if debug else " (--debug shows the traceback)"
-    return RuntimeError(f"{type(error).__name__}: {text}{hint}")
+    return f"{type(error).__name__}: {text}{hint}"

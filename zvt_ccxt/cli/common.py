@@ -11,6 +11,11 @@ from pathlib import Path
 from zvt_ccxt import clock, levels
 from zvt_ccxt.errors import ZvtCcxtError
 
+#: exit statuses of every command: ran fine; something failed (a symbol, a window, a request); the command
+#: could not run as asked (usage, unknown exchange/symbol/level, a missing or unreadable cassette); stopped by
+#: Ctrl-C (or SIGTERM)
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
 #: what ``--type`` accepts -> zvt entity type
 ENTITY_TYPES = {"spot": "cryptopair", "perp": "cryptoperp"}
 

@@ -9,9 +9,12 @@ import traceback
 from collections.abc import Iterator
 from typing import TextIO
 
+from zvt_ccxt.cli.messages import one_line
 from zvt_ccxt.cli.progress import ProgressBoard
 
 PROGRAM = "zvt-ccxt"
+#: a log line may run longer than a table cell, and is still cut only at a clause
+LOG_LIMIT = 400
 
 
 class _BoardAwareHandler(logging.StreamHandler):
@@ -31,11 +34,17 @@ class _BoardAwareHandler(logging.StreamHandler):
 
 
 class _OneLineFormatter(logging.Formatter):
-    """Without ``--debug`` a log record is its first line: no traceback, no multi-line payloads."""
+    """Without ``--debug`` a log record is one line: no traceback, no multi-line payloads; a record logged with
+    an exception (``logger.exception``) names its cause after the message."""
 
     def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage().strip().splitlines()
-        return f"{record.levelname}: {text[0] if text else ''}"
+        text = one_line(record.getMessage(), limit=LOG_LIMIT)
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None:
+            cause = one_line(error) or type(error).__name__
+            if cause not in text:
+                text = f"{text}: {cause}" if text else cause
+        return f"{record.levelname}: {text}"
 
 
 _active: _BoardAwareHandler | None = None
@@ -79,13 +88,14 @@ def attach_board(board: ProgressBoard | None) -> None:
         _active.board = board
 
 
-def error_line(command: str | None, error: BaseException, debug: bool, stream: TextIO | None = None) -> None:
-    """Report ``error`` as one line; the traceback follows only with ``--debug``."""
+def error_line(
+    command: str | None, error: BaseException, debug: bool, stream: TextIO | None = None, message: str | None = None
+) -> None:
+    """Report ``error`` as one line (``message``, else the error's own); its traceback comes first with ``--debug``."""
     stream = stream or sys.stderr
     if debug:
         traceback.print_exception(error, file=stream)
-    text = str(error).strip().splitlines()
-    message = text[0] if text else type(error).__name__
+    message = message or one_line(error, limit=LOG_LIMIT) or type(error).__name__
     where = f"{PROGRAM} {command}" if command else PROGRAM
     stream.write(f"{where}: error: {message}\n")
     stream.flush()

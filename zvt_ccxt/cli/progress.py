@@ -16,17 +16,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import pandas as pd
+from zvt_ccxt.cli.messages import one_line
 
-from zvt_ccxt.backfill.summary import SymbolResult
+if TYPE_CHECKING:
+    from zvt_ccxt.backfill.summary import SymbolResult
 
 MODES = ("auto", "bar", "plain", "none")
-ProgressCallback = Callable[[SymbolResult, int, int], None]
+ProgressCallback = Callable[["SymbolResult", int, int], None]
 
 
 def _stamp(ms: int | None) -> str:
+    import pandas as pd
+
     return "…" if ms is None else pd.Timestamp(ms, unit="ms").strftime("%Y-%m-%d %H:%M")
 
 
@@ -68,7 +71,7 @@ class _Line:
             return "  ".join(parts)
         parts.append(f"in {_duration(elapsed)}")
         if result.error:
-            parts.append(f"FAILED: {(result.error.strip().splitlines() or [''])[0]}")
+            parts.append(f"FAILED: {one_line(result.error)}")
         elif result.windows.get("failed"):
             parts.append(f"FAILED: {result.windows['failed']} windows")
         elif self.total_ms == 0 and not result.rows:

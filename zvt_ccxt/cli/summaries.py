@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from zvt_ccxt.backfill.summary import RecordSummary
+from zvt_ccxt.cli.messages import LIMIT, one_line
 from zvt_ccxt.cli.tables import render
+
+if TYPE_CHECKING:
+    from zvt_ccxt.backfill.summary import RecordSummary
 
 HEADERS = (
     "symbol",
@@ -45,6 +47,8 @@ def kdata_gaps(schema: type, entity_ids: Sequence[str]) -> dict[str, tuple[int, 
     """Per entity: bars missing as nothing traded, and bars missing as a window failed or was never fetched."""
     if not entity_ids or not hasattr(schema, "level_value"):
         return {}
+    import pandas as pd
+
     from zvt_ccxt.api import coverage_report
 
     report = coverage_report(schema, entity_ids=list(entity_ids))
@@ -58,6 +62,8 @@ def kdata_gaps(schema: type, entity_ids: Sequence[str]) -> dict[str, tuple[int, 
 
 
 def _stamp(ms: int | None):
+    import pandas as pd
+
     return None if ms is None else pd.Timestamp(ms, unit="ms")
 
 
@@ -67,7 +73,7 @@ def outcome_table(outcomes: Sequence[RunOutcome]) -> str:
         for result in outcome.summary.results:
             no_trading, missing = outcome.gaps.get(result.entity_id, (None, None))
             if result.error:
-                status = f"FAILED: {result.error}"
+                status = f"FAILED: {one_line(result.error)}"
             elif result.windows.get("failed") or missing:
                 status = "FAILED: gaps to repair"
             else:
@@ -89,7 +95,7 @@ def outcome_table(outcomes: Sequence[RunOutcome]) -> str:
                     status,
                 ]
             )
-    return render(rows, HEADERS, max_width=120)
+    return render(rows, HEADERS, max_width=LIMIT + len("FAILED: "))  # statuses come shortened at a clause
 
 
 def totals_line(outcomes: Sequence[RunOutcome], seconds: float) -> str:

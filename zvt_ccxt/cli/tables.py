@@ -5,12 +5,16 @@ from __future__ import annotations
 import io
 import numbers
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads with the data, not with the command line's help
+    import pandas as pd
 
 
 def cell(value: object) -> str:
     """A value as table text: thousands separators for integers, short floats, blank for missing, UTC stamps."""
+    import pandas as pd
+
     if value is None or (isinstance(value, float) and value != value) or value is pd.NaT:
         return ""
     if isinstance(value, bool):
@@ -71,6 +75,8 @@ def csv_text(frame: pd.DataFrame) -> str:
 
 
 def _plain(value: object) -> object:
+    import pandas as pd
+
     # numpy scalars behave as numbers.Real/Integral already; datetime64 values come back as Timestamps
     if hasattr(value, "item") and not isinstance(value, pd.Timestamp):
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -108,6 +109,41 @@ def cassette_info(path: str | os.PathLike) -> CassetteInfo:
     )
 
 
+def _display_name(path: str | os.PathLike) -> str:
+    """A bundled cassette by its name (``okx-backfill``), any other by its path."""
+    path = Path(path)
+    return path.stem if path.parent == bundled_dir() else str(path)
+
+
+_MISS_HEADLINE = re.compile(r"Can't play back this request: (?P<problem>[^\n]*)")
+_MISS_REQUEST = re.compile(r"^ {2}(?P<method>[A-Z]+) (?P<uri>\S+)$", re.MULTILINE)
+_MISS_CASSETTE = re.compile(r"^Cassette: (?P<path>.+)$", re.MULTILINE)
+
+
+def describe_miss(error: BaseException | str) -> str | None:
+    """One line for vcrpy's many-line "Can't play back this request" failure, from the exception or its text:
+    ``cassette okx-backfill has no answer for GET https://...``. None when ``error`` is something else."""
+    request = getattr(error, "failed_request", None)
+    cassette = getattr(error, "cassette", None)
+    if request is not None and cassette is not None:
+        method, uri, path = request.method, request.uri, getattr(cassette, "_path", "?")
+        reason = getattr(error, "reason", "")
+        problem = {"already_played": "already played", "cassette_not_found": "couldn't be loaded"}.get(reason, "")
+    else:
+        text = str(error)
+        headline, asked, where = _MISS_HEADLINE.search(text), _MISS_REQUEST.search(text), _MISS_CASSETTE.search(text)
+        if headline is None or asked is None:
+            return None
+        method, uri, path = asked["method"], asked["uri"], where["path"].strip() if where else "?"
+        problem = headline["problem"]
+    name = _display_name(path)
+    if "already played" in problem or "been played back" in problem:
+        return f"cassette {name} has no answer left for {method} {uri} (it was played already)"
+    if "couldn't be loaded" in problem or "doesn't exist" in problem:
+        return f"cassette {name} could not be loaded, so it has no answer for {method} {uri}"
+    return f"cassette {name} has no answer for {method} {uri}"
+
+
 def _drop_response_headers(response: dict) -> dict:
     headers = response.get("headers") or {}
     for name in list(headers):
@@ -157,11 +193,15 @@ def replay(path: str | os.PathLike) -> Iterator[CassetteInfo]:
     """Serve all REST traffic from the cassette at ``path`` (or the bundled one of that name, ``okx-backfill``)
     with the clock frozen at its recording instant."""
     info = cassette_info(path)
-    with (
-        _vcr("none").use_cassette(str(info.path), allow_playback_repeats=True),
-        clock.frozen(info.recorded_at_ms),
-        client_hook(_offline_client),
-    ):
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(_vcr("none").use_cassette(str(info.path), allow_playback_repeats=True))
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError) as error:  # how vcrpy meets bad JSON
+            raise CassetteError(
+                f"cassette {info.path} is malformed ({type(error).__name__}: {str(error).strip()})"
+            ) from None
+        stack.enter_context(clock.frozen(info.recorded_at_ms))
+        stack.enter_context(client_hook(_offline_client))
         yield info
 
 

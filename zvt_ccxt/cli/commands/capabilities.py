@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from zvt_ccxt.cli.common import split_list
 from zvt_ccxt.cli.tables import csv_text, markdown, render_frame
 from zvt_ccxt.exchange.profiles import PROFILES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: the exchanges with a profile of their own
 DEFAULT_EXCHANGES = tuple(PROFILES)
@@ -25,7 +27,7 @@ DATA_METHODS = {
 EXAMPLES = """\
 examples:
   zvt-ccxt capabilities                               # binance, okx, bybit, coinbase
-  zvt-ccxt capabilities --exchanges kraken,gateio --format markdown
+  zvt-ccxt capabilities --exchanges kraken,gate --format markdown
   zvt-ccxt capabilities --exchange coinbase --detail       # why: the notes behind each answer
 
 historical: history over REST; recent: only the latest data over REST; live: a websocket stream.
@@ -53,6 +55,7 @@ def from_ccxt(exchanges: list[str]) -> pd.DataFrame:
     """One row per exchange, one column per data type: ``historical+live``, ``historical``, ``live`` or ``-``."""
     import ccxt
     import ccxt.pro
+    import pandas as pd
 
     from zvt_ccxt.exchange.client import check_exchange_id
 
@@ -74,6 +77,8 @@ def from_ccxt(exchanges: list[str]) -> pd.DataFrame:
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
     """The library's long table (exchange, data_type, historical, recent, live) as one row per exchange."""
+    import pandas as pd
+
     rows: dict[str, dict[str, str]] = {}
     for record in table.to_dict("records"):
         kinds = []

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from zvt_ccxt import levels
 from zvt_ccxt.cli.common import (
@@ -20,6 +19,9 @@ from zvt_ccxt.cli.common import (
 from zvt_ccxt.cli.summaries import RunOutcome, kdata_gaps, outcome_table, totals_line
 from zvt_ccxt.cli.tables import render_frame
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 COVERAGE_EXAMPLES = """\
 examples:
   zvt-ccxt coverage                                   # everything recorded, every exchange and level
@@ -32,7 +34,8 @@ whose request failed; unknown: never requested inside the span. `zvt-ccxt repair
 
 REPAIR_EXAMPLES = """\
 examples:
-  zvt-ccxt repair --exchange binance                  # every level and symbol with failed or unknown bars
+  zvt-ccxt repair                                     # every exchange, level and symbol with failed or unknown bars
+  zvt-ccxt repair --exchange binance                  # only binance
   zvt-ccxt repair --exchange okx --level 1h --symbols BTC/USDT
   zvt-ccxt repair --exchange okx --replay okx-backfill
 
@@ -53,8 +56,8 @@ COLUMNS = [
 ]
 
 
-def _filters(parser: argparse.ArgumentParser, exchange_required: bool) -> None:
-    add_exchange_option(parser, required=exchange_required, help_text="ccxt exchange id (default: every exchange)")
+def _filters(parser: argparse.ArgumentParser) -> None:
+    add_exchange_option(parser, required=False, help_text="ccxt exchange id (default: every exchange)")
     parser.add_argument("--level", "-l", choices=levels.BAR_LEVELS, help="only this bar level (default: all)")
     add_type_option(parser, "only spot pairs or only perpetuals (default: both)")
     parser.add_argument("--symbols", "-s", action="append", metavar="LIST", help="comma-separated symbols or codes")
@@ -69,7 +72,7 @@ def register(subparsers, parents) -> None:
         epilog=COVERAGE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _filters(coverage, exchange_required=False)
+    _filters(coverage)
     coverage.add_argument("--check", action="store_true", help="exit status 1 if any bar is failed or unknown")
     coverage.set_defaults(run=run_coverage)
 
@@ -81,7 +84,7 @@ def register(subparsers, parents) -> None:
         epilog=REPAIR_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _filters(repair, exchange_required=True)
+    _filters(repair)
     add_replay_option(repair)
     repair.set_defaults(run=run_repair)
 
@@ -110,6 +113,26 @@ def _reports(args: argparse.Namespace) -> list[tuple[type, pd.DataFrame]]:
     return found
 
 
+def _nothing_recorded(args: argparse.Namespace) -> str:
+    """Nothing matches the filters: say so, and what is recorded instead (if anything is)."""
+    where = f" on {args.exchange}" if args.exchange else ""
+    unfiltered = argparse.Namespace(exchange=args.exchange, level=None, type=None, symbols=None)
+    recorded = _reports(unfiltered) if (args.level or args.type or args.symbols) else []
+    if not recorded:
+        return f"nothing recorded{where} yet: run `zvt-ccxt record` first"
+    asked = [
+        f" for {', '.join(split_list(args.symbols))}" if args.symbols else "",
+        f" as {'perpetuals' if args.type == 'perp' else 'spot pairs'}" if args.type else "",
+        f" at {args.level}" if args.level else "",
+    ]
+    series = [
+        f"{schema.level_value} {'perp' if schema.__tablename__.startswith('cryptoperp') else 'spot'}"
+        f" ({len(report)} series)"
+        for schema, report in recorded
+    ]
+    return f"nothing recorded{''.join(asked)}{where}; recorded{where}: {', '.join(series)}"
+
+
 def _to_repair(report: pd.DataFrame) -> list[str]:
     if "failed_bars" not in report:
         return []
@@ -118,10 +141,11 @@ def _to_repair(report: pd.DataFrame) -> list[str]:
 
 
 def run_coverage(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     reports = _reports(args)
     if not reports:
-        where = f" on {args.exchange}" if args.exchange else ""
-        print(f"nothing recorded{where} yet: run `zvt-ccxt record` first")
+        print(_nothing_recorded(args))
         return 0
     frame = pd.concat([report for _, report in reports], ignore_index=True)
     for column in COLUMNS:
@@ -155,7 +179,7 @@ def run_repair(args: argparse.Namespace) -> int:
             label = f"{schema.level_value} {'perp' if schema.__tablename__.startswith('cryptoperp') else 'spot'}"
             outcomes.append(RunOutcome(label, summary, kdata_gaps(schema, entity_ids)))
     if not outcomes:
-        print(f"nothing to repair on {args.exchange}")
+        print(f"nothing to repair on {args.exchange}" if args.exchange else "nothing to repair")
         return 0
     print(outcome_table(outcomes))
     print(totals_line(outcomes, time.monotonic() - started))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from zvt_ccxt import levels, store
 from zvt_ccxt.cli.commands.record import DATA_SCHEMAS
@@ -28,6 +27,9 @@ examples:
 
 Reads zvt's store only (no exchange traffic). Timestamps are written as UTC (kdata: the bar's open time);
 parquet needs pyarrow (`pip install pyarrow`)."""
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DROPPED = ("created_timestamp",)
 #: columns written first, in this order, where the data has them
@@ -56,6 +58,7 @@ def register(subparsers, parents) -> None:
 
 
 def _query(args: argparse.Namespace) -> tuple[pd.DataFrame, str]:
+
     from zvt_ccxt import domain
 
     symbols = split_list(args.symbols)
@@ -86,6 +89,8 @@ def _query(args: argparse.Namespace) -> tuple[pd.DataFrame, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     frame, name = _query(args)
     if frame.empty:
         raise UsageError(f"nothing stored for {name.replace('_', ' ')}: run `zvt-ccxt record` first")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from zvt_ccxt import store
 from zvt_ccxt.cli.common import ENTITY_TYPES, add_exchange_option, add_replay_option, add_type_option, exchange_traffic
+from zvt_ccxt.cli.messages import one_line
 from zvt_ccxt.cli.tables import render_frame
 
 EXAMPLES = """\
@@ -39,10 +39,12 @@ def register(subparsers, parents) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from zvt_ccxt import store
     from zvt_ccxt.domain import ENTITY_SCHEMAS
 
     types = [ENTITY_TYPES[args.type]] if args.type else list(ENTITY_TYPES.values())
     failed = False
+    listings = []
     with exchange_traffic(args.replay):
         for entity_type in types:
             schema = ENTITY_SCHEMAS[entity_type]
@@ -50,26 +52,42 @@ def run(args: argparse.Namespace) -> int:
             if not summary.ok:
                 failed = True
                 for result in summary.failed:
-                    print(f"{args.exchange} {entity_type}: FAILED: {result.error}")
+                    print(f"{args.exchange} {entity_type}: FAILED: {one_line(result.error)}")
                 continue
             frame = store.entities.frame(schema, args.exchange)
-            _show(args, entity_type, frame)
+            listings.append((entity_type, frame, _listed(args, frame)))
+    if args.search and listings and all(listed.empty for _, _, listed in listings):
+        counts = ", ".join(f"{len(frame):,} {_kind(entity_type)}" for entity_type, frame, _ in listings)
+        hint = "" if args.inactive else "; --inactive searches delisted markets too"
+        print(f"no market on {args.exchange} matches {args.search!r} (of {counts}{hint})")
+    else:
+        for entity_type, frame, listed in listings:
+            _show(args, entity_type, frame, listed)
     return 1 if failed else 0
 
 
-def _show(args: argparse.Namespace, entity_type: str, frame) -> None:
-    kind = "perpetuals" if entity_type == "cryptoperp" else "spot pairs"
-    total = len(frame)
-    inactive = int((frame["active"] == False).sum()) if total else 0  # noqa: E712 (a column, not a bool)
+def _kind(entity_type: str) -> str:
+    return "perpetuals" if entity_type == "cryptoperp" else "spot pairs"
+
+
+def _listed(args: argparse.Namespace, frame):
+    """The markets the command lists: active ones (all with --inactive) whose symbol contains --search."""
     listed = frame
-    if not args.inactive and total:
-        listed = listed[listed["active"] != False]  # noqa: E712
-    if args.search and total:
+    if not args.inactive and len(listed):
+        listed = listed[listed["active"] != False]  # noqa: E712 (a column, not a bool)
+    if args.search and len(listed):
         listed = listed[listed["symbol"].str.contains(args.search, case=False, regex=False)]
-    print(f"{args.exchange}: {total:,} {kind} ({inactive:,} inactive)")
+    return listed
+
+
+def _show(args: argparse.Namespace, entity_type: str, frame, listed) -> None:
+    total = len(frame)
+    inactive = int((frame["active"] == False).sum()) if total else 0  # noqa: E712
+    header = f"{args.exchange}: {total:,} {_kind(entity_type)} ({inactive:,} inactive)"
     if listed.empty:
-        print()
+        print(f"{header}; none matches {args.search!r}" if args.search and total else header)
         return
+    print(header)
     shown = listed if args.limit <= 0 else listed.head(args.limit)
     columns = [c for c in COLUMNS if c in shown.columns]
     print(render_frame(shown, columns))

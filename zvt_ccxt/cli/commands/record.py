@@ -37,7 +37,7 @@ examples:
   zvt-ccxt record --exchange binance --symbols BTC/USDT:USDT --level 1d            # a perpetual, from its listing
   zvt-ccxt record --exchange okx --symbols BTC/USDT --level 1h --since 60d --replay okx-backfill   # offline
   zvt-ccxt record --exchange okx --symbols btcusdt --type perp --data funding
-  zvt-ccxt record --exchange binance --symbols BTC/USDT --data trades --since 2024-06-01
+  zvt-ccxt record --exchange binance --symbols BTC/USDT --data trades --since 6h     # every trade: hours, not years
   zvt-ccxt record --exchange binance --symbols BTC/USDT --data trades --since 1h --until 0h --replay binance-market-data
   zvt-ccxt record --exchange okx --symbols BTC/USDT:USDT --data oi --since 240h --period 1h
 

@@ -10,6 +10,7 @@ import sys
 
 from zvt_ccxt import levels
 from zvt_ccxt.cli.common import (
+    EXIT_INTERRUPTED,
     CommandUnavailable,
     UsageError,
     add_exchange_option,
@@ -28,8 +29,9 @@ examples:
   zvt-ccxt stream --exchange bybit --symbols BTC/USDT --channels ohlcv --level 1m --duration 600
 
 Rows go to the same tables the recorders write (query them with zvt while it runs). Ctrl-C or SIGTERM
-flushes what is buffered and exits; the final per-subscription metrics are printed. --replay serves the
-REST part (markets, repairs) from a cassette; websocket frames always come from the exchange."""
+flushes what is buffered and exits with status 130 (a second Ctrl-C stops without waiting); the final
+per-subscription metrics are printed. --duration ends the run with status 0. --replay serves the REST part
+(markets, repairs) from a cassette; websocket frames always come from the exchange."""
 
 
 def register(subparsers, parents) -> None:
@@ -86,17 +88,39 @@ def _stream_class():
     return CcxtStream
 
 
+INTERRUPTED = "interrupted"
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 async def _serve(stream, args: argparse.Namespace, view: StatusView | None) -> str:
     """Run the stream, showing its status, until it ends, is interrupted or ``--duration`` passes; says which."""
     loop = asyncio.get_running_loop()
-    main_task = asyncio.current_task()
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        loop.add_signal_handler(signal.SIGTERM, main_task.cancel)  # the stream may install its own: then it wins
     runner = None
     if args.metrics_port is not None:
         runner, port = await start_metrics_server(lambda: prometheus_text(stream), args.metrics_host, args.metrics_port)
         print(f"metrics: http://{args.metrics_host}:{port}/metrics", file=sys.stderr, flush=True)
     task = asyncio.ensure_future(stream.run())
+    signals: list[int] = []
+
+    def on_signal(number: int) -> None:
+        if signals:  # a second Ctrl-C: stop without waiting for the flush
+            task.cancel()
+            return
+        signals.append(number)
+        stop = getattr(stream, "stop", None)
+        if callable(stop):
+            stop()
+        else:
+            task.cancel()
+
+    # CcxtStream installs its own SIGINT/SIGTERM handlers (they stop it) in its first step; taking them over
+    # once it has taken that step lets this command tell an interrupt from an ordinary end
+    await asyncio.sleep(0)
+    installed = []
+    for number in _SIGNALS:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(number, on_signal, number)
+            installed.append(number)
     every = args.status_every or (1.0 if view is not None and view.live else 10.0)
     deadline = None if args.duration is None else loop.time() + args.duration
     ending = "stopped"
@@ -113,11 +137,12 @@ async def _serve(stream, args: argparse.Namespace, view: StatusView | None) -> s
         await _stop(stream, task)
         if runner is not None:
             await runner.cleanup()
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.remove_signal_handler(signal.SIGTERM)
+        for number in installed:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(number)
     if not task.cancelled() and task.exception() is not None:
         raise task.exception()
-    return ending
+    return INTERRUPTED if signals else ending
 
 
 async def _stop(stream, task: asyncio.Future, grace: float = 30.0) -> None:
@@ -152,8 +177,8 @@ def run(args: argparse.Namespace) -> int:
         stream = stream_class(exchange=args.exchange, symbols=symbols, channels=channels, level=args.level)
         try:
             ending = asyncio.run(_serve(stream, args, view))
-        except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C / SIGTERM while the stream did not handle it
-            ending = "interrupted"
+        except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C before the handlers above were in place
+            ending = INTERRUPTED
     print(f"{ending}: {args.exchange} {', '.join(symbols)} ({', '.join(channels)})")
     print(StatusView(sys.stdout, live=False, plain_every=0).table(subscription_rows(stream)))
-    return 0
+    return EXIT_INTERRUPTED if ending == INTERRUPTED else 0

@@ -1,0 +1,70 @@
+"""``zvt-ccxt --help``, ``--version``, every subcommand's ``--help`` and usage errors import neither zvt, pandas
+nor ccxt (which take seconds); a command that runs does. Each case starts a fresh interpreter the way a user
+does and reads the modules it imported from ``-X importtime``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zvt_ccxt.cli.app import build_parser
+
+HEAVY = ("zvt", "pandas", "ccxt")
+COMMANDS = sorted(
+    next(action for action in build_parser()._actions if action.dest == "command").choices  # noqa: SLF001
+)
+
+
+def imported_by(argv: list[str], home: Path) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run ``argv`` after ``python -X importtime`` and return the result and the top-level modules it imported."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ZVT_CCXT_", "CRYPTO_API_"))}
+    environment["ZVT_HOME"] = str(home)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv], capture_output=True, text=True, env=environment, timeout=300
+    )
+    modules = set()
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            name = line.rsplit("|", 1)[1].strip()
+            modules.add(name.split(".")[0])
+    return result, modules
+
+
+def entry_points() -> list[list[str]]:
+    """``python -m zvt_ccxt.cli`` and, when installed, the ``zvt-ccxt`` console script."""
+    entries = [["-m", "zvt_ccxt.cli"]]
+    script = Path(sys.executable).parent / "zvt-ccxt"
+    if script.exists():
+        entries.append([str(script)])
+    return entries
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["--version"], *[[command, "--help"] for command in COMMANDS], ["coverage", "--level", "7h"]],
+    ids=lambda args: " ".join(args),
+)
+def test_help_version_and_usage_errors_import_no_heavy_module(args, tmp_path):
+    for entry in entry_points():
+        result, modules = imported_by([*entry, *args], tmp_path / "home")
+        expected = 2 if args[-1] == "7h" else 0
+        assert result.returncode == expected, result.stderr[-2000:]
+        assert not modules & set(HEAVY), f"{' '.join([*entry, *args])} imported {sorted(modules & set(HEAVY))}"
+        if args == ["--version"]:
+            assert result.stdout.startswith("zvt-ccxt ")
+        elif expected == 0:
+            assert "usage: zvt-ccxt" in result.stdout
+    assert not (tmp_path / "home" / "data").exists()  # zvt never ran: it creates its databases at import
+
+
+def test_a_command_that_runs_loads_zvt_first(tmp_path):
+    """The other side of the same measurement: a real command imports zvt (quietly) before it runs."""
+    result, modules = imported_by(["-m", "zvt_ccxt.cli", "coverage", "--exchange", "okx"], tmp_path / "home")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert {"zvt", "pandas"} <= modules
+    assert result.stdout.strip() == "nothing recorded on okx yet: run `zvt-ccxt record` first"
+    assert (tmp_path / "home" / "data" / "ccxt").is_dir()
