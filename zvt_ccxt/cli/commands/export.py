@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zvt_ccxt import levels, store
+from zvt_ccxt import levels
 from zvt_ccxt.cli.commands.record import DATA_SCHEMAS
 from zvt_ccxt.cli.common import (
     ENTITY_TYPES,
@@ -58,8 +58,7 @@ def register(subparsers, parents) -> None:
 
 
 def _query(args: argparse.Namespace) -> tuple[pd.DataFrame, str]:
-
-    from zvt_ccxt import domain
+    from zvt_ccxt import domain, store
 
     symbols = split_list(args.symbols)
     if args.data == "klines":
