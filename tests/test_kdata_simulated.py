@@ -237,3 +237,19 @@ def test_a_nan_and_text_payload_fails_its_window_for_repair(sim):
     assert record("okx").ok
     frame = stored(CryptoPair1hKdata, "cryptopair_okx_btcusdt")
     assert len(frame) == (END_MS - START_MS) // H and frame.id.is_unique
+
+
+def test_coverage_report_and_repair_find_series_by_code_or_ccxt_symbol(sim):
+    """A perpetual's ccxt symbol ``BTC/USDT:USDT`` names the series coded ``btcusdt``, as its code does."""
+    import zvt_ccxt
+    from zvt_ccxt.domain import CryptoPerp1hKdata
+
+    summary = CryptoPerp1hKdata.record_data(
+        provider="ccxt", exchange="binance", symbols=["BTC/USDT:USDT", "ETH/USDT:USDT"], start_timestamp=START
+    )
+    assert summary.ok
+    for asked in (["BTC/USDT:USDT"], ["btcusdt"], ["BTCUSDT"]):
+        report = zvt_ccxt.coverage_report(CryptoPerp1hKdata, exchange="binance", codes=asked)
+        assert report.entity_id.tolist() == ["cryptoperp_binance_btcusdt"], asked
+    assert zvt_ccxt.coverage_report(CryptoPerp1hKdata, exchange="binance", codes=["DOGE/USDT:USDT"]).empty
+    assert zvt_ccxt.repair(CryptoPerp1hKdata, exchange="binance", codes=["BTC/USDT:USDT"]).ok
