@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from zvt_ccxt import levels
+from zvt_ccxt import levels, store
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.reliability.harness import (
     CANDLE_PATHS,
@@ -289,7 +289,7 @@ def run_rest_fault(simulator, fault: RestFault, exchange: str, variant: str, ref
         outcome.problems.append("the fault was never served")
     if first is not None:
         entity_id = first.results[0].entity_id
-        failed = coverage.failed_ranges(coverage.load_windows(schema.__tablename__, entity_id))
+        failed = coverage.failed_ranges(store.coverage.windows(schema.__tablename__, entity_id))
         # change_pct may still refer to a bar before a rejected one until the repair: compare the rest
         columns = row_columns(schema, leave_out=("change_pct",))
         kept = [row_columns(schema).index(c) for c in columns]
@@ -369,7 +369,7 @@ def run_delisted_mid_run(simulator, exchange: str) -> FaultOutcome:
             outcome.problems.append(f"{first} failed too: {by_symbol[first].error}")
         if gone.ok or second not in (gone.error or "") or exchange not in (gone.error or ""):
             outcome.problems.append(f"{second} did not fail by name: {gone.error}")
-        windows = coverage.load_windows(schema.__tablename__, gone.entity_id)
+        windows = store.coverage.windows(schema.__tablename__, gone.entity_id)
         if not coverage.failed_ranges(windows):
             outcome.problems.append(f"{second}: no failed window")
         if gone.rows != 2 * PAGE_CAP:

@@ -20,10 +20,10 @@ from pathlib import Path
 from sqlalchemy import event
 
 from zvt_ccxt import levels
-from zvt_ccxt.backfill import coverage
 from zvt_ccxt.domain.coverage import FETCHED
 from zvt_ccxt.reliability.faults import START_MS, FaultOutcome, record
 from zvt_ccxt.reliability.harness import clear_tables, compare_rows, row_columns, table_rows
+from zvt_ccxt.store import coverage
 from zvt_ccxt.store.engines import engine_for
 
 
@@ -76,7 +76,7 @@ def database_read_only(schema: type) -> Iterator[None]:
 
 def _accounted(outcome: FaultOutcome, schema: type, entity_id: str, reference: list[tuple]) -> None:
     """Stored rows must be exactly the reference bars inside the windows coverage calls fetched."""
-    windows = [w for w in coverage.load_windows(schema.__tablename__, entity_id) if w.status == FETCHED]
+    windows = [w for w in coverage.windows(schema.__tablename__, entity_id) if w.status == FETCHED]
     stored = table_rows(schema)
     at = row_columns(schema).index("timestamp")
     stamps = {row[0]: levels.to_utc_ms(row[at]) for row in reference}
