@@ -69,7 +69,9 @@ def _document(tables: list[Table], command: str, elapsed: float) -> str:
         "Every figure, baseline and ceiling of a table comes from the same run, each path in a process of its own.",
         "",
     ]
-    return "\n".join(head) + "\n" + "\n".join(t.markdown() + "\n" for t in tables)
+    # the reasons for SQLite's second write path, with the figures that keep it (kept across runs)
+    write_paths = (ROOT / "benchmarks" / "write_paths.md").read_text()
+    return "\n".join(head) + "\n" + "\n".join(t.markdown() + "\n" for t in tables) + "\n" + write_paths
 
 
 if __name__ == "__main__":

@@ -112,9 +112,8 @@ def cpu_bound(sizes: Sizes) -> tuple[Table, Table]:
         table.notes.append(
             "How the recorder nears or passes (c): it parses on one thread while a second writes, and its write is "
             "one SQLite statement a batch over fixed-width records (ids, times and exact numbers unpacked inside "
-            "SQLite, `zvt_ccxt/store/sqlite_records.py`), which costs SQLite less per row than `executemany` binding "
-            "every cell from Python (row (d)); (c) varies by a quarter between runs on this machine (page cache, "
-            "disk)."
+            "SQLite, `zvt_ccxt/store/sqlite_records.py`), run with the GIL released, where `executemany` takes the "
+            "GIL back once a row (row (d)); (c) varies by a quarter between runs on this machine (page cache, disk)."
         )
     else:
         at_target_s = recorder["rows"] / (0.8 * ceiling)

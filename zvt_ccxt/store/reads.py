@@ -17,7 +17,7 @@ from zvt_ccxt import levels
 from zvt_ccxt.domain.market_data import CryptoFunding, CryptoTrade
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.store.engines import engine_for
-from zvt_ccxt.store.rows import sql_datetimes
+from zvt_ccxt.store.rows import stamp
 
 
 class StoredBar(NamedTuple):
@@ -33,14 +33,6 @@ class StoredFunding(NamedTuple):
     funding_interval_hours: float | None
 
 
-def _ms(value) -> int:
-    return levels.to_utc_ms(value)
-
-
-def _time(ms: int) -> str:
-    return sql_datetimes([ms])[0]
-
-
 def _first(schema: type, statement: str, parameters: dict):
     with engine_for(schema).connect() as connection:
         return connection.execute(text(statement), parameters).first()
@@ -54,11 +46,11 @@ def last_bar_ms(schema: type, entity_id: str) -> int | None:
     table = schema.__tablename__
     row = _first(schema, f'SELECT MAX("timestamp") AS latest FROM "{table}" WHERE "entity_id" = :entity_id',
                  {"entity_id": entity_id})
-    return None if row is None or row.latest is None else _ms(row.latest)
+    return None if row is None or row.latest is None else levels.to_utc_ms(row.latest)
 
 
 def _bar(row) -> StoredBar | None:
-    return None if row is None else StoredBar(row.id, _ms(row.timestamp), row.close, row.change_pct)
+    return None if row is None else StoredBar(row.id, levels.to_utc_ms(row.timestamp), row.close, row.change_pct)
 
 
 def bar_before(schema: type, entity_id: str, ts_ms: int) -> StoredBar | None:
@@ -68,7 +60,7 @@ def bar_before(schema: type, entity_id: str, ts_ms: int) -> StoredBar | None:
         f'SELECT "id", "timestamp", "close", "change_pct" FROM "{table}" '
         'WHERE "entity_id" = :entity_id AND "timestamp" < :at ORDER BY "timestamp" DESC LIMIT 1'
     )
-    return _bar(_first(schema, statement, {"entity_id": entity_id, "at": _time(ts_ms)}))
+    return _bar(_first(schema, statement, {"entity_id": entity_id, "at": stamp(ts_ms)}))
 
 
 def bar_from(schema: type, entity_id: str, ts_ms: int) -> StoredBar | None:
@@ -78,7 +70,7 @@ def bar_from(schema: type, entity_id: str, ts_ms: int) -> StoredBar | None:
         f'SELECT "id", "timestamp", "close", "change_pct" FROM "{table}" '
         'WHERE "entity_id" = :entity_id AND "timestamp" >= :at ORDER BY "timestamp" LIMIT 1'
     )
-    return _bar(_first(schema, statement, {"entity_id": entity_id, "at": _time(ts_ms)}))
+    return _bar(_first(schema, statement, {"entity_id": entity_id, "at": stamp(ts_ms)}))
 
 
 def bar_times_ms(schema: type, entity_id: str) -> np.ndarray:
