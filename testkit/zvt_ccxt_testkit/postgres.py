@@ -28,6 +28,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -397,8 +398,6 @@ def _start_on_a_free_port(server: ThrowawayPostgres) -> None:
 @contextlib.contextmanager
 def _sigint_deferred() -> Iterator[None]:
     """Hold SIGINT back during the block and deliver it afterwards (main thread only; elsewhere a no-op)."""
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         yield
         return
