@@ -23,23 +23,11 @@ from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.errors import UnsupportedLevelError
 from zvt_ccxt.exchange.client import get_client
 from zvt_ccxt.exchange.profiles import profile_for
-from zvt_ccxt.store.rows import intraday_ids, number
+from zvt_ccxt.store.rows import OPEN_INTEREST_COLUMNS, intraday_ids, number
 from zvt_ccxt.store.writer import upsert
 
 TABLE = CryptoOpenInterest.__tablename__
 PERIODS = ("5m", "15m", "30m", "1h", "4h", "1d")
-COLUMNS = (
-    "id",
-    "entity_id",
-    "timestamp",
-    "code",
-    "exchange",
-    "ts_ms",
-    "open_interest_amount",
-    "open_interest_value",
-    "scope",
-    "period",
-)
 
 
 class CcxtOpenInterestRecorder(MarketDataRecorder):
@@ -95,7 +83,7 @@ class CcxtOpenInterestRecorder(MarketDataRecorder):
                 )
                 for row, ident, stamp in zip(kept, ids, stamps, strict=True)
             ]
-            result.rows += upsert(CryptoOpenInterest, COLUMNS, rows)
+            result.rows += upsert(CryptoOpenInterest, OPEN_INTEREST_COLUMNS, rows)
             return len(batch.rows) - len(kept)
 
         try:

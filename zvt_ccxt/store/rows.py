@@ -40,13 +40,10 @@ KDATA_COLUMNS = (
     "turnover_estimated",
     "closed",
 )
+#: the columns every market-data row starts with: zvt's id and entity keys, then the exchange time in ms
+MARKET_DATA_KEYS = ("id", "entity_id", "timestamp", "code", "exchange", "ts_ms")
 TRADE_COLUMNS = (
-    "id",
-    "entity_id",
-    "timestamp",
-    "code",
-    "exchange",
-    "ts_ms",
+    *MARKET_DATA_KEYS,
     "trade_id",
     "price",
     "amount",
@@ -56,12 +53,7 @@ TRADE_COLUMNS = (
     "source",
 )
 BOOK_COLUMNS = (
-    "id",
-    "entity_id",
-    "timestamp",
-    "code",
-    "exchange",
-    "ts_ms",
+    *MARKET_DATA_KEYS,
     "nonce",
     "depth",
     "bids",
@@ -75,12 +67,7 @@ BOOK_COLUMNS = (
     "source",
 )
 FUNDING_COLUMNS = (
-    "id",
-    "entity_id",
-    "timestamp",
-    "code",
-    "exchange",
-    "ts_ms",
+    *MARKET_DATA_KEYS,
     "funding_rate",
     "funding_interval_hours",
     "mark_price",
@@ -88,6 +75,7 @@ FUNDING_COLUMNS = (
     "settled",
     "source",
 )
+OPEN_INTEREST_COLUMNS = (*MARKET_DATA_KEYS, "open_interest_amount", "open_interest_value", "scope", "period")
 
 
 def sql_datetimes(ms: Sequence[int] | np.ndarray) -> list[str]:
