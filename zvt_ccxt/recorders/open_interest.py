@@ -16,13 +16,13 @@ from zvt_ccxt import levels, store
 from zvt_ccxt.backfill.history import Batch, timestamp
 from zvt_ccxt.backfill.instruments import PERP, Instrument
 from zvt_ccxt.backfill.open_interest_pager import open_interest_pager
-from zvt_ccxt.backfill.recording import MarketDataRecorder
 from zvt_ccxt.backfill.summary import SymbolResult
 from zvt_ccxt.domain.market_data import CryptoOpenInterest
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.errors import UnsupportedLevelError
 from zvt_ccxt.exchange.client import get_client
 from zvt_ccxt.exchange.profiles import profile_for
+from zvt_ccxt.recorders.market_data import MarketDataRecorder
 from zvt_ccxt.store.rows import OPEN_INTEREST_COLUMNS, intraday_ids, number
 from zvt_ccxt.store.writer import upsert
 

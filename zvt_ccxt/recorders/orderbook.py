@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 
 from zvt_ccxt.backfill.instruments import Instrument
-from zvt_ccxt.backfill.recording import MarketDataRecorder
 from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
 from zvt_ccxt.domain.market_data import CryptoOrderbook
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.errors import DataValidationError, ZvtCcxtError
 from zvt_ccxt.exchange.client import get_client
 from zvt_ccxt.exchange.profiles import by_market_type, profile_for
+from zvt_ccxt.recorders.market_data import MarketDataRecorder
 from zvt_ccxt.store.rows import BOOK_COLUMNS, book_levels, book_row
 from zvt_ccxt.store.writer import upsert
 

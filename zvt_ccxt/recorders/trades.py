@@ -15,12 +15,12 @@ from __future__ import annotations
 from zvt_ccxt import levels, store
 from zvt_ccxt.backfill.history import Batch
 from zvt_ccxt.backfill.instruments import SPOT, Instrument
-from zvt_ccxt.backfill.recording import MarketDataRecorder
 from zvt_ccxt.backfill.summary import SymbolResult
 from zvt_ccxt.backfill.trade_pager import trade_pager
 from zvt_ccxt.domain.market_data import CryptoTrade
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange.client import get_client
+from zvt_ccxt.recorders.market_data import MarketDataRecorder
 from zvt_ccxt.store import rows
 from zvt_ccxt.store.rows import TRADE_COLUMNS, valid_trade
 from zvt_ccxt.store.writer import upsert
