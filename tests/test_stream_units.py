@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zvt_ccxt import levels
+from zvt_ccxt.backfill.instruments import Instrument
 from zvt_ccxt.domain import CryptoOrderbook, CryptoTrade
 from zvt_ccxt.store.engines import engine_for
 from zvt_ccxt.store.rows import BOOK_COLUMNS, book_row, trade_rows
@@ -19,7 +20,7 @@ from zvt_ccxt.stream.books import ConnectionSequence, OkxChecksum, UpdateIdSeque
 from zvt_ccxt.stream.candles import NativeCandles, TradeCandles
 from zvt_ccxt.stream.gaps import CacheCursor, Gap, TradeSequence, trade_pages
 from zvt_ccxt.stream.metrics import StreamMetrics
-from zvt_ccxt.stream.rows import TRADES_TABLE, Entity
+from zvt_ccxt.stream.rows import TRADES_TABLE
 from zvt_ccxt.stream.subscriptions import Backoff, BackoffPolicy
 from zvt_ccxt.stream.watchdog import EventClock, StallWatchdog
 from zvt_ccxt.stream.writer import StreamWriter, Table
@@ -224,7 +225,7 @@ def test_crossed_books_are_refused():
 
 # -- writer -------------------------------------------------------------------------------------------
 
-ENTITY = Entity("cryptopair_binance_btcusdt", "cryptopair", "binance", "btcusdt", "BTC/USDT")
+ENTITY = Instrument("cryptopair_binance_btcusdt", "cryptopair", "binance", "btcusdt", "BTC/USDT")
 
 
 def count(schema) -> int:

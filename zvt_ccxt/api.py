@@ -7,30 +7,15 @@ from collections.abc import Sequence
 import pandas as pd
 
 from zvt_ccxt import store
-from zvt_ccxt.backfill import coverage
+from zvt_ccxt.backfill import coverage, instruments
 from zvt_ccxt.backfill.summary import RecordSummary
-from zvt_ccxt.codes import looks_like_symbol, normalise_code
-from zvt_ccxt.domain.meta import ENTITY_SCHEMAS
 
 
 def _entity_ids(schema: type, exchange: str | None, codes: Sequence[str] | None, entity_ids) -> list[str]:
     if entity_ids:
         return list(entity_ids)
     found = store.coverage.entity_ids(schema.__tablename__, exchange)
-    if not codes:
-        return found
-    # ccxt symbols become codes by the stored entities (the code rule resolves collisions per exchange), so
-    # ``BTC/USDT:USDT`` finds ``btcusdt`` and never a made-up ``btcusdtusdt``
-    entity_type = schema.__tablename__.split("_", 1)[0]
-    typed = [str(c) for c in codes]
-    plain = {normalise_code(c) for c in typed if not looks_like_symbol(c)}
-    symbols = [c for c in typed if looks_like_symbol(c)]
-    wanted: set[tuple[str, str]] = set()
-    for exchange_id in sorted({e.split("_", 2)[1] for e in found}):
-        by_symbol = store.entities.symbols(ENTITY_SCHEMAS[entity_type], exchange_id) if symbols else {}
-        wanted |= {(exchange_id, code) for code in plain}
-        wanted |= {(exchange_id, by_symbol[s]) for s in symbols if s in by_symbol}
-    return [e for e in found if tuple(e.split("_", 2)[1:]) in wanted]
+    return instruments.stored_ids(schema.__tablename__.split("_", 1)[0], found, [str(c) for c in codes or []])
 
 
 def coverage_report(

@@ -56,3 +56,23 @@ def looks_like_symbol(text: str) -> bool:
 def normalise_code(text: str) -> str:
     """A code as a user may type it (``BTCUSDT``, ``btc-usdt``) in its stored form."""
     return _clean(text)
+
+
+def match_codes(wanted: Iterable[str], known: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """``(codes, unmatched)``: each code or ccxt symbol of ``wanted`` as a stored code, given ``known`` (symbol ->
+    code of one entity type on one exchange); codes once each, in the order first asked for."""
+    by_code = set(known.values())
+    matched: list[str] = []
+    unmatched: list[str] = []
+    for item in wanted:
+        text = str(item)
+        if looks_like_symbol(text):
+            code = known.get(text) or known.get(text.upper())
+        else:
+            code = normalise_code(text)
+            code = code if code in by_code else None
+        if code is None:
+            unmatched.append(text)
+        elif code not in matched:
+            matched.append(code)
+    return matched, unmatched

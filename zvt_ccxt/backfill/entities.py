@@ -1,16 +1,14 @@
-"""Keeping entity tables in step with the exchange's markets, and picking the entities a run works on."""
+"""Keeping entity tables in step with the exchange's markets."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 import pandas as pd
 
 from zvt_ccxt import clock, store
-from zvt_ccxt.errors import UnknownSymbolError
 from zvt_ccxt.exchange.client import get_client
-from zvt_ccxt.exchange.markets import entity_rows, resolve_codes
+from zvt_ccxt.exchange.markets import entity_rows
 
 logger = logging.getLogger(__name__)
 
@@ -35,25 +33,3 @@ def refresh_entities(entity_schema: type, exchange_id: str) -> int:
         )
         logger.info("%s: %d %s markets no longer listed, marked inactive", exchange_id, len(gone), entity_type)
     return len(rows)
-
-
-def select_entity_ids(
-    entity_schema: type, exchanges: Sequence[str], wanted: Sequence[str] | None, entity_ids: Sequence[str] | None
-) -> list[str]:
-    """Entity ids for codes or ccxt symbols on each exchange, loading markets when something is not stored yet."""
-    if entity_ids:
-        return list(dict.fromkeys(entity_ids))
-    entity_type = entity_schema.__tablename__
-    selected: list[str] = []
-    for exchange_id in exchanges:
-        known = store.entities.symbols(entity_schema, exchange_id)
-        try:
-            if not known:
-                raise UnknownSymbolError("nothing stored yet")
-            codes = resolve_codes(exchange_id, entity_type, wanted, known) if wanted else sorted(set(known.values()))
-        except UnknownSymbolError:
-            refresh_entities(entity_schema, exchange_id)
-            known = store.entities.symbols(entity_schema, exchange_id)
-            codes = resolve_codes(exchange_id, entity_type, wanted, known) if wanted else sorted(set(known.values()))
-        selected += [f"{entity_type}_{exchange_id}_{code}" for code in codes]
-    return selected

@@ -84,21 +84,9 @@ def resolve_codes(exchange_id: str, entity_type: str, wanted: Iterable[str], kno
 
     Raises ``UnknownSymbolError`` naming every item that matches nothing.
     """
-    by_code = {code: symbol for symbol, code in known.items()}
-    result, missing = [], []
-    for item in wanted:
-        text = str(item)
-        if code_rules.looks_like_symbol(text):
-            code = known.get(text) or known.get(text.upper())
-        else:
-            code = code_rules.normalise_code(text)
-            code = code if code in by_code else None
-        if code is None:
-            missing.append(text)
-        elif code not in result:
-            result.append(code)
+    result, missing = code_rules.match_codes(wanted, known)
     if missing:
-        pool = list(known) + list(by_code)
+        pool = list(known) + list(known.values())
         hints = {m: difflib.get_close_matches(m, pool, n=2) for m in missing}
         detail = "; ".join(f"{m!r}" + (f" (did you mean {', '.join(h)}?)" if h else "") for m, h in hints.items())
         raise UnknownSymbolError(f"{exchange_id} has no {entity_type} market for {detail}")

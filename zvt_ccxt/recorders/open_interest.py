@@ -42,8 +42,8 @@ class CcxtOpenInterestRecorder(MarketDataRecorder):
             raise UnsupportedLevelError(f"open interest period {period!r}: use one of {', '.join(PERIODS)}")
         self.period = period
 
-    def require_capability(self, exchange_id: str) -> None:
-        super().require_capability(exchange_id)
+    def check_exchange(self, exchange_id: str) -> None:
+        super().check_exchange(exchange_id)
         served = profile_for(exchange_id).open_interest_periods or PERIODS
         if self.period not in served:
             raise UnsupportedLevelError(

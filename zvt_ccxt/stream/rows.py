@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from zvt_ccxt.backfill.instruments import Instrument
 from zvt_ccxt.domain.kdata import kdata_schema
 from zvt_ccxt.domain.market_data import CryptoFunding, CryptoOrderbook, CryptoTrade
 from zvt_ccxt.domain.recordable import PROVIDER
@@ -16,23 +15,12 @@ BOOKS_TABLE = Table(CryptoOrderbook, BOOK_COLUMNS)
 FUNDING_TABLE = Table(CryptoFunding, FUNDING_COLUMNS)
 
 
-@dataclass(frozen=True)
-class Entity:
-    """The zvt entity a streamed symbol is stored under."""
-
-    entity_id: str
-    entity_type: str
-    exchange: str
-    code: str
-    symbol: str
-
-
 def kdata_table(entity_type: str, level: str) -> Table:
     return Table(kdata_schema(entity_type, level), KDATA_COLUMNS)
 
 
 def candle_row(
-    entity: Entity,
+    entity: Instrument,
     level: str,
     bar: BarValues,
     *,
@@ -68,7 +56,7 @@ def candle_row(
 _INTERVAL_HOURS = {"1h": 1.0, "2h": 2.0, "4h": 4.0, "8h": 8.0, "16h": 16.0, "24h": 24.0}
 
 
-def funding_row(entity: Entity, funding: dict, source: str) -> tuple | None:
+def funding_row(entity: Instrument, funding: dict, source: str) -> tuple | None:
     """A predicted (unsettled) funding rate keyed on the funding time it applies to."""
     ts = funding.get("fundingTimestamp") or funding.get("nextFundingTimestamp")
     rate = number(funding.get("fundingRate"))

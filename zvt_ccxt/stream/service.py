@@ -15,15 +15,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from zvt_ccxt import levels, store
-from zvt_ccxt.backfill.entities import select_entity_ids
-from zvt_ccxt.domain.meta import CryptoPair, CryptoPerp
-from zvt_ccxt.errors import ConfigError, UnknownSymbolError, ZvtCcxtError
+from zvt_ccxt import levels
+from zvt_ccxt.backfill.instruments import resolve_symbols
+from zvt_ccxt.errors import ConfigError, ZvtCcxtError
 from zvt_ccxt.exchange.client import check_exchange_id, get_client
 from zvt_ccxt.stream.client import CACHE_LIMIT, ProClient
 from zvt_ccxt.stream.metrics import StreamMetrics
 from zvt_ccxt.stream.private import PRIVATE_CHANNELS, AuditLog, PrivateSubscription
-from zvt_ccxt.stream.rows import Entity
 from zvt_ccxt.stream.subscriptions import (
     BackoffPolicy,
     BookSubscription,
@@ -40,26 +38,6 @@ from zvt_ccxt.stream.writer import DEFAULT_FLUSH_INTERVAL, StreamWriter
 logger = logging.getLogger(__name__)
 
 CHANNELS = ("trades", "ohlcv", "orderbook", "funding")
-
-
-def resolve_entities(exchange: str, symbols: Sequence[str]) -> dict[str, Entity]:
-    """zvt entities of ccxt symbols (spot pairs and perpetuals), loading the markets over REST when needed."""
-    result: dict[str, Entity] = {}
-    for schema, wanted in (
-        (CryptoPair, [s for s in symbols if ":" not in s]),
-        (CryptoPerp, [s for s in symbols if ":" in s]),
-    ):
-        if not wanted:
-            continue
-        select_entity_ids(schema, [exchange], wanted, None)
-        known = store.entities.symbols(schema, exchange)
-        entity_type = schema.__tablename__
-        for symbol in wanted:
-            code = known.get(symbol)
-            if code is None:
-                raise UnknownSymbolError(f"{exchange} has no {entity_type} market {symbol!r}")
-            result[symbol] = Entity(f"{entity_type}_{exchange}_{code}", entity_type, exchange, code, symbol)
-    return result
 
 
 def _group_of(market: dict) -> str:
@@ -162,7 +140,7 @@ class CcxtStream:
         audit: AuditLog | None = None
         failure: BaseException | None = None
         try:
-            entities = await asyncio.to_thread(resolve_entities, self.exchange_id, self.symbols)
+            entities = await asyncio.to_thread(resolve_symbols, self.exchange_id, self.symbols)
             self.pro = ProClient(self.exchange_id, self.options, self.cache_limit, private=bool(self.private))
             if self.private and not self.pro.has_credentials:
                 raise ConfigError(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import ccxt
 
 from zvt_ccxt import levels
+from zvt_ccxt.backfill.instruments import Instrument
 from zvt_ccxt.errors import DataValidationError, ZvtCcxtError
 from zvt_ccxt.exchange.client import ExchangeClient
 from zvt_ccxt.store.rows import book_row, trade_rows, valid_trade
@@ -27,7 +28,7 @@ from zvt_ccxt.stream.candles import BarValues, NativeCandles, TradeCandles
 from zvt_ccxt.stream.client import ProClient
 from zvt_ccxt.stream.gaps import CacheCursor, Gap, TradeSequence, fetch_bars_between, trade_pages
 from zvt_ccxt.stream.metrics import StreamMetrics, SubscriptionMetrics
-from zvt_ccxt.stream.rows import BOOKS_TABLE, FUNDING_TABLE, TRADES_TABLE, Entity, candle_row, funding_row, kdata_table
+from zvt_ccxt.stream.rows import BOOKS_TABLE, FUNDING_TABLE, TRADES_TABLE, candle_row, funding_row, kdata_table
 from zvt_ccxt.stream.watchdog import EventClock, StallWatchdog
 from zvt_ccxt.stream.writer import StreamWriter
 from zvt_ccxt.trade_order import trade_key
@@ -78,7 +79,7 @@ class StreamContext:
     writer: StreamWriter
     metrics: StreamMetrics
     watchdog: StallWatchdog
-    entities: dict[str, Entity]
+    entities: dict[str, Instrument]
     level: str
     write_trades: bool = True
     book_depth: int = 20
@@ -173,7 +174,7 @@ class CandleOutput:
     """Writes one symbol's bars: the forming bar coalesced, every closed bar queued (never dropped)."""
 
     def __init__(
-        self, ctx: StreamContext, entity: Entity, metrics: SubscriptionMetrics, timeframe: str, derived: bool
+        self, ctx: StreamContext, entity: Instrument, metrics: SubscriptionMetrics, timeframe: str, derived: bool
     ) -> None:
         self.ctx = ctx
         self.entity = entity

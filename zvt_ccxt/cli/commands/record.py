@@ -81,9 +81,10 @@ def _recorder_takes(schema: type, name: str) -> bool:
     recorder = getattr(schema, "provider_map_recorder", {}).get("ccxt")
     if recorder is None:
         return False
+    # a recorder's own options are the parameters of its ``configure``
     try:
-        parameters = inspect.signature(recorder.__init__).parameters
-    except (TypeError, ValueError):
+        parameters = inspect.signature(recorder.configure).parameters
+    except (AttributeError, TypeError, ValueError):
         return False
     return name in parameters
 
