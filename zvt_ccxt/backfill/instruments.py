@@ -163,16 +163,20 @@ def resolve_symbols(exchange: str, symbols: Sequence[str]) -> dict[str, Instrume
     return result
 
 
+def stored_codes(entity_type: str, exchange: str, wanted: Sequence[str]) -> list[str]:
+    """Codes of the stored entities of ``entity_type`` on ``exchange`` that ``wanted`` names (nothing is loaded;
+    items naming nothing, a symbol of the other type among them, are left out)."""
+    return match_codes(wanted, store.entities.symbols(ENTITY_SCHEMAS[entity_type], exchange))[0]
+
+
 def stored_ids(entity_type: str, candidates: Sequence[str], wanted: Sequence[str] | None) -> list[str]:
     """The ids among ``candidates`` (entity ids of ``entity_type``) that ``wanted`` names, by the stored
-    entities only (nothing is loaded); all of them when ``wanted`` is empty. Items matching nothing match
-    nothing, so a report on a code never recorded is empty rather than an error."""
+    entities only (see ``stored_codes``); all of them when ``wanted`` is empty. A report on a code never
+    recorded is empty rather than an error."""
     if not wanted:
         return list(candidates)
-    schema = ENTITY_SCHEMAS[entity_type]
     chosen: set[str] = set()
     for exchange_id in sorted({split_entity_id(e)[1] for e in candidates}):
-        known = store.entities.symbols(schema, exchange_id)
-        codes, _ = match_codes(wanted, known)
+        codes = stored_codes(entity_type, exchange_id, wanted)
         chosen |= {entity_id_of(entity_type, exchange_id, code) for code in codes}
     return [e for e in candidates if e in chosen]

@@ -119,22 +119,3 @@ def add_replay_option(parser: argparse.ArgumentParser) -> None:
 
 def add_type_option(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("--type", "-t", choices=sorted(ENTITY_TYPES), help=help_text)
-
-
-def codes_for(entity_type: str, exchange: str | None, items: Sequence[str]) -> list[str]:
-    """Codes of stored entities of ``entity_type`` for ccxt symbols or codes; a symbol of the other type is left out."""
-    from zvt_ccxt import store
-    from zvt_ccxt.domain import ENTITY_SCHEMAS
-
-    known: dict[str, str] = {}
-    if exchange:
-        known = store.entities.symbols(ENTITY_SCHEMAS[entity_type], exchange)
-    codes = []
-    for item in items:
-        if item in known:
-            codes.append(known[item])
-        elif "/" not in item:
-            codes.append(item.lower())
-        elif entity_type_for(item, None) == entity_type:  # BTC/USDT names a spot pair, BTC/USDT:USDT a perpetual
-            codes.append(item.split(":")[0].replace("/", "").lower())
-    return list(dict.fromkeys(codes))

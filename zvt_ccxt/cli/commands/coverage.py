@@ -12,7 +12,6 @@ from zvt_ccxt.cli.common import (
     add_exchange_option,
     add_replay_option,
     add_type_option,
-    codes_for,
     exchange_traffic,
     split_list,
 )
@@ -103,11 +102,8 @@ def _reports(args: argparse.Namespace) -> list[tuple[type, pd.DataFrame]]:
     symbols = split_list(args.symbols)
     found = []
     for schema in _schemas(args):
-        entity_type = schema.__tablename__.split("_")[0]
-        codes = codes_for(entity_type, args.exchange, symbols) if symbols else None
-        if codes == []:
-            continue
-        report = coverage_report(schema, exchange=args.exchange, codes=codes)
+        # symbols and codes resolve by the stored entities of the schema's type (BTC/USDT:USDT names no pair)
+        report = coverage_report(schema, exchange=args.exchange, codes=symbols or None)
         if not report.empty:
             found.append((schema, report))
     return found

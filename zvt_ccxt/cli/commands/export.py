@@ -14,7 +14,6 @@ from zvt_ccxt.cli.common import (
     UsageError,
     add_exchange_option,
     add_type_option,
-    codes_for,
     parse_time,
     split_list,
 )
@@ -59,6 +58,7 @@ def register(subparsers, parents) -> None:
 
 def _query(args: argparse.Namespace) -> tuple[pd.DataFrame, str]:
     from zvt_ccxt import domain, store
+    from zvt_ccxt.backfill.instruments import stored_codes
 
     symbols = split_list(args.symbols)
     if args.data == "klines":
@@ -74,7 +74,7 @@ def _query(args: argparse.Namespace) -> tuple[pd.DataFrame, str]:
         entity_ids = [
             f"{entity_type}_{args.exchange}_{code}"
             for entity_type in entity_types
-            for code in codes_for(entity_type, args.exchange, symbols)
+            for code in stored_codes(entity_type, args.exchange, symbols)
         ]
     prefixes = [f"{entity_type}_{args.exchange}_" for entity_type in entity_types]
     frame = store.reads.frame(schema, entity_ids, prefixes, parse_time(args.since), parse_time(args.until))
