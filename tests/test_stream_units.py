@@ -86,18 +86,25 @@ def test_sequence_without_ids_marks_reconnects_by_time():
 
 
 class FakeRest:
-    """Answers ``fetch_trades`` like binance: by ``fromId`` (ids ``skip`` left out), else by time from ``since``."""
+    """Answers ``fetch_trades`` like binance: by ``fromId`` (ids ``skip`` left out), else by time from ``since``
+    (until ``until``, inclusive)."""
 
     exchange_id = "binance"
 
     def __init__(self, trades: list[dict], skip: frozenset[int] = frozenset()) -> None:
         self.trades, self.skip = trades, skip
+        self.requests: list[dict] = []
+
+    def market(self, symbol):
+        return {"symbol": symbol, "type": "spot"}
 
     def call(self, method, _symbol, since, limit, params, **_):
+        self.requests.append(dict(params, since=since))
         if "fromId" in params:
             rows = [t for t in self.trades if int(t["id"]) >= params["fromId"] and int(t["id"]) not in self.skip]
         else:
-            rows = [t for t in self.trades if t["timestamp"] >= since]
+            until = params.get("until", float("inf"))
+            rows = [t for t in self.trades if since <= t["timestamp"] <= until]
         return [dict(t) for t in rows[:limit]]
 
 
@@ -105,8 +112,34 @@ def test_a_repair_comes_page_by_page_with_exactly_the_missing_trades():
     rest = FakeRest([trade(i, T0 + i) for i in range(5_000)])
     gap = Gap("BTC/USDT", T0 + 99, T0 + 2_600, "evicted from cache", after_id=99, before_id=2_600)
     pages = list(trade_pages(rest, gap, limit=1_000))
-    assert [len(p) for p in pages] == [1_000, 1_000, 500]
+    # one page a request, walked by id from the last trade seen; the trade sharing a page's last timestamp
+    # goes with the next page (more trades at that instant may follow)
+    assert len(pages) == 3 and all(len(p) <= 1_000 for p in pages)
     assert [int(t["id"]) for p in pages for t in p] == list(range(100, 2_600))
+    assert [r.get("fromId") for r in rest.requests] == [100, 1_100, 2_100]
+
+
+def test_a_repair_and_the_trade_recorder_page_through_the_same_pager(monkeypatch):
+    from zvt_ccxt.backfill import trade_pager as pagers
+
+    walks = []
+    real = pagers.AggTradesPager._walk
+
+    def spying(self, start_ms, end_ms, after_id):
+        walks.append((type(self).__name__, start_ms, end_ms, after_id))
+        return real(self, start_ms, end_ms, after_id)
+
+    monkeypatch.setattr(pagers.AggTradesPager, "_walk", spying)
+    rest = FakeRest([trade(i, T0 + i) for i in range(500)])
+    gap = Gap("BTC/USDT", T0 + 99, T0 + 200, "skipped ids", after_id=99, before_id=200)
+    repaired = [int(t["id"]) for p in trade_pages(rest, gap) for t in p]
+    recorded = [
+        int(t["id"])
+        for b in pagers.trade_pager(rest, rest.market("BTC/USDT")).pages(T0 + 100, T0 + 200)
+        for t in b.rows
+    ]
+    assert repaired == recorded == list(range(100, 200))
+    assert walks == [("AggTradesPager", T0 + 99, T0 + 201, 99), ("AggTradesPager", T0 + 100, T0 + 200, None)]
 
 
 def test_a_repair_by_id_that_comes_short_is_completed_by_time_without_repeats():

@@ -22,6 +22,7 @@ from zvt_ccxt.backfill.candles import Candles, aggregate, bar_keys, concat, norm
 from zvt_ccxt.backfill.pager import OhlcvPager
 from zvt_ccxt.domain.market_data import CryptoTrade
 from zvt_ccxt.exchange.client import get_client
+from zvt_ccxt.trade_order import trade_order
 
 TRADE_TABLE = CryptoTrade.__tablename__
 FIELDS = ("open", "high", "low", "close", "volume")
@@ -37,10 +38,8 @@ def load_trades(entity_id: str, start=None, end=None) -> pd.DataFrame:
     frame = store.reads.trades(entity_id, _ms(start), _ms(end))
     if frame.empty:
         return frame
-    ids = frame.trade_id.astype(str)
-    frame["_numeric"] = np.where(ids.str.isdigit(), ids.str.len(), 0)
-    frame = frame.sort_values(["ts_ms", "_numeric", "trade_id"], kind="stable").drop(columns="_numeric")
-    return frame.reset_index(drop=True)
+    keys = [trade_order(ts, ident) for ts, ident in zip(frame.ts_ms.tolist(), frame.trade_id.tolist(), strict=True)]
+    return frame.iloc[sorted(range(len(keys)), key=keys.__getitem__)].reset_index(drop=True)
 
 
 def _covered(entity_id: str) -> list[tuple[int, int]]:

@@ -13,7 +13,8 @@ parameters, endpoint and window cap:
 - ``recent_only`` (bybit): one request for the latest trades; older ones are out of reach;
 - ``since`` (any other exchange): walk forward with ccxt's ``since``.
 
-Every pager also offers ``latest(end)``: the most recent page, where a first run without a start begins.
+Every pager also offers ``latest(end)``: the most recent page, where a first run without a start begins. The
+trade recorder and the stream's gap repairs page through these same walks.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from zvt_ccxt.trade_order import trade_key
 
 class TradePager:
     """Base: fetching, the latest page, and the uncovered span reported when a request fails."""
+
+    #: whether ``pages(..., after_id=)`` walks from a known trade id rather than by time
+    walks_by_id = False
 
     def __init__(self, client: ExchangeClient, market: dict, limit: int) -> None:
         self.client = client
@@ -55,16 +59,21 @@ class TradePager:
         kept = inside(rows, start, end_ms)
         return Batch(window(start, end_ms, kept), kept)
 
-    def pages(self, start_ms: int, end_ms: int) -> Iterator[Batch]:
+    def pages(self, start_ms: int, end_ms: int, after_id: int | None = None) -> Iterator[Batch]:
+        """The trades of ``[start_ms, end_ms)`` window by window; ``after_id``, the id of a trade known to come
+        just before the range, lets a pager that walks by id (``walks_by_id``) start right after it."""
         self._low, self._high = start_ms, end_ms
-        return guarded(self._walk(start_ms, end_ms), lambda: (self._low, self._high))
+        return guarded(self._walk(start_ms, end_ms, after_id), lambda: (self._low, self._high))
 
-    def _walk(self, start_ms: int, end_ms: int) -> Iterator[Batch]:
+    def _walk(self, start_ms: int, end_ms: int, after_id: int | None) -> Iterator[Batch]:
         raise NotImplementedError
 
 
 class AggTradesPager(TradePager):
-    """binance: a non-truncated time window finds the first trade, then the id cursor (``fromId``) walks forward."""
+    """binance: a non-truncated time window finds the first trade (unless the id before the range is known),
+    then the id cursor (``fromId``) walks forward."""
+
+    walks_by_id = True
 
     def __init__(self, client: ExchangeClient, market: dict, limit: int) -> None:
         super().__init__(client, market, limit)
@@ -82,9 +91,9 @@ class AggTradesPager(TradePager):
                 )
             span = max(1, span // 4)
 
-    def _walk(self, start_ms: int, end_ms: int) -> Iterator[Batch]:
+    def _walk(self, start_ms: int, end_ms: int, after_id: int | None) -> Iterator[Batch]:
         cursor = start_ms
-        next_id = None
+        next_id = None if after_id is None else after_id + 1
         while cursor < end_ms and next_id is None:
             span, rows = self._first_window(cursor, end_ms)
             yield Batch(window(cursor, cursor + span, rows), rows)
@@ -127,7 +136,7 @@ class BackwardTradePager(TradePager):
     def _latest_rows(self, end_ms: int) -> list[dict]:
         return self._first_page(end_ms)[0]
 
-    def _walk(self, start_ms: int, end_ms: int) -> Iterator[Batch]:
+    def _walk(self, start_ms: int, end_ms: int, after_id: int | None) -> Iterator[Batch]:
         high = end_ms
         rows, full = self._first_page(end_ms)
         previous_oldest = None
@@ -201,7 +210,7 @@ class TimeWindowTradesPager(BackwardTradePager):
 class RecentTradesPager(TradePager):
     """bybit: only the latest trades exist; the part of a range further back is left failed, and said so."""
 
-    def _walk(self, start_ms: int, end_ms: int) -> Iterator[Batch]:
+    def _walk(self, start_ms: int, end_ms: int, after_id: int | None) -> Iterator[Batch]:
         rows = self.fetch(None, self.limit)
         kept = inside(rows, start_ms, end_ms)
         if not rows or timestamp(rows[0]) < start_ms or len(rows) < self.limit:
@@ -222,7 +231,7 @@ class RecentTradesPager(TradePager):
 class SinceTradePager(TradePager):
     """Any other exchange: forward with ccxt's ``since``, each page starting at the last one's last timestamp."""
 
-    def _walk(self, start_ms: int, end_ms: int) -> Iterator[Batch]:
+    def _walk(self, start_ms: int, end_ms: int, after_id: int | None) -> Iterator[Batch]:
         cursor = start_ms
         carry: list[dict] = []
         while cursor < end_ms:
@@ -261,8 +270,9 @@ _PAGERS: dict[str, type[TradePager]] = {
 }
 
 
-def trade_pager(client: ExchangeClient, market: dict) -> TradePager:
-    """The pager for ``market`` on ``client``'s exchange, with that exchange's cap for the market type."""
+def trade_pager(client: ExchangeClient, market: dict, limit: int | None = None) -> TradePager:
+    """The pager for ``market`` on ``client``'s exchange, with that exchange's cap for the market type (or
+    ``limit`` trades a request)."""
     profile = profile_for(client.exchange_id)
-    limit = by_market_type(profile.trade_limits, market.get("type"))
+    limit = limit or by_market_type(profile.trade_limits, market.get("type"))
     return _PAGERS[profile.trade_paging](client, market, limit)

@@ -4,7 +4,8 @@ Three things lose trades silently: ccxt's bounded cache overflowing while the co
 reconnect (nothing is replayed), and a frame lost on the way. ``CacheCursor`` reads only what is new in a
 ccxt cache and notices when entries it never read were evicted; ``TradeSequence`` notices skipped trade
 ids where an exchange numbers trades consecutively, and reconnects everywhere. Each gap becomes a time
-window (plus the ids bounding it) that ``trade_pages`` and ``fetch_bars_between`` fill from REST.
+window (plus the ids bounding it) that ``trade_pages`` (through the trade recorder's pagers) and
+``fetch_bars_between`` (through the kline pager) fill from REST.
 """
 
 from __future__ import annotations
@@ -13,15 +14,11 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-import ccxt
-
 from zvt_ccxt import levels
 from zvt_ccxt.backfill.candles import normalise
 from zvt_ccxt.backfill.pager import OhlcvPager
-from zvt_ccxt.errors import ExchangeRequestError
+from zvt_ccxt.backfill.trade_pager import trade_pager
 from zvt_ccxt.exchange.client import ExchangeClient
-from zvt_ccxt.exchange.profiles import needed, profile_for
-from zvt_ccxt.trade_order import trade_key
 
 logger = logging.getLogger(__name__)
 
@@ -130,56 +127,43 @@ class TradeSequence:
         return fresh, gap
 
 
-def trade_pages(client: ExchangeClient, gap: Gap, limit: int = 1000, max_requests: int = 50) -> Iterator[list[dict]]:
+def trade_pages(
+    client: ExchangeClient, gap: Gap, limit: int | None = None, max_requests: int = 50
+) -> Iterator[list[dict]]:
     """The trades REST returns inside a gap, without the ones the stream has, one page at a time (blocking:
     advance it in a thread).
 
-    Each page is handed over as soon as it arrives, so a repair holds one page of ccxt's trade dicts (about
-    1.5 kB each) however large the gap, and the writer's backpressure paces the requests. Exchanges page
-    differently (oldest first from ``since``, or newest first before an end), so a full page leaves both
-    remainders of its window to ask for; every request narrows a window, and the number of requests is bounded.
+    The gap is paged with the exchange's own trade pager, the one the trade recorder uses (``limit`` trades a
+    request instead of the exchange's cap if given). Each page is handed over as soon as it arrives, so a
+    repair holds one page of ccxt's trade dicts (about 1.5 kB each) however large the gap, and the writer's
+    backpressure paces the requests. Where the exchange walks by id and both ids bounding the gap are known, the
+    walk starts right after the last trade seen and may take as many requests as the gap's size needs;
+    what it came short of is then asked for by time, at most ``max_requests`` requests in all.
     """
-    seen: set[str] = set()  # ids already handed over: windows overlap at their edges
-    profile = profile_for(client.exchange_id)
-    if gap.expected and profile.trade_paging == "agg_trades":
-        cursor_param = needed(profile.trade_cursor_param, client.exchange_id, "trade_cursor_param")
-        for page in _pages_by_id(client, cursor_param, gap, limit, max_requests):
-            seen.update(str(t.get("id")) for t in page)
-            yield page
-        if len(seen) >= gap.expected:
+    pager = trade_pager(client, client.market(gap.symbol), limit)
+    seen: set[str] = set()  # ids already handed over: a walk by time after one by id meets them again
+    by_id = pager.walks_by_id and gap.expected is not None and gap.after_id is not None
+    walks = [gap.after_id, None] if by_id else [None]
+    for after_id in walks:
+        budget = max_requests
+        if after_id is not None and gap.expected is not None:
+            budget = max(max_requests, -(-gap.expected // pager.limit) + 2)
+        budget += pager.requests
+        # the trade at the gap's end was seen: the range ends just after it, and the id bounds cut it off
+        for batch in pager.pages(gap.start_ms, gap.end_ms + 1, after_id):
+            missing = []
+            for trade in batch.rows:
+                key = str(trade.get("id"))
+                if key in seen or not _inside(gap, trade, key):
+                    continue
+                seen.add(key)
+                missing.append(trade)
+            if missing:
+                yield missing
+            if pager.requests >= budget:
+                break
+        if gap.expected is not None and len(seen) >= gap.expected:
             return
-    windows = [(gap.start_ms, gap.end_ms)]
-    needs_until = False
-    requests = 0
-    while windows and requests < max_requests:
-        start, end = windows.pop()
-        requests += 1
-        try:
-            params = {"until": end} if needs_until else {}
-            page = client.call("fetch_trades", gap.symbol, start, limit, params, symbol=gap.symbol)
-        except ExchangeRequestError as error:
-            if needs_until or not isinstance(error.cause, ccxt.ArgumentsRequired):
-                raise
-            needs_until = True  # e.g. coinbase: a since needs an until
-            windows.append((start, end))
-            continue
-        inside = [t for t in page if t.get("timestamp") is not None and start <= t["timestamp"] <= end]
-        if len(page) >= limit and inside:
-            oldest, newest = min(t["timestamp"] for t in inside), max(t["timestamp"] for t in inside)
-            if newest < end and (newest, end) != (start, end):
-                windows.append((newest, end))
-            if oldest > start and (start, oldest) != (start, end):
-                windows.append((start, oldest))
-        missing = []
-        for trade in inside:
-            key = str(trade.get("id"))
-            if key in seen or not _inside(gap, trade, key):
-                continue
-            seen.add(key)
-            missing.append(trade)
-        if missing:
-            missing.sort(key=trade_key)
-            yield missing
 
 
 def _inside(gap: Gap, trade: dict, key: str) -> bool:
@@ -188,31 +172,6 @@ def _inside(gap: Gap, trade: dict, key: str) -> bool:
     if gap.after_id is not None and number is not None:
         return gap.after_id < number < (gap.before_id if gap.before_id is not None else number + 1)
     return key not in gap.edge_ids
-
-
-def _pages_by_id(
-    client: ExchangeClient, cursor_param: str, gap: Gap, limit: int, max_requests: int
-) -> Iterator[list[dict]]:
-    """The missing trades walked forward by id (binance ``fromId``): exactly the gap, one page per ``limit``.
-
-    The gap's size is known, so the walk may take as many requests as it needs to cover it (plus a few for ids
-    the exchange does not serve) rather than stop at ``max_requests``.
-    """
-    if gap.after_id is None or gap.before_id is None or gap.expected is None:
-        return  # a walk by id needs the ids on both sides
-    before_id = gap.before_id
-    cursor = gap.after_id + 1
-    for _ in range(max(max_requests, -(-gap.expected // limit) + 2)):
-        page = client.call("fetch_trades", gap.symbol, None, limit, {cursor_param: cursor}, symbol=gap.symbol)
-        numbered = sorted(
-            ((n, t) for t in page if (n := _int_id(t)) is not None and cursor <= n < before_id),
-            key=lambda pair: pair[0],
-        )
-        if numbered:
-            yield [t for _, t in numbered]
-        if not numbered or len(page) < limit or numbered[-1][0] + 1 >= before_id:
-            break
-        cursor = numbered[-1][0] + 1
 
 
 def fetch_bars_between(client: ExchangeClient, symbol: str, level: str, start_ms: int, end_ms: int) -> list[list]:
