@@ -19,7 +19,8 @@ from zvt_ccxt.exchange import capabilities
 from zvt_ccxt.recorders.funding import with_intervals
 from zvt_ccxt.recorders.orderbook import request_depth, snapshot_row
 from zvt_ccxt.recorders.trades import trade_rows
-from zvt_ccxt.store.rows import intraday_ids
+from zvt_ccxt.store.rows import FUNDING_COLUMNS, funding_row, intraday_ids
+from zvt_ccxt.stream.rows import predicted_funding_row
 from zvt_ccxt_testkit.simulator import HOST_PREFIX, ExchangeSimulator, derivatives, tape
 from zvt_ccxt_testkit.simulator.pricing import CLOSE, CONTRACTS, HIGH, LOW, OPEN, TS
 
@@ -212,6 +213,20 @@ def test_funding_intervals_come_from_the_event_before():
     with_intervals(batches)
     hours = [r["_zvt_ccxt_interval_hours"] for r in [*older, *newer]]
     assert hours == [8.0, 8.0, 4.0, 4.0, 1.0]
+
+
+def test_a_funding_event_is_one_row_whether_a_stream_predicted_it_or_the_history_settled_it():
+    perp = Instrument("cryptoperp_binance_btcusdt", "cryptoperp", "binance", "btcusdt", "BTC/USDT:USDT")
+    ts = 1_700_006_400_000
+    predicted = {"fundingTimestamp": ts, "fundingRate": 0.0001, "markPrice": 37_000.5, "interval": "8h"}
+    settled = {"timestamp": ts, "fundingRate": 0.00012, "info": {"markPrice": "37001.5"}}
+    streamed = predicted_funding_row(perp, predicted, "stream")
+    recorded = funding_row(perp, settled, ts, 8.0, settled=True, source="rest", mark_field="markPrice")
+    assert streamed is not None and recorded is not None and len(streamed) == len(recorded) == len(FUNDING_COLUMNS)
+    assert streamed[:6] == recorded[:6] and streamed[0] == intraday_ids(perp.entity_id, [ts])[0][0]
+    assert streamed[6:] == (0.0001, 8.0, 37_000.5, None, False, "stream")
+    assert recorded[6:] == (0.00012, 8.0, 37_001.5, None, True, "rest")
+    assert predicted_funding_row(perp, {**predicted, "fundingRate": None}, "stream") is None
 
 
 def test_order_book_depth_requests_and_validation():

@@ -23,7 +23,7 @@ from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange.client import get_client
 from zvt_ccxt.exchange.profiles import profile_for
 from zvt_ccxt.recorders.market_data import MarketDataRecorder
-from zvt_ccxt.store.rows import FUNDING_COLUMNS, intraday_ids, number
+from zvt_ccxt.store.rows import FUNDING_COLUMNS, funding_row
 from zvt_ccxt.store.writer import upsert
 
 TABLE = CryptoFunding.__tablename__
@@ -109,29 +109,20 @@ class CcxtFundingRecorder(MarketDataRecorder):
         return following.id, (following.ts_ms - newest) / levels.HOUR_MS
 
     def _store(self, instrument: Instrument, result: SymbolResult, batch: Batch, mark_field: str | None) -> int:
-        kept = [r for r in batch.rows if number(r.get("fundingRate")) is not None]
-        ids, stamps = intraday_ids(instrument.entity_id, [timestamp(r) for r in kept])
-        rows = []
-        for row, ident, stamp in zip(kept, ids, stamps, strict=True):
-            info = row.get("info") if isinstance(row.get("info"), dict) else {}
-            mark = number(row.get("markPrice")) or (number(info.get(mark_field)) if mark_field else None)
-            rows.append(
-                (
-                    ident,
-                    instrument.entity_id,
-                    stamp,
-                    instrument.code,
-                    instrument.exchange,
-                    timestamp(row),
-                    number(row["fundingRate"]),
-                    row.get(_INTERVAL),
-                    mark,
-                    number(row.get("indexPrice")),
-                    True,
-                    "rest",
-                )
+        rows = [
+            funding_row(
+                instrument,
+                event,
+                timestamp(event),
+                event.get(_INTERVAL),
+                settled=True,
+                source="rest",
+                mark_field=mark_field,
             )
-        result.rows += upsert(CryptoFunding, FUNDING_COLUMNS, rows)
+            for event in batch.rows
+        ]
+        kept = [row for row in rows if row is not None]
+        result.rows += upsert(CryptoFunding, FUNDING_COLUMNS, kept)
         return len(batch.rows) - len(kept)
 
 

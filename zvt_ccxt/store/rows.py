@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -176,6 +176,43 @@ def trade_rows(target: Target, trades: list[dict], source: str) -> list[tuple]:
             )
         )
     return rows
+
+
+def funding_row(
+    target: Target,
+    funding: Mapping,
+    ts_ms: int,
+    interval_hours: float | None,
+    *,
+    settled: bool,
+    source: str,
+    mark_field: str | None = None,
+) -> tuple | None:
+    """A row for ``FUNDING_COLUMNS`` from a ccxt funding structure (a settled event of the history, or the
+    predicted rate a stream or poll sees) keyed on the funding time ``ts_ms``; None without a rate. The mark
+    price is the structure's, else ``info[mark_field]`` where the exchange puts it there."""
+    rate = number(funding.get("fundingRate"))
+    if rate is None:
+        return None
+    mark = number(funding.get("markPrice"))
+    info = funding.get("info")
+    if not mark and mark_field and isinstance(info, Mapping):
+        mark = number(info.get(mark_field))
+    ids, stamps = intraday_ids(target.entity_id, [ts_ms])
+    return (
+        ids[0],
+        target.entity_id,
+        stamps[0],
+        target.code,
+        target.exchange,
+        int(ts_ms),
+        rate,
+        interval_hours,
+        mark,
+        number(funding.get("indexPrice")),
+        settled,
+        source,
+    )
 
 
 def book_levels(side: list, depth: int, descending: bool, name: str) -> list[list[float]]:

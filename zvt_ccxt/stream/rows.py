@@ -6,7 +6,15 @@ from zvt_ccxt.backfill.instruments import Instrument
 from zvt_ccxt.domain.kdata import kdata_schema
 from zvt_ccxt.domain.market_data import CryptoFunding, CryptoOrderbook, CryptoTrade
 from zvt_ccxt.domain.recordable import PROVIDER
-from zvt_ccxt.store.rows import BOOK_COLUMNS, FUNDING_COLUMNS, KDATA_COLUMNS, TRADE_COLUMNS, kdata_id, number, stamp
+from zvt_ccxt.store.rows import (
+    BOOK_COLUMNS,
+    FUNDING_COLUMNS,
+    KDATA_COLUMNS,
+    TRADE_COLUMNS,
+    funding_row,
+    kdata_id,
+    stamp,
+)
 from zvt_ccxt.stream.candles import BarValues
 from zvt_ccxt.stream.writer import Table
 
@@ -56,25 +64,10 @@ def candle_row(
 _INTERVAL_HOURS = {"1h": 1.0, "2h": 2.0, "4h": 4.0, "8h": 8.0, "16h": 16.0, "24h": 24.0}
 
 
-def funding_row(entity: Instrument, funding: dict, source: str) -> tuple | None:
+def predicted_funding_row(entity: Instrument, funding: dict, source: str) -> tuple | None:
     """A predicted (unsettled) funding rate keyed on the funding time it applies to."""
     ts = funding.get("fundingTimestamp") or funding.get("nextFundingTimestamp")
-    rate = number(funding.get("fundingRate"))
-    if ts is None or rate is None:
+    if ts is None:
         return None
-    ts = int(ts)
     hours = _INTERVAL_HOURS.get(str(funding.get("interval")))
-    return (
-        kdata_id(entity.entity_id, "1m", ts),
-        entity.entity_id,
-        stamp(ts),
-        entity.code,
-        entity.exchange,
-        ts,
-        rate,
-        hours,
-        number(funding.get("markPrice")),
-        number(funding.get("indexPrice")),
-        False,
-        source,
-    )
+    return funding_row(entity, funding, int(ts), hours, settled=False, source=source)

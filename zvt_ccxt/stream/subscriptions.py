@@ -28,7 +28,14 @@ from zvt_ccxt.stream.candles import BarValues, NativeCandles, TradeCandles
 from zvt_ccxt.stream.client import ProClient
 from zvt_ccxt.stream.gaps import CacheCursor, Gap, TradeSequence, fetch_bars_between, trade_pages
 from zvt_ccxt.stream.metrics import StreamMetrics, SubscriptionMetrics
-from zvt_ccxt.stream.rows import BOOKS_TABLE, FUNDING_TABLE, TRADES_TABLE, candle_row, funding_row, kdata_table
+from zvt_ccxt.stream.rows import (
+    BOOKS_TABLE,
+    FUNDING_TABLE,
+    TRADES_TABLE,
+    candle_row,
+    kdata_table,
+    predicted_funding_row,
+)
 from zvt_ccxt.stream.watchdog import EventClock, StallWatchdog
 from zvt_ccxt.stream.writer import StreamWriter
 from zvt_ccxt.trade_order import trade_key
@@ -509,7 +516,7 @@ class FundingSubscription(Subscription):
         event = funding.get("timestamp")
         self.metrics.received(1, event)
         self.clock.observe(event)
-        row = funding_row(self.ctx.entities[symbol], funding, "stream")
+        row = predicted_funding_row(self.ctx.entities[symbol], funding, "stream")
         if row is not None:
             self.ctx.writer.put_latest(FUNDING_TABLE, row[0], row, self.metrics, event, count_coalesced=False)
 
