@@ -376,9 +376,16 @@ class _CountingStream:
 
     @property
     def metrics(self):
-        return {
-            name: {"messages": count, "latency_p50_ms": 2.0, "staleness_s": 0.1} for name, count in self.counts.items()
-        }
+        from zvt_ccxt.stream.metrics import StreamMetrics
+
+        metrics = StreamMetrics()
+        for name, count in self.counts.items():
+            exchange, channel, _ = name.split(" ", 2)
+            subscription = metrics.of(name, exchange, channel)
+            subscription.messages = count
+            subscription.latencies_ms.append(2.0)
+            subscription.last_receive = time.time() - 0.1
+        return metrics
 
     async def run(self):
         try:
@@ -445,8 +452,9 @@ def test_metrics_endpoint_serves_prometheus_text():
 
     status, text = asyncio.run(scrape())
     assert status == 200
-    assert 'zvt_ccxt_stream_messages{subscription="okx trades BTC/USDT"} 42' in text
-    assert 'zvt_ccxt_stream_p50_ms{subscription="okx trades BTC/USDT"} 2.0' in text
+    labels = 'exchange="okx",channel="trades",subscription="okx trades BTC/USDT"'
+    assert f"zvt_ccxt_stream_messages_total{{{labels}}} 42" in text
+    assert f'zvt_ccxt_stream_commit_latency_seconds{{{labels},quantile="0.5"}} 0.002000' in text
 
 
 def test_stream_command_writes_live_trades_and_stops_cleanly_on_ctrl_c(store, capsys):

@@ -1,30 +1,29 @@
 """The live status of a running stream: per subscription msgs/s, latency, last event age; and a metrics endpoint.
 
-The stream's metrics are read through :func:`subscription_rows`, which accepts what
-``zvt_ccxt.stream.CcxtStream.metrics`` offers (a mapping or list of per-subscription records, objects
-or dicts, directly or through ``snapshot()``/``to_dict()``), so the view and the endpoint need nothing
-else from the stream. msgs/s is measured here from the message counters between two reads.
+Both read the stream's own metrics (``CcxtStream.metrics``, a ``zvt_ccxt.stream.metrics.StreamMetrics``): the
+view its ``snapshot()`` records, the endpoint its ``prometheus()`` exposition. msgs/s is measured here from the
+message counters between two reads.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from zvt_ccxt.cli.tables import render
 
-#: row key -> attribute names a metrics record may use for it, first match wins
-FIELDS: dict[str, tuple[str, ...]] = {
-    "messages": ("messages", "msgs", "message_count", "received"),
-    "rows": ("rows", "rows_written", "written"),
-    "p50_ms": ("latency_p50_ms", "p50_ms", "latency_ms_p50", "p50"),
-    "p99_ms": ("latency_p99_ms", "p99_ms", "latency_ms_p99", "p99"),
-    "age_s": ("last_event_age_s", "staleness_s", "staleness", "age_s", "seconds_since_last_event"),
-    "reconnects": ("reconnects",),
-    "resyncs": ("resyncs",),
-    "gaps": ("gaps_repaired", "gaps"),
-    "drops": ("drops", "dropped"),
+#: row key -> the key of ``SubscriptionMetrics.as_dict()`` it shows
+FIELDS: dict[str, str] = {
+    "messages": "messages",
+    "rows": "rows",
+    "p50_ms": "latency_p50_ms",
+    "p99_ms": "latency_p99_ms",
+    "age_s": "staleness_s",
+    "reconnects": "reconnects",
+    "resyncs": "resyncs",
+    "gaps": "gaps_repaired",
+    "drops": "drops",
 }
 HEADERS = (
     "subscription",
@@ -40,60 +39,17 @@ HEADERS = (
 )
 
 
-def _field(record: Any, names: tuple[str, ...]) -> Any:
-    for name in names:
-        value = record.get(name) if isinstance(record, Mapping) else getattr(record, name, None)
-        if callable(value):
-            value = value()
-        if value is not None:
-            return value
-    return None
-
-
-def _records(stream: Any) -> list[tuple[str, Any]]:
-    metrics = getattr(stream, "metrics", None)
-    if callable(metrics) and not hasattr(metrics, "snapshot"):
-        metrics = metrics()
-    for method in ("snapshot", "to_dict", "as_dict"):
-        if metrics is not None and callable(getattr(metrics, method, None)):
-            metrics = getattr(metrics, method)()
-            break
-    if metrics is None:
-        return []
-    if isinstance(metrics, Mapping):
-        return [(str(key), value) for key, value in metrics.items()]
-    records = []
-    for index, value in enumerate(metrics):
-        name = _field(value, ("subscription", "name", "key")) or f"#{index}"
-        records.append((str(name), value))
-    return records
-
-
 def subscription_rows(stream: Any) -> list[dict[str, Any]]:
-    """One dict per subscription with the keys of :data:`FIELDS` (None where the stream does not say)."""
+    """One dict per subscription of ``stream`` with the keys of :data:`FIELDS`."""
     return [
-        {"subscription": name, **{key: _field(record, names) for key, names in FIELDS.items()}}
-        for name, record in _records(stream)
+        {"subscription": record["subscription"], **{key: record.get(name) for key, name in FIELDS.items()}}
+        for record in stream.metrics.snapshot()
     ]
 
 
 def prometheus_text(stream: Any) -> str:
-    """The stream's own Prometheus exposition when it has one, else one built from :func:`subscription_rows`."""
-    metrics = getattr(stream, "metrics", None)
-    for owner in (stream, metrics):
-        for method in ("prometheus_text", "to_prometheus", "prometheus"):
-            export = getattr(owner, method, None)
-            if callable(export):
-                return str(export())
-    lines = []
-    for key in FIELDS:
-        name = f"zvt_ccxt_stream_{key}"
-        lines.append(f"# TYPE {name} gauge")
-        for row in subscription_rows(stream):
-            if isinstance(row[key], int | float):
-                label = str(row["subscription"]).replace("\\", "\\\\").replace('"', '\\"')
-                lines.append(f'{name}{{subscription="{label}"}} {row[key]}')
-    return "\n".join(lines) + "\n"
+    """The stream's metrics in Prometheus text format."""
+    return str(stream.metrics.prometheus())
 
 
 class StatusView:
