@@ -9,9 +9,10 @@ import pandas as pd
 from zvt_ccxt import store
 from zvt_ccxt.backfill import coverage, instruments
 from zvt_ccxt.backfill.summary import RecordSummary
+from zvt_ccxt.domain.schema import Schema
 
 
-def _entity_ids(schema: type, exchange: str | None, codes: Sequence[str] | None, entity_ids) -> list[str]:
+def _entity_ids(schema: Schema, exchange: str | None, codes: Sequence[str] | None, entity_ids) -> list[str]:
     if entity_ids:
         return list(entity_ids)
     found = store.coverage.entity_ids(schema.__tablename__, exchange)
@@ -19,7 +20,7 @@ def _entity_ids(schema: type, exchange: str | None, codes: Sequence[str] | None,
 
 
 def coverage_report(
-    schema: type, exchange: str | None = None, codes: Sequence[str] | None = None, entity_ids=None
+    schema: Schema, exchange: str | None = None, codes: Sequence[str] | None = None, entity_ids=None
 ) -> pd.DataFrame:
     """One row per (entity, level): bars stored vs expected, no-trading gaps, failed and unknown ranges."""
     rows = []
@@ -32,7 +33,7 @@ def coverage_report(
 
 
 def repair(
-    schema: type, exchange: str | None = None, codes: Sequence[str] | None = None, entity_ids=None
+    schema: Schema, exchange: str | None = None, codes: Sequence[str] | None = None, entity_ids=None
 ) -> RecordSummary:
     """Re-fetch only the failed and unknown windows inside what was already requested (no new bars)."""
     ids = _entity_ids(schema, exchange, codes, entity_ids)

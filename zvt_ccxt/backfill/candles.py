@@ -16,7 +16,9 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 import numpy as np
 
@@ -45,13 +47,33 @@ class Candles:
         return int(self.ts.size)
 
     @classmethod
+    def of(
+        cls,
+        ts: np.ndarray,
+        columns: Callable[[str], np.ndarray],
+        estimated: np.ndarray,
+        rejected: list[tuple[object, str]] | None = None,
+    ) -> Candles:
+        """Bars from ``ts``, each value column (``_COLUMNS``) as ``columns(name)``, and the estimate flags."""
+        return cls(
+            ts,
+            open=columns("open"),
+            high=columns("high"),
+            low=columns("low"),
+            close=columns("close"),
+            volume=columns("volume"),
+            turnover=columns("turnover"),
+            turnover_estimated=estimated,
+            rejected=rejected or [],
+        )
+
+    @classmethod
     def empty(cls) -> Candles:
-        nothing = np.empty(0, dtype="float64")
-        return cls(np.empty(0, dtype="int64"), *(nothing.copy() for _ in _COLUMNS), np.empty(0, dtype=bool))
+        return cls.of(np.empty(0, dtype="int64"), lambda _: np.empty(0, dtype="float64"), np.empty(0, dtype=bool))
 
     def slice(self, mask: np.ndarray) -> Candles:
-        return Candles(
-            self.ts[mask], *(getattr(self, c)[mask] for c in _COLUMNS), self.turnover_estimated[mask], self.rejected
+        return Candles.of(
+            self.ts[mask], lambda name: getattr(self, name)[mask], self.turnover_estimated[mask], self.rejected
         )
 
 
@@ -189,7 +211,7 @@ def _with_turnover(
     return Candles(ts, open_, high, low, close, volume, reported, estimated)
 
 
-def _finite(value: object) -> bool:
+def _finite(value: object) -> TypeGuard[int | float]:
     """A real number a float holds (an integer past 1e308 does not fit one)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
@@ -208,9 +230,9 @@ def concat(parts: list[Candles]) -> Candles:
     parts = [p for p in parts if len(p)]
     if not parts:
         return Candles.empty()
-    return Candles(
+    return Candles.of(
         np.concatenate([p.ts for p in parts]),
-        *(np.concatenate([getattr(p, c) for p in parts]) for c in _COLUMNS),
+        lambda name: np.concatenate([getattr(p, name) for p in parts]),
         np.concatenate([p.turnover_estimated for p in parts]),
     )
 

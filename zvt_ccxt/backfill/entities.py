@@ -7,13 +7,14 @@ import logging
 import pandas as pd
 
 from zvt_ccxt import clock, store
+from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.exchange.client import get_client
 from zvt_ccxt.exchange.markets import entity_rows
 
 logger = logging.getLogger(__name__)
 
 
-def refresh_entities(entity_schema: type, exchange_id: str) -> int:
+def refresh_entities(entity_schema: Schema, exchange_id: str) -> int:
     """Store the exchange's current markets of this entity type; markets no longer listed become inactive."""
     client = get_client(exchange_id)
     markets = client.load_markets(reload=True)

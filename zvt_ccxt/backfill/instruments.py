@@ -144,10 +144,23 @@ def resolve(
     exchanges: Sequence[str],
     wanted: Sequence[str] | None,
     entity_ids: Sequence[str] | None = None,
-    **how: str | None,
+    *,
+    market: str | None = None,
+    default_type: str = SPOT,
+    entity_type: str | None = None,
+    perpetuals_only: str | None = None,
 ) -> list[Instrument]:
-    """The instruments of a request (see ``resolve_ids`` for ``how``), in the order asked for."""
-    return load(resolve_ids(exchanges, wanted, entity_ids, **how))
+    """The instruments of a request (see ``resolve_ids``), in the order asked for."""
+    ids = resolve_ids(
+        exchanges,
+        wanted,
+        entity_ids,
+        market=market,
+        default_type=default_type,
+        entity_type=entity_type,
+        perpetuals_only=perpetuals_only,
+    )
+    return load(ids)
 
 
 def resolve_symbols(exchange: str, symbols: Sequence[str]) -> dict[str, Instrument]:

@@ -22,7 +22,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from zvt_ccxt import clock, levels
 from zvt_ccxt.backfill.coverage import Window
@@ -158,6 +158,14 @@ class OhlcvPager:
 
 
 _DONE = object()
+
+
+@overload
+def prefetched(pages: Iterator[Page], depth: int = 2, transform: None = None) -> Iterator[Page]: ...
+
+
+@overload
+def prefetched(pages: Iterator[Page], depth: int = 2, *, transform: Callable[[Page], T]) -> Iterator[T]: ...
 
 
 def prefetched(

@@ -166,7 +166,7 @@ def check_candles_from_trades(
     built = built.set_index(built.timestamp.astype("int64") // 1_000_000)
     theirs = exchange_candles(entity_id, level, _spans(bars, level))
     exchange = {int(t): i for i, t in enumerate(theirs.ts)}
-    differences = []
+    differences: list[tuple[pd.Timestamp, str, float | None, float | None, float | None, str]] = []
     compared = 0
     for bar in bars:
         ours = built.loc[bar] if bar in built.index else None

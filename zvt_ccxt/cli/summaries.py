@@ -11,6 +11,7 @@ from zvt_ccxt.cli.tables import render
 
 if TYPE_CHECKING:
     from zvt_ccxt.backfill.summary import RecordSummary
+    from zvt_ccxt.domain.schema import Schema
 
 HEADERS = (
     "symbol",
@@ -43,7 +44,7 @@ class RunOutcome:
         return self.summary.ok and not any(missing for _, missing in self.gaps.values())
 
 
-def kdata_gaps(schema: type, entity_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+def kdata_gaps(schema: Schema, entity_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
     """Per entity: bars missing as nothing traded, and bars missing as a window failed or was never fetched."""
     if not entity_ids or not hasattr(schema, "level_value"):
         return {}

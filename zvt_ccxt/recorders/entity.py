@@ -8,6 +8,7 @@ from zvt_ccxt.backfill.entities import refresh_entities
 from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
 from zvt_ccxt.domain.meta import ENTITY_SCHEMAS
 from zvt_ccxt.domain.recordable import PROVIDER
+from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.recorders.base import exchange_list, run_isolated
 
 
@@ -16,7 +17,7 @@ class CcxtEntityRecorder(Recorder):
 
     provider = PROVIDER
 
-    def __init__(self, data_schema: type, exchange: str | None = None, exchanges=None, **_ignored) -> None:
+    def __init__(self, data_schema: Schema, exchange: str | None = None, exchanges=None, **_ignored) -> None:
         self.data_schema = data_schema
         self.exchanges = exchange_list(exchange, exchanges)
         if not self.exchanges:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -90,7 +90,10 @@ class CcxtKdataRecorder(CcxtRecorder):
         writer = _KdataWriter(self, instrument, market, plan, result)
         # pages fetched ahead: enough to keep fetching through the write of a whole batch
         ahead = 2 * -(-WRITE_BATCH_ROWS // pager.limit) + 1
-        pages = functools.partial(prefetched, depth=ahead, transform=writer.prepare)
+
+        def pages(source: Iterator[Page]) -> Iterator[tuple[Page, Candles | None]]:
+            return prefetched(source, ahead, transform=writer.prepare)
+
         gaps = coverage.missing_ranges(start, end, windows)
         total, done = sum(e - s for s, e in gaps), 0
         self._report(result, done, total)
@@ -198,7 +201,7 @@ class _KdataWriter:
     def add(self, page: Page, candles: Candles | None) -> None:
         """Store a prepared page's bars and its coverage; rejected rows leave their window failed, for repair."""
         window = page.window
-        if window.status == FETCHED:
+        if candles is not None:  # the window was fetched
             self.result.rejected += len(candles.rejected)
             if candles.rejected:
                 reason = f"{len(candles.rejected)} rows rejected, first: {candles.rejected[0][1]}"
@@ -247,12 +250,13 @@ class _KdataWriter:
         if following is None or following.close is None:
             return
         before = self.before_following
+        previous: float | None
         if self.last_stored is not None and (before is None or self.last_stored[0] >= before.ts_ms):
             previous = self.last_stored[1]  # the gap's last bar is now the one before it
         else:
             previous = None if before is None else before.close
-        pct = float(change_pct(np.array([following.close]), previous)[0])
-        pct = pct if np.isfinite(pct) else None
+        value = float(change_pct(np.array([following.close]), previous)[0])
+        pct = value if np.isfinite(value) else None
         if pct != following.change_pct:
             row = (following.id, pct)
             self.behind.submit(functools.partial(store.writer.upsert, self.schema, ("id", "change_pct"), [row]))

@@ -25,12 +25,14 @@ import functools
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.errors import StorageError
 from zvt_ccxt.store import sqlite_records
 from zvt_ccxt.store.rows import sql_datetimes
@@ -41,7 +43,7 @@ BUSY_TIMEOUT_MS = 30_000
 Bars = tuple[np.ndarray, Mapping[str, np.ndarray], Mapping[str, object]]
 
 
-def column_clauses(schema: type, columns: Sequence[str]) -> tuple[str, str]:
+def column_clauses(schema: Schema, columns: Sequence[str]) -> tuple[str, str]:
     """The quoted column list and the ``ON CONFLICT`` update list of ``columns`` (names checked against the schema)."""
     known = set(schema.__table__.columns.keys())
     unknown = [c for c in columns if c not in known]
@@ -53,7 +55,7 @@ def column_clauses(schema: type, columns: Sequence[str]) -> tuple[str, str]:
 
 
 @functools.cache
-def upsert_text(schema: type, columns: tuple[str, ...]) -> str:
+def upsert_text(schema: Schema, columns: tuple[str, ...]) -> str:
     """``INSERT ... ON CONFLICT (id) DO UPDATE`` of ``columns``, one named parameter per column (``:p0``...)."""
     names, updates = column_clauses(schema, columns)
     marks = ", ".join(f":p{i}" for i in range(len(columns)))
@@ -61,14 +63,14 @@ def upsert_text(schema: type, columns: tuple[str, ...]) -> str:
 
 
 def bar_rows(ts_ms: np.ndarray, values: Mapping[str, np.ndarray], constants: Mapping[str, object], id_prefix: str,
-             daily_ids: bool) -> tuple[list[str], list[tuple]]:
+             daily_ids: bool) -> tuple[list[str], list[Sequence]]:
     """Bars as ``(columns, row tuples)``: ids ``{id_prefix}_{YYYY-MM-DD}`` (daily and longer) or
     ``{id_prefix}_{YYYY-MM-DDTHH:MM:SS.mmm}``, NaN and infinities as NULL, bool arrays as 0/1."""
     stamps = sql_datetimes(ts_ms)
     suffixes = [s[:10] for s in stamps] if daily_ids else [s[:10] + "T" + s[11:23] for s in stamps]
     count = len(stamps)
     columns = ["id", "timestamp", *constants, *values]
-    cells = [[f"{id_prefix}_{s}" for s in suffixes], stamps]
+    cells: list[list[Any]] = [[f"{id_prefix}_{s}" for s in suffixes], stamps]
     cells += [[value] * count for value in constants.values()]
     for array in values.values():
         array = np.asarray(array)
@@ -92,17 +94,17 @@ class Dialect:
         """Held around each write; the database's own locking is enough unless a dialect says otherwise."""
         return contextlib.nullcontext()
 
-    def upsert_rows(self, engine: Engine, schema: type, columns: tuple[str, ...], rows: list[Sequence]) -> None:
+    def upsert_rows(self, engine: Engine, schema: Schema, columns: tuple[str, ...], rows: list[Sequence]) -> None:
         """Insert or update ``rows`` (tuples in ``columns`` order) in one transaction; raise ``StorageError``."""
         raise NotImplementedError
 
-    def prepare_bars(self, engine: Engine, schema: type, bars: Bars, id_prefix: str,
+    def prepare_bars(self, engine: Engine, schema: Schema, bars: Bars, id_prefix: str,
                      daily_ids: bool) -> Callable[[], int]:
         """Encode ``bars`` now and return their write (one transaction), to run in any thread."""
         columns, rows = bar_rows(*bars, id_prefix, daily_ids)
         return functools.partial(self._write_all, engine, schema, tuple(columns), rows)
 
-    def _write_all(self, engine: Engine, schema: type, columns: tuple[str, ...], rows: list[Sequence]) -> int:
+    def _write_all(self, engine: Engine, schema: Schema, columns: tuple[str, ...], rows: list[Sequence]) -> int:
         self.upsert_rows(engine, schema, columns, rows)
         return len(rows)
 
@@ -148,8 +150,10 @@ class SQLite(Dialect):
                 lock = self._locks.setdefault(key, threading.Lock())
         return lock
 
-    def upsert_rows(self, engine: Engine, schema: type, columns: tuple[str, ...], rows: list[Sequence]) -> None:
-        statement = self._positional(engine, upsert_text(schema, columns), len(columns))
+    def upsert_rows(self, engine: Engine, schema: Schema, columns: tuple[str, ...], rows: list[Sequence]) -> None:
+        # a schema class is hashable; mypy does not know it of a class whose base it cannot see (zvt's)
+        sql = upsert_text(schema, columns)  # type: ignore[arg-type]
+        statement = self._positional(engine, sql, len(columns))
         with self.writing(engine):
             connection = engine.raw_connection()
             try:
@@ -172,7 +176,7 @@ class SQLite(Dialect):
             compiled = self._compiled.setdefault(statement, result.string)
         return compiled
 
-    def prepare_bars(self, engine: Engine, schema: type, bars: Bars, id_prefix: str,
+    def prepare_bars(self, engine: Engine, schema: Schema, bars: Bars, id_prefix: str,
                      daily_ids: bool) -> Callable[[], int]:
         ts_ms, values, constants = bars
         if not sqlite_records.encodable(ts_ms):
@@ -180,7 +184,7 @@ class SQLite(Dialect):
         statement, parameters = sqlite_records.prepare(schema, ts_ms, values, constants, id_prefix, daily_ids)
         return functools.partial(self._execute_alone, engine, schema, statement, parameters, len(ts_ms))
 
-    def _execute_alone(self, engine: Engine, schema: type, statement: str, parameters: tuple, count: int) -> int:
+    def _execute_alone(self, engine: Engine, schema: Schema, statement: str, parameters: tuple, count: int) -> int:
         """Run one statement as its own transaction (atomic like any SQLite statement) and return ``count``.
 
         No BEGIN and COMMIT around it, each of which would hand the GIL over and wait to get it back: the
@@ -188,6 +192,8 @@ class SQLite(Dialect):
         with self.writing(engine):
             connection = engine.raw_connection()
             driver = connection.driver_connection
+            if driver is None:  # a pooled connection always has one; SQLAlchemy types it optional
+                raise StorageError(f"writing {count} rows to {schema.__tablename__} failed: no driver connection")
             previous = driver.isolation_level
             try:
                 driver.isolation_level = None

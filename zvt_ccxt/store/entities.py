@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import bindparam, text
 
 from zvt_ccxt.domain.recordable import PROVIDER
+from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.store.engines import engine_for
 from zvt_ccxt.store.writer import upsert_frame
 
@@ -20,7 +21,7 @@ class StoredEntity(NamedTuple):
     symbol: str
 
 
-def _rows(schema: type, select: str, where: str, parameters: dict, *expanding: str):
+def _rows(schema: Schema, select: str, where: str, parameters: dict, *expanding: str):
     table = schema.__tablename__
     statement = text(f'SELECT {select} FROM "{table}" WHERE {where}')
     if expanding:
@@ -29,18 +30,18 @@ def _rows(schema: type, select: str, where: str, parameters: dict, *expanding: s
         return connection.execute(statement, parameters).fetchall()
 
 
-def symbols(schema: type, exchange: str) -> dict[str, str]:
+def symbols(schema: Schema, exchange: str) -> dict[str, str]:
     """symbol -> code of the entities stored for ``exchange``."""
     rows = _rows(schema, '"symbol", "code"', '"exchange" = :exchange', {"exchange": exchange})
     return {str(r.symbol): str(r.code) for r in rows}
 
 
-def ids(schema: type, exchange: str) -> list[str]:
+def ids(schema: Schema, exchange: str) -> list[str]:
     """Ids of the entities stored for ``exchange``."""
     return [r.id for r in _rows(schema, '"id"', '"exchange" = :exchange', {"exchange": exchange})]
 
 
-def by_id(schema: type, entity_ids: Sequence[str]) -> list[StoredEntity]:
+def by_id(schema: Schema, entity_ids: Sequence[str]) -> list[StoredEntity]:
     """The stored entities among ``entity_ids``, in no particular order."""
     if not entity_ids:
         return []
@@ -48,12 +49,12 @@ def by_id(schema: type, entity_ids: Sequence[str]) -> list[StoredEntity]:
     return [StoredEntity(r.id, r.exchange, r.code, r.symbol) for r in rows]
 
 
-def save(schema: type, frame: pd.DataFrame) -> int:
+def save(schema: Schema, frame: pd.DataFrame) -> int:
     """Insert or update entity rows (a DataFrame of schema columns, ``id`` among them)."""
     return upsert_frame(schema, frame)
 
 
-def frame(schema: type, exchange: str) -> pd.DataFrame:
+def frame(schema: Schema, exchange: str) -> pd.DataFrame:
     """Every stored entity of ``exchange`` through zvt's ``query_data``, by symbol."""
     found = schema.query_data(provider=PROVIDER, filters=[schema.exchange == exchange], order=schema.symbol.asc())
     return pd.DataFrame() if found is None else found

@@ -16,6 +16,7 @@ from sqlalchemy import or_, text
 from zvt_ccxt import levels
 from zvt_ccxt.domain.market_data import CryptoFunding, CryptoTrade
 from zvt_ccxt.domain.recordable import PROVIDER
+from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.store.engines import engine_for
 from zvt_ccxt.store.rows import stamp
 
@@ -33,7 +34,7 @@ class StoredFunding(NamedTuple):
     funding_interval_hours: float | None
 
 
-def _first(schema: type, statement: str, parameters: dict):
+def _first(schema: Schema, statement: str, parameters: dict):
     with engine_for(schema).connect() as connection:
         return connection.execute(text(statement), parameters).first()
 
@@ -41,7 +42,7 @@ def _first(schema: type, statement: str, parameters: dict):
 # -- kdata ------------------------------------------------------------------------------------------------
 
 
-def last_bar_ms(schema: type, entity_id: str) -> int | None:
+def last_bar_ms(schema: Schema, entity_id: str) -> int | None:
     """The open time of the latest stored bar of ``entity_id``."""
     table = schema.__tablename__
     row = _first(schema, f'SELECT MAX("timestamp") AS latest FROM "{table}" WHERE "entity_id" = :entity_id',
@@ -53,7 +54,7 @@ def _bar(row) -> StoredBar | None:
     return None if row is None else StoredBar(row.id, levels.to_utc_ms(row.timestamp), row.close, row.change_pct)
 
 
-def bar_before(schema: type, entity_id: str, ts_ms: int) -> StoredBar | None:
+def bar_before(schema: Schema, entity_id: str, ts_ms: int) -> StoredBar | None:
     """The last stored bar of ``entity_id`` opening before ``ts_ms``."""
     table = schema.__tablename__
     statement = (
@@ -63,7 +64,7 @@ def bar_before(schema: type, entity_id: str, ts_ms: int) -> StoredBar | None:
     return _bar(_first(schema, statement, {"entity_id": entity_id, "at": stamp(ts_ms)}))
 
 
-def bar_from(schema: type, entity_id: str, ts_ms: int) -> StoredBar | None:
+def bar_from(schema: Schema, entity_id: str, ts_ms: int) -> StoredBar | None:
     """The first stored bar of ``entity_id`` opening at or after ``ts_ms``."""
     table = schema.__tablename__
     statement = (
@@ -73,7 +74,7 @@ def bar_from(schema: type, entity_id: str, ts_ms: int) -> StoredBar | None:
     return _bar(_first(schema, statement, {"entity_id": entity_id, "at": stamp(ts_ms)}))
 
 
-def bar_times_ms(schema: type, entity_id: str) -> np.ndarray:
+def bar_times_ms(schema: Schema, entity_id: str) -> np.ndarray:
     """Open times (ms) of every stored bar of ``entity_id``, unordered."""
     table = schema.__tablename__
     statement = text(f'SELECT "timestamp" FROM "{table}" WHERE "entity_id" = :entity_id')
@@ -90,7 +91,8 @@ def bar_times_ms(schema: type, entity_id: str) -> np.ndarray:
 def trades(entity_id: str, start_ms: int | None = None, end_ms: int | None = None) -> pd.DataFrame:
     """Stored trades of ``entity_id`` in ``[start_ms, end_ms)``: ``ts_ms``, ``trade_id``, ``price``, ``amount``,
     ``cost``, in no particular order."""
-    clauses, parameters = ['"entity_id" = :entity_id'], {"entity_id": entity_id}
+    clauses = ['"entity_id" = :entity_id']
+    parameters: dict[str, str | int] = {"entity_id": entity_id}
     if start_ms is not None:
         clauses.append('"ts_ms" >= :start_ms')
         parameters["start_ms"] = int(start_ms)
@@ -122,7 +124,7 @@ def funding_from(entity_id: str, ts_ms: int) -> StoredFunding | None:
 
 
 def frame(
-    schema: type,
+    schema: Schema,
     entity_ids: Sequence[str] | None = None,
     entity_id_prefixes: Sequence[str] = (),
     start_ms: int | None = None,

@@ -92,9 +92,16 @@ def sql_datetime(value: datetime | pd.Timestamp | None) -> str | None:
 
 
 class Target(Protocol):
-    entity_id: str
-    code: str
-    exchange: str
+    """What a row is stored under (an ``Instrument``, read-only)."""
+
+    @property
+    def entity_id(self) -> str: ...
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def exchange(self) -> str: ...
 
 
 def number(value: object) -> float | None:
@@ -157,7 +164,7 @@ def trade_rows(target: Target, trades: list[dict], source: str) -> list[tuple]:
     for trade, stamp in zip(trades, stamps, strict=True):
         ident = trade_id(trade)
         price, amount = float(trade["price"]), float(trade["amount"])
-        cost = trade.get("cost")
+        cost = number(trade.get("cost"))
         rows.append(
             (
                 f"{target.entity_id}_{ident}",
@@ -169,7 +176,7 @@ def trade_rows(target: Target, trades: list[dict], source: str) -> list[tuple]:
                 ident,
                 price,
                 amount,
-                float(cost) if positive(cost) else None,
+                cost if cost is not None and cost > 0 else None,
                 trade.get("side"),
                 trade.get("takerOrMaker"),
                 source,
@@ -236,7 +243,9 @@ def book_row(target: Target, bids: list, asks: list, nonce: object, ts_ms: int, 
     ids, stamps = intraday_ids(target.entity_id, [ts_ms])
     best_bid, best_bid_size = bids[0] if bids else (None, None)
     best_ask, best_ask_size = asks[0] if asks else (None, None)
-    both = best_bid is not None and best_ask is not None
+    spread = mid = None
+    if best_bid is not None and best_ask is not None:
+        spread, mid = best_ask - best_bid, (best_ask + best_bid) / 2
     return (
         ids[0],
         target.entity_id,
@@ -252,7 +261,7 @@ def book_row(target: Target, bids: list, asks: list, nonce: object, ts_ms: int, 
         best_bid_size,
         best_ask,
         best_ask_size,
-        best_ask - best_bid if both else None,
-        (best_ask + best_bid) / 2 if both else None,
+        spread,
+        mid,
         source,
     )

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.errors import StorageError
 from zvt_ccxt.store.rows import sql_datetimes
 
@@ -54,7 +55,7 @@ def encodable(ts_ms: np.ndarray) -> bool:
 
 
 def prepare(
-    schema: type,
+    schema: Schema,
     ts_ms: np.ndarray,
     values: Mapping[str, np.ndarray],
     constants: Mapping[str, object],
@@ -71,7 +72,7 @@ def prepare(
     records = encode_records(ts_ms, [np.asarray(a, dtype="float64") for a in values.values()])
     width = _record_bytes(len(kinds))
     id_length = 10 if daily_ids else 23  # "YYYY-MM-DD" or to the millisecond
-    return statement, (id_prefix, memoryview(records), (count - 1) * width, width, id_length, *constants.values())
+    return statement, (id_prefix, records.data, (count - 1) * width, width, id_length, *constants.values())
 
 
 def _record_bytes(columns: int) -> int:
@@ -107,7 +108,7 @@ def _encode_texts(ts_ms: np.ndarray, words: np.ndarray) -> None:
 def _encode_numbers(matrix: np.ndarray, words: np.ndarray) -> None:
     """Write each double of ``matrix`` (rows, columns) as its cell of ``words``: sign, significand, exponent."""
     count, width = matrix.shape
-    cells = np.ndarray(
+    cells: np.ndarray = np.ndarray(
         (count, width, _CELL_WORDS), _WORD, words, 4 * _TEXT_WORDS, (words.strides[0], 4 * _CELL_WORDS, 4)
     )
     finite = np.isfinite(matrix)
@@ -183,7 +184,7 @@ def _select(kinds: tuple[tuple[str, bool], ...], constants: int) -> str:
     )
 
 
-def _statement(schema: type, kinds: tuple[tuple[str, bool], ...], constants: tuple[str, ...]) -> str:
+def _statement(schema: Schema, kinds: tuple[tuple[str, bool], ...], constants: tuple[str, ...]) -> str:
     key = (schema.__tablename__, kinds, constants)
     statement = _statements.get(key)
     if statement is None:
@@ -218,7 +219,7 @@ def math_functions() -> bool:
     floats = np.array([*HARD_FLOATS, np.nan, np.inf])
     stamps = np.array([0, 86_400_000, 1_748_736_000_000, _MAX_MS - 1, *range(len(floats) - 4)], dtype="int64")
     width = _record_bytes(1)
-    parameters = ("p", memoryview(encode_records(stamps, [floats])), (len(floats) - 1) * width, width, 23)
+    parameters = ("p", encode_records(stamps, [floats]).data, (len(floats) - 1) * width, width, 23)
     try:
         with sqlite3.connect(":memory:") as connection:
             rows = connection.execute(_select((("v", False),), 0), parameters).fetchall()

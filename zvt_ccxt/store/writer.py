@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 
 from zvt_ccxt.domain.recordable import PROVIDER
+from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.store.engines import engine_and_dialect
 from zvt_ccxt.store.rows import sql_datetime
 
 
-def upsert(schema: type, columns: Sequence[str], rows: Iterable[Sequence], provider: str = PROVIDER) -> int:
+def upsert(schema: Schema, columns: Sequence[str], rows: Iterable[Sequence], provider: str = PROVIDER) -> int:
     """Insert or update ``rows`` (tuples in ``columns`` order); return how many were written."""
     rows = rows if isinstance(rows, list) else list(rows)
     if not rows:
@@ -28,7 +29,7 @@ def upsert(schema: type, columns: Sequence[str], rows: Iterable[Sequence], provi
     return len(rows)
 
 
-def upsert_frame(schema: type, frame: pd.DataFrame, provider: str = PROVIDER) -> int:
+def upsert_frame(schema: Schema, frame: pd.DataFrame, provider: str = PROVIDER) -> int:
     """``upsert`` for a DataFrame whose columns are schema columns; datetimes become the store's time text."""
     if frame is None or frame.empty:
         return 0
@@ -42,7 +43,7 @@ def upsert_frame(schema: type, frame: pd.DataFrame, provider: str = PROVIDER) ->
 
 
 def prepare_bars(
-    schema: type,
+    schema: Schema,
     ts_ms: np.ndarray,
     values: Mapping[str, np.ndarray],
     constants: Mapping[str, object],

@@ -21,6 +21,8 @@ from zvt_ccxt.cli.tables import render_frame
 if TYPE_CHECKING:
     import pandas as pd
 
+    from zvt_ccxt.domain.schema import Schema
+
 COVERAGE_EXAMPLES = """\
 examples:
   zvt-ccxt coverage                                   # everything recorded, every exchange and level
@@ -88,7 +90,7 @@ def register(subparsers, parents) -> None:
     repair.set_defaults(run=run_repair)
 
 
-def _schemas(args: argparse.Namespace) -> list[type]:
+def _schemas(args: argparse.Namespace) -> list[Schema]:
     from zvt_ccxt.domain import kdata_schema
 
     types = [ENTITY_TYPES[args.type]] if args.type else list(ENTITY_TYPES.values())
@@ -96,7 +98,7 @@ def _schemas(args: argparse.Namespace) -> list[type]:
     return [kdata_schema(entity_type, level) for entity_type in types for level in chosen]
 
 
-def _reports(args: argparse.Namespace) -> list[tuple[type, pd.DataFrame]]:
+def _reports(args: argparse.Namespace) -> list[tuple[Schema, pd.DataFrame]]:
     from zvt_ccxt.api import coverage_report
 
     symbols = split_list(args.symbols)

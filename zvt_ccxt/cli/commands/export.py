@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zvt_ccxt import levels
-from zvt_ccxt.cli.commands.record import DATA_SCHEMAS
+from zvt_ccxt.cli.commands.record import DATA_CHOICES, DATA_SCHEMAS
 from zvt_ccxt.cli.common import (
     ENTITY_TYPES,
     CommandUnavailable,
@@ -45,7 +45,7 @@ def register(subparsers, parents) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_exchange_option(parser)
-    parser.add_argument("--data", "-d", choices=list(DATA_SCHEMAS), default="klines", help="what to export")
+    parser.add_argument("--data", "-d", choices=DATA_CHOICES, default="klines", help="what to export")
     parser.add_argument("--level", "-l", default="1h", choices=levels.BAR_LEVELS, help="bar level for klines")
     add_type_option(parser, "spot pairs or perpetuals (klines default: spot; other data: both)")
     parser.add_argument("--symbols", "-s", action="append", metavar="LIST", help="comma-separated symbols or codes")

@@ -6,6 +6,7 @@ import argparse
 import inspect
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from zvt_ccxt import levels
 from zvt_ccxt.cli import console
@@ -22,14 +23,17 @@ from zvt_ccxt.cli.common import (
 from zvt_ccxt.cli.progress import MODES, ProgressBoard
 from zvt_ccxt.cli.summaries import RunOutcome, kdata_gaps, outcome_table, totals_line
 
-#: --data value -> schema name in zvt_ccxt.domain (klines: the kdata schema of the level)
+if TYPE_CHECKING:
+    from zvt_ccxt.domain.schema import Schema
+
+#: --data value -> schema name in zvt_ccxt.domain; "klines" (the default) is the kdata schema of the level
 DATA_SCHEMAS = {
-    "klines": None,
     "trades": "CryptoTrade",
     "funding": "CryptoFunding",
     "orderbook": "CryptoOrderbook",
     "oi": "CryptoOpenInterest",
 }
+DATA_CHOICES = ["klines", *DATA_SCHEMAS]
 
 EXAMPLES = """\
 examples:
@@ -61,7 +65,7 @@ def register(subparsers, parents) -> None:
         "--symbols", "-s", action="append", metavar="LIST", help="comma-separated ccxt symbols or codes (repeatable)"
     )
     parser.add_argument("--all", action="store_true", help="every market of --type on the exchange (careful: many)")
-    parser.add_argument("--data", "-d", choices=list(DATA_SCHEMAS), default="klines", help="what to record")
+    parser.add_argument("--data", "-d", choices=DATA_CHOICES, default="klines", help="what to record")
     parser.add_argument(
         "--level", "-l", default="1h", choices=levels.BAR_LEVELS, help="bar level for klines (default: 1h)"
     )
@@ -77,7 +81,7 @@ def register(subparsers, parents) -> None:
     parser.set_defaults(run=run)
 
 
-def _recorder_takes(schema: type, name: str) -> bool:
+def _recorder_takes(schema: Schema, name: str) -> bool:
     recorder = getattr(schema, "provider_map_recorder", {}).get("ccxt")
     if recorder is None:
         return False
@@ -89,14 +93,14 @@ def _recorder_takes(schema: type, name: str) -> bool:
     return name in parameters
 
 
-def _plan(args: argparse.Namespace, symbols: list[str]) -> list[tuple[type, str, dict]]:
+def _plan(args: argparse.Namespace, symbols: list[str]) -> list[tuple[Schema, str, dict]]:
     """(schema, label, keyword arguments) for each ``record_data`` call the command makes."""
     from zvt_ccxt import domain
 
     common = {"provider": "ccxt", "exchange": args.exchange}
     if args.data == "klines":
         if args.all:
-            groups = {"cryptoperp" if args.type == "perp" else "cryptopair": []}
+            groups: dict[str, list[str]] = {"cryptoperp" if args.type == "perp" else "cryptopair": []}
         else:
             groups = group_by_entity_type(symbols, args.type)
         plan = []
