@@ -66,9 +66,10 @@ def test_a_code_follows_the_market_asked_for_and_a_table_of_one_type(markets):
     [perp] = instruments.resolve(["okx"], ["btc-usdt"], market="perp")
     assert (spot.entity_id, perp.entity_id) == ("cryptopair_okx_btcusdt", "cryptoperp_okx_btcusdt")
     # a kdata table holds one entity type: everything resolves against it
-    assert instruments.resolve_ids(["okx"], ["btcusdt"], entity_type="cryptoperp") == ["cryptoperp_okx_btcusdt"]
-    everything = instruments.resolve_ids(["okx"], None, market="perp")
-    assert everything == ["cryptoperp_okx_btcusdt", "cryptoperp_okx_btcusdtswap"]
+    [one_type] = instruments.resolve(["okx"], ["btcusdt"], entity_type="cryptoperp")
+    assert one_type == perp
+    everything = instruments.resolve(["okx"], None, market="perp")
+    assert [i.entity_id for i in everything] == ["cryptoperp_okx_btcusdt", "cryptoperp_okx_btcusdtswap"]
 
 
 def test_what_names_nothing_is_refused_by_recorders_and_left_out_of_reports(markets):

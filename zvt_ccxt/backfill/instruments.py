@@ -86,45 +86,6 @@ def _codes(entity_type: str, exchange_id: str, wanted: Sequence[str] | None) -> 
     return resolve_codes(exchange_id, entity_type, wanted, known) if wanted else sorted(set(known.values()))
 
 
-def resolve_ids(
-    exchanges: Sequence[str],
-    wanted: Sequence[str] | None,
-    entity_ids: Sequence[str] | None = None,
-    *,
-    market: str | None = None,
-    default_type: str = SPOT,
-    entity_type: str | None = None,
-    perpetuals_only: str | None = None,
-) -> list[str]:
-    """Entity ids of a request, loading markets over REST for what is not stored yet.
-
-    ``entity_type`` resolves everything against that one type (a table of one type); else symbols say their
-    type and codes take ``market`` or ``default_type``. ``perpetuals_only`` names the data when spot pairs
-    have none of it (a spot request is then refused).
-    """
-    if entity_ids:
-        return list(dict.fromkeys(entity_ids))
-    if not exchanges:
-        raise ZvtCcxtError("say which exchange to record: exchange='okx' (or exchanges=[...], or entity_ids=[...])")
-    if entity_type is not None:
-        groups = {entity_type: list(wanted or [])}
-        code_type = entity_type
-    else:
-        code_type = entity_type_for(market, default_type)
-        groups = _by_type(wanted or [], code_type)
-    if perpetuals_only and (groups.get(SPOT) or (not wanted and code_type == SPOT)):
-        spot = ", ".join(groups.get(SPOT) or []) or "spot pairs"
-        raise UnknownSymbolError(f"{spot}: {perpetuals_only} exist for perpetual swaps only (e.g. BTC/USDT:USDT)")
-    if not wanted:
-        groups = {code_type: []}
-    ids: list[str] = []
-    for group_type, items in groups.items():
-        if items or not wanted:
-            for exchange_id in exchanges:
-                ids += [entity_id_of(group_type, exchange_id, c) for c in _codes(group_type, exchange_id, items)]
-    return list(dict.fromkeys(ids))
-
-
 def load(entity_ids: Sequence[str]) -> list[Instrument]:
     """The stored entities of ``entity_ids``, in that order; raises naming any that is not stored."""
     by_id: dict[str, Instrument] = {}
@@ -150,17 +111,34 @@ def resolve(
     entity_type: str | None = None,
     perpetuals_only: str | None = None,
 ) -> list[Instrument]:
-    """The instruments of a request (see ``resolve_ids``), in the order asked for."""
-    ids = resolve_ids(
-        exchanges,
-        wanted,
-        entity_ids,
-        market=market,
-        default_type=default_type,
-        entity_type=entity_type,
-        perpetuals_only=perpetuals_only,
-    )
-    return load(ids)
+    """The instruments of a request, in the order asked for, loading markets over REST for what is not
+    stored yet.
+
+    ``entity_type`` resolves everything against that one type (a table of one type); else symbols say their
+    type and codes take ``market`` or ``default_type``. ``perpetuals_only`` names the data when spot pairs
+    have none of it (a spot request is then refused).
+    """
+    if entity_ids:
+        return load(list(dict.fromkeys(entity_ids)))
+    if not exchanges:
+        raise ZvtCcxtError("say which exchange to record: exchange='okx' (or exchanges=[...], or entity_ids=[...])")
+    if entity_type is not None:
+        groups = {entity_type: list(wanted or [])}
+        code_type = entity_type
+    else:
+        code_type = entity_type_for(market, default_type)
+        groups = _by_type(wanted or [], code_type)
+    if perpetuals_only and (groups.get(SPOT) or (not wanted and code_type == SPOT)):
+        spot = ", ".join(groups.get(SPOT) or []) or "spot pairs"
+        raise UnknownSymbolError(f"{spot}: {perpetuals_only} exist for perpetual swaps only (e.g. BTC/USDT:USDT)")
+    if not wanted:
+        groups = {code_type: []}
+    ids: list[str] = []
+    for group_type, items in groups.items():
+        if items or not wanted:
+            for exchange_id in exchanges:
+                ids += [entity_id_of(group_type, exchange_id, c) for c in _codes(group_type, exchange_id, items)]
+    return load(list(dict.fromkeys(ids)))
 
 
 def resolve_symbols(exchange: str, symbols: Sequence[str]) -> dict[str, Instrument]:

@@ -185,6 +185,12 @@ def trade_rows(target: Target, trades: list[dict], source: str) -> list[tuple]:
     return rows
 
 
+def _keys(target: Target, ts_ms: int) -> tuple[str, str, str, str, str, int]:
+    """The ``MARKET_DATA_KEYS`` of one row at ``ts_ms``: zvt's intraday id, the entity, the time."""
+    ids, stamps = intraday_ids(target.entity_id, [ts_ms])
+    return ids[0], target.entity_id, stamps[0], target.code, target.exchange, int(ts_ms)
+
+
 def funding_row(
     target: Target,
     funding: Mapping,
@@ -205,14 +211,8 @@ def funding_row(
     info = funding.get("info")
     if not mark and mark_field and isinstance(info, Mapping):
         mark = number(info.get(mark_field))
-    ids, stamps = intraday_ids(target.entity_id, [ts_ms])
     return (
-        ids[0],
-        target.entity_id,
-        stamps[0],
-        target.code,
-        target.exchange,
-        int(ts_ms),
+        *_keys(target, ts_ms),
         rate,
         interval_hours,
         mark,
@@ -240,19 +240,13 @@ def book_row(target: Target, bids: list, asks: list, nonce: object, ts_ms: int, 
     """A row for ``BOOK_COLUMNS`` from levels already cut to depth (see ``book_levels``); refuses a crossed book."""
     if bids and asks and bids[0][0] >= asks[0][0]:
         raise DataValidationError(f"crossed book: best bid {bids[0][0]} >= best ask {asks[0][0]}")
-    ids, stamps = intraday_ids(target.entity_id, [ts_ms])
     best_bid, best_bid_size = bids[0] if bids else (None, None)
     best_ask, best_ask_size = asks[0] if asks else (None, None)
     spread = mid = None
     if best_bid is not None and best_ask is not None:
         spread, mid = best_ask - best_bid, (best_ask + best_bid) / 2
     return (
-        ids[0],
-        target.entity_id,
-        stamps[0],
-        target.code,
-        target.exchange,
-        int(ts_ms),
+        *_keys(target, ts_ms),
         int(nonce) if isinstance(nonce, int | float) and not isinstance(nonce, bool) else None,
         max(len(bids), len(asks)),
         json.dumps(bids),
