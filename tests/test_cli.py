@@ -25,6 +25,7 @@ from zvt_ccxt.cli import main
 from zvt_ccxt.cli.commands.capabilities import from_ccxt
 from zvt_ccxt.cli.status import prometheus_text, start_metrics_server
 from zvt_ccxt.domain import CryptoPair, CryptoPair1hKdata, CryptoPerp, CryptoPerp1hKdata
+from zvt_ccxt.stream.metrics import StreamMetrics
 
 from conftest import SIM_NOW
 
@@ -376,8 +377,6 @@ class _CountingStream:
 
     @property
     def metrics(self):
-        from zvt_ccxt.stream.metrics import StreamMetrics
-
         metrics = StreamMetrics()
         for name, count in self.counts.items():
             exchange, channel, _ = name.split(" ", 2)

@@ -19,6 +19,9 @@ from collections.abc import Iterable, Mapping
 
 _NOT_ALNUM = re.compile(r"[^0-9a-z]")
 
+#: the entity types: spot pairs and perpetual swaps
+SPOT, PERP = "cryptopair", "cryptoperp"
+
 
 def _clean(text: str) -> str:
     return _NOT_ALNUM.sub("", str(text).lower())
@@ -51,6 +54,14 @@ def assign_codes(markets: Iterable[Mapping]) -> dict[str, str]:
 def looks_like_symbol(text: str) -> bool:
     """ccxt symbols carry a slash (``BTC/USDT``, ``BTC/USDT:USDT``); zvt codes never do."""
     return "/" in text
+
+
+def named_entity_type(text: str) -> str | None:
+    """The entity type a ccxt symbol names: a perpetual with a settle currency (``BTC/USDT:USDT``), else a spot
+    pair (``BTC/USDT``); None for a code, which names no type of its own."""
+    if not looks_like_symbol(text):
+        return None
+    return PERP if ":" in text else SPOT
 
 
 def normalise_code(text: str) -> str:

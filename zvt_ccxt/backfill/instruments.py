@@ -14,12 +14,11 @@ from dataclasses import dataclass
 
 from zvt_ccxt import store
 from zvt_ccxt.backfill.entities import refresh_entities
-from zvt_ccxt.codes import looks_like_symbol, match_codes
+from zvt_ccxt.codes import PERP, SPOT, match_codes, named_entity_type
 from zvt_ccxt.domain.meta import ENTITY_SCHEMAS
 from zvt_ccxt.errors import UnknownSymbolError, ZvtCcxtError
 from zvt_ccxt.exchange.markets import resolve_codes
 
-SPOT, PERP = "cryptopair", "cryptoperp"
 _MARKET_WORDS = {"spot": SPOT, "pair": SPOT, "cryptopair": SPOT, "perp": PERP, "swap": PERP, "cryptoperp": PERP}
 
 
@@ -64,10 +63,7 @@ def _by_type(wanted: Iterable[str], code_type: str) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {SPOT: [], PERP: []}
     for item in wanted:
         text = str(item)
-        if looks_like_symbol(text):
-            groups[PERP if ":" in text else SPOT].append(text)
-        else:
-            groups[code_type].append(text)
+        groups[named_entity_type(text) or code_type].append(text)
     return groups
 
 
@@ -148,8 +144,7 @@ def resolve_symbols(exchange: str, symbols: Sequence[str]) -> dict[str, Instrume
     for symbol in symbols:
         instrument = by_symbol.get(symbol)
         if instrument is None:
-            kind = PERP if ":" in symbol else SPOT
-            raise UnknownSymbolError(f"{exchange} has no {kind} market {symbol!r}")
+            raise UnknownSymbolError(f"{exchange} has no {named_entity_type(symbol) or SPOT} market {symbol!r}")
         result[symbol] = instrument
     return result
 

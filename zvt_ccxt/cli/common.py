@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from zvt_ccxt import clock, levels
+from zvt_ccxt.codes import PERP, SPOT, named_entity_type
 from zvt_ccxt.errors import ZvtCcxtError
 
 #: exit statuses of every command: ran fine; something failed (a symbol, a window, a request); the command
@@ -17,7 +18,7 @@ from zvt_ccxt.errors import ZvtCcxtError
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 #: what ``--type`` accepts -> zvt entity type
-ENTITY_TYPES = {"spot": "cryptopair", "perp": "cryptoperp"}
+ENTITY_TYPES = {"spot": SPOT, "perp": PERP}
 
 _RELATIVE = re.compile(r"^(\d+)([hdw])$")
 _RELATIVE_UNITS = {"h": ("h", levels.HOUR_MS), "d": ("D", levels.DAY_MS), "w": ("D", levels.WEEK_MS)}
@@ -80,10 +81,11 @@ def parse_time(value: str | None) -> int | None:
 
 
 def entity_type_for(symbol: str, requested: str | None) -> str:
-    """The entity type a symbol is recorded as: ``--type`` if given, else perp for ``BASE/QUOTE:SETTLE``."""
+    """The entity type a symbol is recorded as: ``--type`` if given, else the one it names (perp for
+    ``BASE/QUOTE:SETTLE``), a spot pair for a bare code."""
     if requested:
         return ENTITY_TYPES[requested]
-    return "cryptoperp" if ":" in symbol else "cryptopair"
+    return named_entity_type(symbol) or SPOT
 
 
 def group_by_entity_type(symbols: Sequence[str], requested: str | None) -> dict[str, list[str]]:
