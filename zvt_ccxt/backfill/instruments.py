@@ -82,8 +82,9 @@ def _codes(entity_type: str, exchange_id: str, wanted: Sequence[str] | None) -> 
     return resolve_codes(exchange_id, entity_type, wanted, known) if wanted else sorted(set(known.values()))
 
 
-def load(entity_ids: Sequence[str]) -> list[Instrument]:
-    """The stored entities of ``entity_ids``, in that order; raises naming any that is not stored."""
+def load(entity_ids: Sequence[str], *, strict: bool = True) -> list[Instrument]:
+    """The stored entities of ``entity_ids``, in that order; raises naming any that is not stored (leaves it out
+    unless ``strict``)."""
     by_id: dict[str, Instrument] = {}
     for entity_type, schema in ENTITY_SCHEMAS.items():
         wanted = [e for e in entity_ids if e.startswith(entity_type + "_")]
@@ -92,9 +93,9 @@ def load(entity_ids: Sequence[str]) -> list[Instrument]:
         for stored in store.entities.by_id(schema, wanted):
             by_id[stored.id] = Instrument(stored.id, entity_type, stored.exchange, stored.code, stored.symbol)
     missing = [e for e in entity_ids if e not in by_id]
-    if missing:
+    if missing and strict:
         raise UnknownSymbolError(f"no stored entity {', '.join(missing)}: record the markets first or check the ids")
-    return [by_id[e] for e in entity_ids]
+    return [by_id[e] for e in entity_ids if e in by_id]
 
 
 def resolve(
@@ -106,16 +107,17 @@ def resolve(
     default_type: str = SPOT,
     entity_type: str | None = None,
     perpetuals_only: str | None = None,
+    strict_ids: bool = True,
 ) -> list[Instrument]:
     """The instruments of a request, in the order asked for, loading markets over REST for what is not
-    stored yet.
+    stored yet. Entity ids that name no stored entity are refused, or left out unless ``strict_ids``.
 
     ``entity_type`` resolves everything against that one type (a table of one type); else symbols say their
     type and codes take ``market`` or ``default_type``. ``perpetuals_only`` names the data when spot pairs
     have none of it (a spot request is then refused).
     """
     if entity_ids:
-        return load(list(dict.fromkeys(entity_ids)))
+        return load(list(dict.fromkeys(entity_ids)), strict=strict_ids)
     if not exchanges:
         raise ZvtCcxtError("say which exchange to record: exchange='okx' (or exchanges=[...], or entity_ids=[...])")
     if entity_type is not None:

@@ -114,6 +114,8 @@ class CcxtRecorder(Recorder):
     default_entity_type: ClassVar[str] = instruments.SPOT
     #: what the data is called when spot pairs have none of it (funding, open interest); None when they have
     perpetuals_only: ClassVar[str | None] = None
+    #: whether entity ids naming no stored entity are refused (else they record nothing)
+    strict_ids: ClassVar[bool] = True
     #: instruments recorded at once
     workers: int = 1
 
@@ -150,6 +152,7 @@ class CcxtRecorder(Recorder):
             default_type=self.default_entity_type,
             entity_type=self.entity_type,
             perpetuals_only=self.perpetuals_only,
+            strict_ids=self.strict_ids,
         )
         super().__init__(force_update=True, sleeping_time=0)
 

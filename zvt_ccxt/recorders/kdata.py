@@ -49,6 +49,9 @@ class CcxtKdataRecorder(CcxtRecorder):
     rate limiter, so more only fills its budget).
     """
 
+    #: entity ids naming nothing stored record nothing, as they always have for klines
+    strict_ids = False
+
     def configure(
         self,
         level: str | None = None,
