@@ -137,12 +137,12 @@ def trade_pages(
     request instead of the exchange's cap if given). Each page is handed over as soon as it arrives, so a
     repair holds one page of ccxt's trade dicts (about 1.5 kB each) however large the gap, and the writer's
     backpressure paces the requests. Where the exchange walks by id and both ids bounding the gap are known, the
-    walk starts right after the last trade seen and may take as many requests as the gap's size needs;
-    what it came short of is then asked for by time, at most ``max_requests`` requests in all.
+    walk starts right after the last trade seen and may take as many requests as the gap's size needs, and
+    what it came short of is then asked for by time; a walk by time takes ``max_requests`` requests at most.
     """
     pager = trade_pager(client, client.market(gap.symbol), limit)
     seen: set[str] = set()  # ids already handed over: a walk by time after one by id meets them again
-    by_id = pager.walks_by_id and gap.expected is not None and gap.after_id is not None
+    by_id = pager.walks_by_id and bool(gap.expected) and gap.after_id is not None
     walks = [gap.after_id, None] if by_id else [None]
     for after_id in walks:
         budget = max_requests
