@@ -346,7 +346,7 @@ class PostgreSQL(Dialect):
         while True:
             try:
                 connection = engine.raw_connection()
-            except SQLAlchemyError as error:  # the server is not accepting connections (yet)
+            except (SQLAlchemyError, psycopg.OperationalError) as error:  # the server is not accepting connections
                 if time.monotonic() + pause > deadline:
                     raise StorageError(f"{doing} failed: cannot connect: {_first_line(error)}") from error
                 log.warning("%s: cannot connect (%s), retrying", doing, _first_line(error))
