@@ -12,6 +12,7 @@ import pandas as pd
 import psycopg
 import pytest
 from sqlalchemy import text
+from test_stream import make_stream, started, trade_ids, until
 
 import zvt_ccxt
 from zvt_ccxt import levels
@@ -22,7 +23,6 @@ from zvt_ccxt_testkit import SIM_NOW_MS, simulated, simulated_streams
 from zvt_ccxt_testkit.simulator.ws import TRADES
 
 from conftest import FAST_RETRY, empty_store
-from test_stream import make_stream, started, trade_ids, until
 
 START = "2025-05-28"
 START_MS = levels.to_utc_ms(START)
@@ -59,7 +59,8 @@ def test_sessions_are_utc_on_a_server_in_another_zone_and_nothing_shifts(pg, pos
     assert frame.timestamp.iloc[0] == pd.Timestamp(START)
     # a zone-aware bound converts through the session zone: with UTC it selects exactly the bars after it
     aware = pd.Timestamp(START, tz="UTC") + pd.Timedelta(hours=5)
-    later = CryptoPair1hKdata.query_data(provider="ccxt", filters=[CryptoPair1hKdata.timestamp >= aware.to_pydatetime()])
+    bound = CryptoPair1hKdata.timestamp >= aware.to_pydatetime()
+    later = CryptoPair1hKdata.query_data(provider="ccxt", filters=[bound])
     assert later.timestamp.iloc[0] == pd.Timestamp(START) + pd.Timedelta(hours=5)
     assert len(later) == len(frame) - 5
 
