@@ -201,3 +201,51 @@ def test_a_dropped_connection_mid_write_is_retried(pg):
     killer.join(30)
     assert killed, "no write was interrupted"
     assert _count(CryptoTrade) == len(rows)
+
+
+@pytest.mark.parametrize("daily_ids", [False, True])
+def test_bars_through_binary_copy_equal_the_row_path_nulls_and_doubles_included(pg, daily_ids):
+    """The same bars written by the binary COPY path and by the generic row path leave identical rows, whether
+    they reach new ground (COPY straight in) or overwrite stored bars (staging + upsert), repeated times included."""
+    import numpy as np
+
+    from zvt_ccxt.store.dialect import Dialect, dialect_for
+    from zvt_ccxt.store.sqlite_records import HARD_FLOATS
+
+    schema = CryptoPair1hKdata
+    count = 400
+    ts = SIM_NOW_MS - SIM_NOW_MS % 86_400_000 - np.arange(count, 0, -1, dtype="int64") * 86_400_000
+    rng = np.random.default_rng(3)
+    close = rng.standard_normal(count) * 1e4
+    close[: len(HARD_FLOATS)] = HARD_FLOATS
+    close[[5, 50, 77]] = [np.nan, np.inf, -np.inf]
+    values = {"open": close * 1.5, "close": close, "high": rng.random(count), "low": rng.random(count),
+              "volume": rng.random(count), "turnover": rng.random(count), "change_pct": rng.standard_normal(count),
+              "turnover_estimated": rng.random(count) > 0.5}
+    constants = {"entity_id": "cryptopair_test_x", "provider": "ccxt", "code": "x", "name": "X/Y", "level": "1h",
+                 "timeframe": "1h", "derived": False, "closed": True}
+    engine = engine_for(schema)
+    postgres = dialect_for(engine)
+
+    def table() -> list[tuple]:
+        with engine.connect() as connection:
+            return [tuple(r) for r in connection.execute(text(
+                'SELECT * FROM "cryptopair_1h_kdata" WHERE entity_id = :e ORDER BY id'), {"e": "cryptopair_test_x"})]
+
+    def write(dialect, part=slice(None)) -> None:
+        bars = (ts[part], {k: v[part] for k, v in values.items()}, constants)
+        dialect.prepare_bars(engine, schema, bars, "cryptopair_test_x", daily_ids)()
+
+    # row path (the base class's) then binary path, over an empty table each time
+    Dialect.prepare_bars(postgres, engine, schema, (ts, values, constants), "cryptopair_test_x", daily_ids)()
+    by_rows = table()
+    empty_store()
+    write(postgres, slice(0, 100))  # new ground: COPY straight in
+    write(postgres)  # partly stored: staging + upsert
+    repeated = np.concatenate([ts, ts[:10]])
+    doubled = {k: np.concatenate([v, v[:10]]) for k, v in values.items()}
+    postgres.prepare_bars(engine, schema, (repeated, doubled, constants), "cryptopair_test_x", daily_ids)()
+    by_copy = table()
+    assert len(by_rows) == count and by_rows == by_copy
+    nulls = [r for r in by_copy if r[schema.__table__.columns.keys().index("close")] is None]
+    assert len(nulls) == 3

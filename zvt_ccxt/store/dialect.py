@@ -41,7 +41,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.schema import CreateTable
 
 from zvt_ccxt.errors import StorageError
-from zvt_ccxt.store import sqlite_records
+from zvt_ccxt.store import pg_binary, sqlite_records
 from zvt_ccxt.store.rows import sql_datetimes
 
 #: how long an SQLite connection waits for another writer's lock before failing
@@ -336,7 +336,59 @@ class PostgreSQL(Dialect):
 
         self._transaction(engine, f"writing {len(rows)} rows to {table}", write)
 
-    def _transaction(self, engine: Engine, doing: str, work: Callable) -> None:
+    def prepare_bars(self, engine: Engine, schema: type, bars: Bars, id_prefix: str,
+                     daily_ids: bool) -> Callable[[], int]:
+        ts_ms, values, constants = bars
+        if not pg_binary.encodable(schema, values, constants):
+            return super().prepare_bars(engine, schema, bars, id_prefix, daily_ids)
+        ts_ms, values = _last_per_time(ts_ms, values)
+        columns, payload = pg_binary.encode(schema, ts_ms, values, constants, id_prefix, daily_ids)
+        span = (constants.get("entity_id"), int(ts_ms.min()), int(ts_ms.max()))
+        return functools.partial(self._write_bars, engine, schema, tuple(columns), payload, span, len(ts_ms))
+
+    def _write_bars(self, engine: Engine, schema: type, columns: tuple[str, ...], payload: bytes,
+                    span: tuple, count: int) -> int:
+        """Bars of one series, as a binary COPY payload: straight into the table when it holds none of the
+        series' bars in their time span (a backfill reaching new ground, PostgreSQL's fastest path), else through
+        the staging table and the upsert. A writer racing for the same new bars makes the straight COPY fail on
+        the primary key; the transaction is then redone through the upsert."""
+        import psycopg
+
+        table = schema.__tablename__
+        names, updates = column_clauses(schema, columns)
+        stage = f'"zvt_ccxt_stage_{table}"'
+        entity_id, first_ms, last_ms = span
+        through_stage = [entity_id is None or "entity_id" not in columns]
+
+        def write(connection) -> None:
+            cursor = connection.cursor()
+            if not through_stage[0]:
+                cursor.execute(
+                    f'SELECT EXISTS (SELECT 1 FROM "{table}" WHERE "entity_id" = %s AND "timestamp" >= %s '
+                    'AND "timestamp" <= %s)',
+                    (entity_id, _pg_time(first_ms), _pg_time(last_ms)),
+                )
+                if not cursor.fetchone()[0]:
+                    try:
+                        with cursor.copy(f'COPY "{table}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
+                            copy.write(payload)
+                        return
+                    except psycopg.errors.UniqueViolation:
+                        through_stage[0] = True
+                        raise
+                through_stage[0] = True
+            cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE "{table}") ON COMMIT DELETE ROWS')
+            with cursor.copy(f"COPY {stage} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(payload)
+            cursor.execute(
+                f'INSERT INTO "{table}" ({names}) SELECT {names} FROM {stage} ORDER BY "id" '
+                f"ON CONFLICT (id) DO UPDATE SET {updates}"
+            )
+
+        self._transaction(engine, f"writing {count} bars to {table}", write, retry_unique=True)
+        return count
+
+    def _transaction(self, engine: Engine, doing: str, work: Callable, retry_unique: bool = False) -> None:
         """Run ``work(psycopg connection)`` and commit; retry it whole on a lost connection, a restarting server or
         a deadlock (each retry a fresh pooled connection) for up to ``RETRY_SECONDS``; raise ``StorageError``."""
         import psycopg
@@ -357,6 +409,13 @@ class PostgreSQL(Dialect):
                 work(connection.driver_connection)
                 connection.commit()
                 return
+            except psycopg.errors.UniqueViolation as error:
+                if not retry_unique:
+                    with contextlib.suppress(psycopg.Error):
+                        connection.rollback()
+                    raise StorageError(f"{doing} failed: {_first_line(error)}") from error
+                connection.rollback()  # another writer stored some of these rows first: redo as an upsert
+                retry_unique = False
             except psycopg.OperationalError as error:  # also deadlocks and serialisation failures
                 connection.invalidate()
                 if time.monotonic() + pause > deadline:
@@ -370,6 +429,22 @@ class PostgreSQL(Dialect):
                 raise StorageError(f"{doing} failed: {_first_line(error)}") from error
             finally:
                 connection.close()
+
+
+def _pg_time(ms: int):
+    """A naive UTC datetime of ``ms`` (a timestamp parameter, unambiguous in any session zone)."""
+    import datetime
+
+    return datetime.datetime(1970, 1, 1) + datetime.timedelta(milliseconds=int(ms))
+
+
+def _last_per_time(ts_ms: np.ndarray, values: Mapping[str, np.ndarray]) -> tuple[np.ndarray, Mapping]:
+    """Bars with one per open time, the last one given of each (PostgreSQL refuses to upsert a row twice)."""
+    if len(ts_ms) < 2 or bool((np.diff(ts_ms) > 0).all()):
+        return ts_ms, values
+    reversed_first = np.unique(ts_ms[::-1], return_index=True)[1]
+    keep = np.sort(len(ts_ms) - 1 - reversed_first)
+    return ts_ms[keep], {name: np.asarray(array)[keep] for name, array in values.items()}
 
 
 def _utc_session(dbapi_connection, _record) -> None:
