@@ -112,6 +112,12 @@ def engine_from_url(url: str) -> Engine:
     """An engine for a store URL (``sqlite:///FILE`` or ``postgresql+psycopg://...``), as the store uses it."""
     if url.startswith("sqlite"):
         return create_engine(url, connect_args={"check_same_thread": False})
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise StorageError(
+            "a PostgreSQL store needs psycopg 3: pip install 'zvt-ccxt[postgresql]' (or pip install 'psycopg[binary]')"
+        ) from None
     # pre-ping: after a server restart the pool hands out fresh connections instead of dead ones
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
