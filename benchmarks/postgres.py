@@ -65,6 +65,11 @@ def copy_ceiling(db_url: str) -> dict:
                 connection.commit()
             result[f"{form}_seconds"] = watch.seconds
         result["seconds"] = min(result["text_seconds"], result["binary_seconds"])
+        cursor.execute(
+            "SELECT pg_table_size(%s::regclass), pg_indexes_size(%s::regclass), pg_total_relation_size(%s::regclass)",
+            (TABLE, TABLE, TABLE),
+        )
+        result["table_bytes"], result["index_bytes"], result["total_bytes"] = cursor.fetchone()
     return result
 
 
@@ -103,6 +108,9 @@ def postgres_backfill(sizes: Sizes) -> Table:
             f"first run {recorder['seconds']:.2f} s", f"{recorder['resume_seconds'] / recorder['seconds']:.2%}"),
         Row("recorder CPU time (all threads) per wall second", f"{recorder['cpu_seconds'] / recorder['seconds']:.2f}"),
         Row("peak RSS: recorder", mb(recorder["peak_rss_mb"])),
+        Row("size on the server: table / its indexes, per row",
+            f"{copy['table_bytes'] / copy['rows']:.0f} B / {copy['index_bytes'] / copy['rows']:.0f} B",
+            f"{copy['total_bytes'] / 2**20:,.0f} MB for {copy['rows']:,} rows"),
     ]
     table.notes.append(
         f"Best of {sizes.repeat} runs per path; medians: recorder {rate(recorder['median_rate'])}, (b) "
