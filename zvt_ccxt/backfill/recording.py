@@ -125,6 +125,10 @@ class MarketDataRecorder(Recorder):
         saved, ``failed`` if any row was rejected, so a later run fetches it again.
         """
         windows = store.coverage.windows(key, instrument.entity_id)
+        # rows are keyed by time only in the table the key names (open interest keys add the period)
+        windows = coverage.drop_synthetic(
+            key, instrument.entity_id, windows, self.data_schema if key == self.table else None
+        )
         if self.repair_only:
             end_ms = min(end_ms, max((w.end_ms for w in windows), default=0))
         if start_ms is None:

@@ -17,6 +17,7 @@ from zvt_ccxt.cli.common import (
     CommandUnavailable,
     UsageError,
     add_debug_options,
+    keep_synthetic_apart,
 )
 from zvt_ccxt.cli.messages import one_line
 from zvt_ccxt.config import CONFIG_FILE_NAME, DB_URL_ENV, DB_URL_KEY, normalise_database_url
@@ -156,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, debug: bool) -> int:
     try:
+        args.synthetic_home = keep_synthetic_apart(args)
         _load_package()
         return int(args.run(args))
     except KeyboardInterrupt:

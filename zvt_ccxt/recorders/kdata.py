@@ -123,7 +123,7 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
         end = levels.bar_start(clock.now_ms(), level)
         if self.end_ms is not None:
             end = min(end, levels.bar_start(self.end_ms, level))
-        windows = store.coverage.windows(table, entity.id)
+        windows = coverage.drop_synthetic(table, entity.id, store.coverage.windows(table, entity.id), self.data_schema)
         if self.repair_only:
             end = min(end, max((w.end_ms for w in windows), default=0))
         start = self._start_ms(client, entity, market, plan.source_level, windows)

@@ -15,6 +15,7 @@ from zvt_ccxt.cli.common import (
     codes_for,
     exchange_traffic,
     split_list,
+    synthetic_note,
 )
 from zvt_ccxt.cli.summaries import RunOutcome, kdata_gaps, outcome_table, totals_line
 from zvt_ccxt.cli.tables import render_frame
@@ -30,7 +31,9 @@ examples:
 
 columns: bars stored / expected over every range ever requested; no-trading: bars the exchange had no
 trades for (fetched, nothing came back); empty: before listing / after delisting; failed: inside windows
-whose request failed; unknown: never requested inside the span. `zvt-ccxt repair` re-fetches failed and unknown."""
+whose request failed; unknown: never requested inside the span. source: where the windows' data came from,
+live (the exchange), replay (a cassette) or simulator; a live run fetches replayed or simulated windows again.
+`zvt-ccxt repair` re-fetches failed and unknown."""
 
 REPAIR_EXAMPLES = """\
 examples:
@@ -53,6 +56,7 @@ COLUMNS = [
     "empty_bars",
     "failed_bars",
     "unknown_bars",
+    "source",
 ]
 
 
@@ -171,6 +175,9 @@ def run_repair(args: argparse.Namespace) -> int:
     started = time.monotonic()
     outcomes: list[RunOutcome] = []
     with exchange_traffic(args.replay):
+        from zvt_ccxt import provenance
+
+        source = provenance.current()
         for schema, report in _reports(args):
             entity_ids = _to_repair(report)
             if not entity_ids:
@@ -183,4 +190,7 @@ def run_repair(args: argparse.Namespace) -> int:
         return 0
     print(outcome_table(outcomes))
     print(totals_line(outcomes, time.monotonic() - started))
+    note = synthetic_note(source, getattr(args, "synthetic_home", None))
+    if note:
+        print(note)
     return 0 if all(o.ok for o in outcomes) else 1

@@ -18,6 +18,7 @@ from zvt_ccxt.cli.common import (
     group_by_entity_type,
     parse_time,
     split_list,
+    synthetic_note,
 )
 from zvt_ccxt.cli.progress import MODES, ProgressBoard
 from zvt_ccxt.cli.summaries import RunOutcome, kdata_gaps, outcome_table, totals_line
@@ -122,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     outcomes: list[RunOutcome] = []
     with exchange_traffic(args.replay):
+        from zvt_ccxt import provenance
+
+        source = provenance.current()
         since, until = parse_time(args.since), parse_time(args.until)
         with ProgressBoard(sys.stderr, args.progress) as board:
             console.attach_board(board)
@@ -143,4 +147,7 @@ def run(args: argparse.Namespace) -> int:
                 console.attach_board(None)
     print(outcome_table(outcomes))
     print(totals_line(outcomes, time.monotonic() - started))
+    note = synthetic_note(source, getattr(args, "synthetic_home", None))
+    if note:
+        print(note)
     return 0 if all(o.ok for o in outcomes) else 1
