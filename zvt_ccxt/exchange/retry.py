@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -17,6 +16,7 @@ from typing import TypeVar
 import ccxt
 import tenacity
 
+from zvt_ccxt import interrupts
 from zvt_ccxt.errors import ExchangeRequestError
 from zvt_ccxt.exchange.profiles import profile_for
 
@@ -117,7 +117,7 @@ def call_with_retry(
     retry_after_of: Callable[[], str | None],
     now_ms: Callable[[], int],
     policy: RetryPolicy = RetryPolicy(),
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = interrupts.sleep,
 ) -> T:
     """Run ``func``, retrying transient ccxt errors; raise ``ExchangeRequestError`` naming exchange and symbol."""
 

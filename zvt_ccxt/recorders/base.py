@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from zvt_ccxt import clock, levels
+from zvt_ccxt import clock, interrupts, levels
 from zvt_ccxt.backfill.entities import select_entity_ids
 from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
 from zvt_ccxt.errors import InvalidTimeRangeError, ZvtCcxtError
@@ -82,8 +82,15 @@ def run_isolated(
 
 
 def _run_one(work: Callable[[object, SymbolResult], None], item: object, result: SymbolResult) -> None:
+    if interrupts.requested():  # stopped before this one began
+        result.interrupted = True
+        return
     try:
         work(item, result)
+    except KeyboardInterrupt:  # SIGINT/SIGTERM: what was fetched is stored; the next items do not start
+        interrupts.request()
+        result.interrupted = True
+        logger.warning("%s: interrupted", result.symbol)
     except ZvtCcxtError as error:
         result.error = str(error)
         logger.error("%s: %s", result.symbol, error)

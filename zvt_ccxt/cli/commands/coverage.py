@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from zvt_ccxt import levels
 from zvt_ccxt.cli.common import (
     ENTITY_TYPES,
+    EXIT_INTERRUPTED,
+    INTERRUPTED_NOTE,
     add_exchange_option,
     add_replay_option,
     add_type_option,
@@ -175,16 +177,20 @@ def run_repair(args: argparse.Namespace) -> int:
     started = time.monotonic()
     outcomes: list[RunOutcome] = []
     with exchange_traffic(args.replay):
-        from zvt_ccxt import provenance
+        from zvt_ccxt import interrupts, provenance
 
         source = provenance.current()
-        for schema, report in _reports(args):
-            entity_ids = _to_repair(report)
-            if not entity_ids:
-                continue
-            summary = repair(schema, entity_ids=entity_ids)
-            label = f"{schema.level_value} {'perp' if schema.__tablename__.startswith('cryptoperp') else 'spot'}"
-            outcomes.append(RunOutcome(label, summary, kdata_gaps(schema, entity_ids)))
+        with interrupts.handled():
+            for schema, report in _reports(args):
+                entity_ids = _to_repair(report)
+                if not entity_ids:
+                    continue
+                summary = repair(schema, entity_ids=entity_ids)
+                label = f"{schema.level_value} {'perp' if schema.__tablename__.startswith('cryptoperp') else 'spot'}"
+                outcomes.append(RunOutcome(label, summary, kdata_gaps(schema, entity_ids)))
+                if interrupts.requested():
+                    break
+            interrupted = interrupts.requested()
     if not outcomes:
         print(f"nothing to repair on {args.exchange}" if args.exchange else "nothing to repair")
         return 0
@@ -193,4 +199,7 @@ def run_repair(args: argparse.Namespace) -> int:
     note = synthetic_note(source, getattr(args, "synthetic_home", None))
     if note:
         print(note)
+    if interrupted:
+        print(INTERRUPTED_NOTE)
+        return EXIT_INTERRUPTED
     return 0 if all(o.ok for o in outcomes) else 1
