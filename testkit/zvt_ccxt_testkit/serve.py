@@ -42,9 +42,23 @@ def cli_environment(
         hook(client)
         options: dict[str, Any] = {"urls": {"api": client.urls["api"]}, "enableRateLimit": False}
         if page_cap:
-            options["features"] = client.features
+            options["features"] = _capped_features(client.features, page_cap)
         environment[f"ZVT_CCXT_{name.upper()}_OPTIONS"] = json.dumps(options, separators=(",", ":"))
     return environment
+
+
+def _capped_features(features: dict, limit: int) -> dict:
+    """Only the candle caps of ccxt's feature table, as options that merge into it."""
+    overlay: dict[str, dict] = {}
+    for name, section in (features or {}).items():
+        if not isinstance(section, dict):
+            continue
+        if isinstance(section.get("fetchOHLCV"), dict):
+            overlay.setdefault(name, {})["fetchOHLCV"] = {"limit": limit}
+        for sub, part in section.items():
+            if isinstance(part, dict) and isinstance(part.get("fetchOHLCV"), dict):
+                overlay.setdefault(name, {})[sub] = {"fetchOHLCV": {"limit": limit}}
+    return overlay
 
 
 def shell_lines(environment: dict[str, str]) -> list[str]:
