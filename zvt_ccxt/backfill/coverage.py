@@ -17,6 +17,7 @@ import pandas as pd
 
 from zvt_ccxt import provenance
 from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED
+from zvt_ccxt.errors import ZvtCcxtError
 from zvt_ccxt.store.coverage import Window
 
 Range = tuple[int, int]
@@ -40,6 +41,24 @@ def drop_synthetic(
         return list(windows)
     store.coverage.discard(data_table, entity_id, synthetic, data_schema)
     return [w for w in windows if w.source not in provenance.SYNTHETIC]
+
+
+def fail_missing(data_table: str, entity_id: str, start_ms: int, end_ms: int, error: BaseException) -> int:
+    """Save every part of ``[start_ms, end_ms)`` no window covers as ``failed`` with ``error``'s text: what a run
+    does when it stops on an error of any kind, so that the ledger (``coverage --check``, repair) sees it. Returns
+    how many windows were saved."""
+    from zvt_ccxt import store
+
+    if end_ms <= start_ms:
+        return 0
+    text = str(error).strip() or type(error).__name__
+    if not isinstance(error, ZvtCcxtError):  # an unexpected kind: its name says more than its message alone
+        text = f"{type(error).__name__}: {text}"
+    windows = store.coverage.windows(data_table, entity_id)
+    failed = merge((w.start_ms, w.end_ms) for w in windows if w.status == FAILED)  # kept with their own errors
+    missing = [part for span in missing_ranges(start_ms, end_ms, windows) for part in subtract(span, failed)]
+    store.coverage.save(data_table, entity_id, [Window(s, e, FAILED, 0, text) for s, e in missing])
+    return len(missing)
 
 
 def sources(windows: Sequence[Window]) -> str:

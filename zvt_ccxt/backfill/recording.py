@@ -134,10 +134,14 @@ class MarketDataRecorder(Recorder):
             end_ms = min(end_ms, max((w.end_ms for w in windows), default=0))
         if start_ms is None:
             start_ms = min((w.start_ms for w in windows), default=end_ms)
-        for low, high in coverage.missing_ranges(start_ms, end_ms, windows):
-            # a stop (SIGINT/SIGTERM) ends the walk between batches: each saved batch has its rows and window
-            for batch in interrupts.interruptible(pages(low, high)):
-                self.save(key, instrument, result, batch, write)
+        try:
+            for low, high in coverage.missing_ranges(start_ms, end_ms, windows):
+                # a stop (SIGINT/SIGTERM) ends the walk between batches: each saved batch has its rows and window
+                for batch in interrupts.interruptible(pages(low, high)):
+                    self.save(key, instrument, result, batch, write)
+        except Exception as error:  # whatever it is, what was not fetched is failed in the ledger
+            result.windows[FAILED] += coverage.fail_missing(key, instrument.entity_id, start_ms, end_ms, error)
+            raise
 
     def save(
         self, key: str, instrument: Instrument, result: SymbolResult, batch: Batch, write: Callable[[Batch], int]

@@ -7,6 +7,7 @@ exchange lacks are aggregated from its largest native divisor and flagged ``deri
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable
@@ -114,6 +115,22 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
     # -- one symbol ---------------------------------------------------------------------------------------
 
     def record_entity(self, entity, result: SymbolResult) -> None:
+        """Record one symbol; an error of any kind leaves what it did not fetch ``failed`` in the ledger."""
+        requested: list[int | None] = [self.start_ms, None]  # the range asked for, as far as it is known
+        try:
+            self._record_entity(entity, result, requested)
+        except Exception as error:
+            table = self.data_schema.__tablename__
+            start, end = requested
+            end = end if end is not None else levels.bar_start(clock.now_ms(), self.level_value)
+            if start is None:  # nothing said where it begins: what was asked before, else the last bar
+                previous = store.coverage.windows(table, entity.id)
+                start = min((w.start_ms for w in previous), default=end - levels.nominal_ms(self.level_value))
+            start = levels.bar_start(start, self.level_value)
+            result.windows[FAILED] += coverage.fail_missing(table, entity.id, start, end, error)
+            raise
+
+    def _record_entity(self, entity, result: SymbolResult, requested: list[int | None]) -> None:
         client = get_client(entity.exchange)
         client.require("fetchOHLCV")
         plan = levels.plan_timeframe(client.exchange_id, client.timeframes, self.level_value)
@@ -127,7 +144,9 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
         windows = coverage.drop_synthetic(table, entity.id, store.coverage.windows(table, entity.id), self.data_schema)
         if self.repair_only:
             end = min(end, max((w.end_ms for w in windows), default=0))
+        requested[1] = end
         start = self._start_ms(client, entity, market, plan.source_level, windows)
+        requested[0] = start if start is not None else requested[0]
         if start is None:
             result.windows["empty"] += 1
             store.coverage.save(table, entity.id, [coverage.Window(0, end, EMPTY)])
@@ -149,9 +168,11 @@ class CcxtKdataRecorder(FixedCycleDataRecorder):
                     self._report(result, done + min(page.window.end_ms, gap_end) - gap_start, total)
                 writer.finish()
                 done += gap_end - gap_start
-        except KeyboardInterrupt:
-            # stopped between pages: what was fetched is stored, then its windows; the gap is finished next run
-            writer.write()
+        except BaseException:
+            # stopped (an interrupt between pages, or an error): what was fetched is stored, then its windows;
+            # the gap is finished next run. A failed write already stops every later one.
+            with contextlib.suppress(Exception):
+                writer.write()
             raise
         finally:
             result.requests += pager.requests

@@ -93,6 +93,13 @@ def windows(data_table: str, entity_id: str) -> list[Window]:
         ]
 
 
+def data_tables() -> list[str]:
+    """Every data table (ledger key) with windows, sorted."""
+    statement = text('SELECT DISTINCT "data_table" FROM "ccxt_coverage"')
+    with _ledger_engine().connect() as connection:
+        return sorted(r.data_table for r in connection.execute(statement))
+
+
 def discard(data_table: str, entity_id: str, windows: Sequence[Window], data_schema: type | None = None) -> None:
     """Forget ``windows`` of (``data_table``, ``entity_id``) and, given ``data_schema``, the rows stored inside them:
     what a live run does to replayed or simulated windows before it fetches their range from the exchange.

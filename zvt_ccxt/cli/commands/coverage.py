@@ -35,7 +35,10 @@ columns: bars stored / expected over every range ever requested; no-trading: bar
 trades for (fetched, nothing came back); empty: before listing / after delisting; failed: inside windows
 whose request failed; unknown: never requested inside the span. source: where the windows' data came from,
 live (the exchange), replay (a cassette) or simulator; a live run fetches replayed or simulated windows again.
-`zvt-ccxt repair` re-fetches failed and unknown."""
+`zvt-ccxt repair` re-fetches failed and unknown. Failed and unknown ranges of trades, funding, open interest and
+order books are listed below the table.
+For alarms: run `coverage --check` after each recording (cron, a monitoring probe): exit status 1 whenever
+anything requested is failed (whatever the error) or unknown, 0 when everything requested is complete."""
 
 REPAIR_EXAMPLES = """\
 examples:
@@ -79,7 +82,12 @@ def register(subparsers, parents) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _filters(coverage)
-    coverage.add_argument("--check", action="store_true", help="exit status 1 if any bar is failed or unknown")
+    coverage.add_argument(
+        "--check",
+        action="store_true",
+        help="for alarms: exit status 1 if any bar (or range of trades, funding, open interest, books) requested is "
+        "failed or unknown, 0 when everything requested is complete",
+    )
     coverage.set_defaults(run=run_coverage)
 
     repair = subparsers.add_parser(
@@ -146,13 +154,34 @@ def _to_repair(report: pd.DataFrame) -> list[str]:
     return list(report.loc[needs > 0, "entity_id"])
 
 
+def _market_data_problems(args: argparse.Namespace) -> list[str]:
+    """Lines for the failed and unknown ranges of trades, funding, open interest and order books (not with
+    --level, which names bars)."""
+    if args.level:
+        return []
+    from zvt_ccxt.api import market_data_coverage
+
+    frame = market_data_coverage(args.exchange)
+    if args.type and not frame.empty:
+        frame = frame[frame["entity_id"].str.startswith(ENTITY_TYPES[args.type])]
+    lines = []
+    for row in frame.to_dict("records"):
+        for kind in ("failed", "unknown"):
+            for start, end in row[f"{kind}_ranges"]:
+                lines.append(f"  {row['entity_id']} {row['data_table']}: {kind} {start} .. {end}")
+    return lines
+
+
 def run_coverage(args: argparse.Namespace) -> int:
     import pandas as pd
 
     reports = _reports(args)
+    other = _market_data_problems(args) if not args.symbols else []
     if not reports:
         print(_nothing_recorded(args))
-        return 0
+        for line in other:
+            print(line)
+        return 1 if args.check and other else 0
     frame = pd.concat([report for _, report in reports], ignore_index=True)
     for column in COLUMNS:
         if column not in frame:
@@ -164,11 +193,14 @@ def run_coverage(args: argparse.Namespace) -> int:
         ranges += [("unknown", r) for r in row.get("unknown_ranges") or []]
         for kind, (start, end) in ranges:
             print(f"  {row['entity_id']} {row['level']}: {kind} {start} .. {end}")
+    for line in other:
+        print(line)
     print(
         f"{len(frame)} series; {len(broken)} with failed or unknown bars"
         + (" (fix with `zvt-ccxt repair`)" if len(broken) else "")
+        + (f"; {len(other)} failed or unknown ranges of trades, funding, open interest or books" if other else "")
     )
-    return 1 if args.check and len(broken) else 0
+    return 1 if args.check and (len(broken) or other) else 0
 
 
 def run_repair(args: argparse.Namespace) -> int:
