@@ -4,11 +4,13 @@ environment it writes, then the simulator stopped with Ctrl-C."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
+from zvt_ccxt import levels
 from zvt_ccxt.cli import main
 from zvt_ccxt_testkit.serve import read_environment
 
@@ -17,6 +19,12 @@ def _clean(home) -> dict[str, str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("ZVT_CCXT_", "CRYPTO_API_"))}
     environment["ZVT_HOME"] = str(home)
     return environment
+
+
+def _closed_hours_since_two_days() -> int:
+    """Closed hourly bars from 00:00 UTC two days ago until now (what ``--since 2d`` asks for)."""
+    now_ms = int(time.time() * 1000)
+    return (levels.bar_start(now_ms, "1h") - (levels.bar_start(now_ms, "1d") - 2 * levels.DAY_MS)) // levels.HOUR_MS
 
 
 def _cli(*argv: str) -> list[str]:
@@ -43,12 +51,14 @@ def test_simulate_serves_record_and_stream_then_stops_on_ctrl_c(tmp_path):
         pointed = {**_clean(home), **read_environment(env_file)}
         assert pointed["ZVT_CCXT_SOURCE"] == "simulator" and "127.0.0.1" in pointed["ZVT_CCXT_BINANCE_OPTIONS"]
 
+        before = _closed_hours_since_two_days()
         recorded = subprocess.run(
             _cli("record", "-e", "binance", "-s", "BTC/USDT", "--level", "1h", "--since", "2d", "--progress", "none"),
             env=pointed, capture_output=True, text=True, timeout=300,
         )
         assert recorded.returncode == 0, recorded.stderr
-        assert "48 rows written for 1 symbol" in recorded.stdout  # two days of hourly bars, from the simulator
+        written = int(re.search(r"([\d,]+) rows written for 1 symbol", recorded.stdout).group(1).replace(",", ""))
+        assert written in {before, _closed_hours_since_two_days()}, recorded.stdout  # every closed hour, simulated
         assert "synthetic data (from the local exchange simulator)" in recorded.stdout
         assert (home / "synthetic" / "data" / "ccxt").is_dir() and not (home / "data").exists()
 
