@@ -14,6 +14,14 @@ import pandas as pd
 UP, DOWN = "#26a69a", "#ef5350"
 
 
+def synthetic_label(source: str | None) -> str:
+    """What a title or a printed line adds for data that is not the exchange's history: ``source`` is the coverage
+    report's (``live``, ``replay``, ``simulator``, or a mix such as ``live+replay``)."""
+    if not source or source == "live":
+        return ""
+    return f" [synthetic data: {source}, not exchange history]"
+
+
 def output_dir() -> Path:
     """Where the examples write their charts (created on first use)."""
     path = Path(os.environ.get("ZVT_CCXT_EXAMPLES_OUT") or Path(__file__).resolve().parent / "output")
@@ -27,8 +35,10 @@ def _bars(df: pd.DataFrame) -> pd.DataFrame:
     return frame[["open", "high", "low", "close", "volume"]].sort_index()
 
 
-def candles_figure(df: pd.DataFrame, title: str):
-    """A plotly candlestick chart with a volume panel below, sharing the time axis."""
+def candles_figure(df: pd.DataFrame, title: str, source: str | None = None):
+    """A plotly candlestick chart with a volume panel below, sharing the time axis; the title says when the data
+    is synthetic (``source``: the coverage report's)."""
+    title += synthetic_label(source)
     from plotly.graph_objects import Bar, Candlestick
     from plotly.subplots import make_subplots
 
@@ -58,13 +68,14 @@ def candles_figure(df: pd.DataFrame, title: str):
     return figure
 
 
-def save_candles_html(df: pd.DataFrame, path: Path, title: str) -> Path:
-    candles_figure(df, title).write_html(str(path), include_plotlyjs=True)
+def save_candles_html(df: pd.DataFrame, path: Path, title: str, source: str | None = None) -> Path:
+    candles_figure(df, title, source).write_html(str(path), include_plotlyjs=True)
     return path
 
 
-def save_candles_png(df: pd.DataFrame, path: Path, title: str) -> Path:
+def save_candles_png(df: pd.DataFrame, path: Path, title: str, source: str | None = None) -> Path:
     """The same chart drawn with matplotlib (wicks, bodies, volume) into a PNG."""
+    title += synthetic_label(source)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -98,8 +109,11 @@ def save_candles_png(df: pd.DataFrame, path: Path, title: str) -> Path:
     return path
 
 
-def save_line_png(series: dict[str, pd.Series], path: Path, title: str, ylabel: str) -> Path:
+def save_line_png(
+    series: dict[str, pd.Series], path: Path, title: str, ylabel: str, source: str | None = None
+) -> Path:
     """One or more time series on one axis, into a PNG (basis, funding rates...)."""
+    title += synthetic_label(source)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -531,7 +531,31 @@ def test_console_script_records_offline_from_a_bundled_cassette(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert f"{OKX_BARS:,} rows written for 1 symbol" in result.stdout
+    # replayed data is kept apart from the live store, and the run says so
+    synthetic_home = tmp_path / "home" / "synthetic"
+    assert (synthetic_home / "data" / "ccxt").is_dir() and not (tmp_path / "home" / "data" / "ccxt").exists()
+    assert f"synthetic data (replayed from a cassette), not exchange history: stored apart from the live store, " \
+           f"under {synthetic_home}" in result.stdout
+    shown = subprocess.run(
+        [str(console_script()), "coverage", "--exchange", "okx"],
+        capture_output=True,
+        text=True,
+        env={**environment, "ZVT_HOME": str(synthetic_home)},
+        timeout=300,
+    )
+    row = next(line for line in shown.stdout.splitlines() if line.startswith("cryptopair_okx_btcusdt"))
+    assert shown.returncode == 0 and row.split()[-1] == "replay"
+
+    asked = subprocess.run(
+        [*argv, "--since", "60d", "--replay", "okx-backfill", "--into-store", "--progress", "none"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+    )
+    assert asked.returncode == 0, asked.stderr
     assert (tmp_path / "home" / "data" / "ccxt").is_dir()
+    assert "stored with its windows marked 'replay': a live run fetches them again" in asked.stdout
 
     failed = subprocess.run(
         [str(console_script()), "coverage", "--exchange", "okx", "--level", "7h"],

@@ -3,7 +3,8 @@ runs, offline, and exits 0: help and code cannot drift apart.
 
 How each runs: one that names ``--replay CASSETTE`` is served by that cassette alone, from an empty store (what
 the cassette was recorded from); a stream runs against the local websocket simulator for a second (``--duration
-1`` is appended, and ``--metrics-port`` is given 0 so that a port taken on this machine cannot fail it); any
+1`` is appended, and ``--metrics-port`` is given 0 so that a port taken on this machine cannot fail it); the
+simulator runs for a second (``--duration 1``); any
 other runs against the local REST simulator, in a store holding a few days of what the examples read back
 (okx and binance hourly BTC/USDT bars, binance BTC/USDT trades), from a scratch directory (export writes there).
 """
@@ -98,6 +99,8 @@ def test_example_runs_offline(store, capsys, monkeypatch, tmp_path, request, sou
         monkeypatch.delenv(DB_URL_ENV)
     if "--replay" in argv:
         code = main(argv)
+    elif argv[0] == "simulate":  # it runs until stopped: one second of it
+        code = main([*argv, "--duration", "1"])
     elif argv[0] == "stream":
         with simulated_streams(SIM_NOW):
             code = main(_offline_stream(argv))

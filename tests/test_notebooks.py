@@ -79,8 +79,8 @@ def test_there_is_a_notebook_for_each_topic():
         assert any(topic in name for name in names), topic
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_top_to_bottom(path, tmp_path):
+def execute(path: Path, environment: dict[str, str]) -> str:
+    """Run the notebook at ``path`` top to bottom (skipping the test if it needs what is absent); its printed text."""
     notebook = nbformat.read(path, as_version=4)
     absent = missing(notebook)
     if absent:
@@ -88,7 +88,7 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
     client = NotebookClient(
         notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(EXAMPLES)}}
     )
-    client.execute(env=clean_environment(tmp_path))  # raises CellExecutionError naming the failing cell
+    client.execute(env=environment)  # raises CellExecutionError naming the failing cell
 
     errors = [
         output
@@ -98,15 +98,22 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
         if output.get("output_type") == "error"
     ]
     assert not errors
-    out = tmp_path / "out"
-    assert all(is_png(chart) for chart in out.glob("*.png"))
-
-    texts, files = EXPECTED[path.stem]
     printed = "".join(
         output.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
     )
-    for text in texts:
-        assert text in printed
+    for text in EXPECTED[path.stem][0]:
+        assert text in printed, f"{path.stem} did not print {text!r}"
+    return printed
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_top_to_bottom(path, tmp_path):
+    printed = execute(path, clean_environment(tmp_path))
+    out = tmp_path / "out"
+    assert all(is_png(chart) for chart in out.glob("*.png"))
+
+    _, files = EXPECTED[path.stem]
+    assert "[synthetic data: " in printed  # offline data is never shown as the exchange's
     for name in files:
         assert (out / name).stat().st_size > 10_000, name
     for html in out.glob("*.html"):  # the interactive candlestick charts
@@ -122,7 +129,36 @@ def test_quickstart_script_runs_offline_and_writes_charts(tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "okx: replaying okx-backfill" in result.stdout
-    assert "1452 hourly bars of BTC/USDT on okx, 2025-04-02 00:00:00 .. 2025-06-01 11:00:00 UTC" in result.stdout
+    assert "okx: replaying okx-backfill (synthetic prices" in result.stdout
+    bars = "1452 hourly bars of BTC/USDT on okx, 2025-04-02 00:00:00 .. 2025-06-01 11:00:00 UTC"
+    assert f"{bars} [synthetic data: replay, not exchange history]" in result.stdout
     assert is_png(tmp_path / "out" / "quickstart-btcusdt-1h.png")
     assert (tmp_path / "out" / "quickstart-btcusdt-1h.html").stat().st_size > 100_000
+
+
+def test_examples_run_in_any_order_and_twice_each_in_a_store_of_its_own(tmp_path):
+    """The stream notebook, then the trades notebook twice, then the quickstart twice, all under one ZVT_HOME:
+    each finds only its own data (a second run too), and nothing lands in the user's store."""
+    environment = clean_environment(tmp_path)
+    order = ["04-reading-a-running-stream", "03-trades-and-candles-from-trades", "03-trades-and-candles-from-trades"]
+    for name in order:
+        execute(EXAMPLES / f"{name}.ipynb", environment)
+    runs = [
+        subprocess.run(
+            [sys.executable, str(EXAMPLES / "quickstart.py"), "--replay"],
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=300,
+        )
+        for _ in range(2)
+    ]
+    assert all(run.returncode == 0 for run in runs), runs[-1].stderr[-2000:]
+    assert "cryptopair_1h_kdata: 1452 rows" in runs[0].stdout
+    assert "cryptopair_1h_kdata: 0 rows" in runs[1].stdout  # the second run finds the first's bars
+    assert "1452 hourly bars of BTC/USDT" in runs[1].stdout
+
+    home = tmp_path / "home"
+    assert not (home / "data" / "ccxt").exists()  # the user's store is untouched
+    for name in ("04-reading-a-running-stream", "03-trades-and-candles-from-trades", "quickstart"):
+        assert (home / "examples" / name / "synthetic" / "data" / "ccxt").is_dir(), name

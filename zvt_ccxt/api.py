@@ -40,3 +40,40 @@ def repair(
     if not ids:
         return RecordSummary(schema.__tablename__)
     return schema.record_data(provider="ccxt", entity_ids=ids, repair_only=True)
+
+
+def market_data_coverage(exchange: str | None = None) -> pd.DataFrame:
+    """One row per (data table, entity) of what is not kdata (trades, funding, open interest, order books): the
+    span requested, the windows' sources, and the ranges that failed or were never fetched inside it."""
+    from zvt_ccxt.domain.kdata import KDATA_SCHEMAS
+
+    kdata_tables = {schema.__tablename__ for schema in KDATA_SCHEMAS.values()}
+    rows = []
+    for table in store.coverage.data_tables():
+        if table in kdata_tables:
+            continue
+        for entity_id in store.coverage.entity_ids(table, exchange):
+            windows = store.coverage.windows(table, entity_id)
+            start, end = min(w.start_ms for w in windows), max(w.end_ms for w in windows)
+            failed = coverage.failed_ranges(windows)
+            unknown = [
+                r for r in coverage.missing_ranges(start, end, windows) if not any(f[0] < r[1] and r[0] < f[1]
+                                                                                    for f in failed)
+            ]
+
+            def stamp(ms: int) -> pd.Timestamp:
+                return pd.Timestamp(ms, unit="ms")
+
+            rows.append(
+                {
+                    "data_table": table,
+                    "entity_id": entity_id,
+                    "requested_from": stamp(start),
+                    "requested_to": stamp(end),
+                    "windows": len(windows),
+                    "failed_ranges": [(stamp(s), stamp(e)) for s, e in failed],
+                    "unknown_ranges": [(stamp(s), stamp(e)) for s, e in unknown],
+                    "source": coverage.sources(windows),
+                }
+            )
+    return pd.DataFrame(rows)

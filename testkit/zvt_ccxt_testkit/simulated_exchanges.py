@@ -79,10 +79,14 @@ def simulated(
     """The REST simulator of the four exchanges running, the clock frozen at ``now_ms``, every ccxt client built
     inside pointed at it. Yields the :class:`ExchangeSimulator` (faults, gaps, delistings, ground truth).
     ``simulator_options`` go to it (``latency_ms``, ``weight_limit``); the others are :func:`pointing_hook`'s."""
-    from zvt_ccxt import clock
+    from zvt_ccxt import clock, provenance
     from zvt_ccxt.exchange.client import client_hook
 
-    with ExchangeSimulator(now_ms=now_ms, **simulator_options) as simulator, clock.frozen(now_ms):
+    with (
+        ExchangeSimulator(now_ms=now_ms, **simulator_options) as simulator,
+        clock.frozen(now_ms),
+        provenance.sourced(provenance.SIMULATOR),
+    ):
         hook = pointing_hook(simulator.base_url, page_cap=page_cap, timeout_ms=timeout_ms, rate_limit=rate_limit)
         with client_hook(hook):
             yield simulator
@@ -95,7 +99,7 @@ def simulated_streams(
     """The websocket simulator (ccxt.pro) with the REST simulator behind it, the clock frozen at ``now_ms``,
     every ccxt client built inside pointed at them. Yields the :class:`WsExchangeServer` (``play``, faults,
     subscriptions); its ``rest_sim`` is the REST simulator. ``spacing_ms``: time between a tape's trades."""
-    from zvt_ccxt import clock
+    from zvt_ccxt import clock, provenance
     from zvt_ccxt.exchange.client import client_hook
     from zvt_ccxt_testkit.simulator.ws import WsExchangeServer
 
@@ -103,6 +107,7 @@ def simulated_streams(
         ExchangeSimulator(now_ms=now_ms) as rest,
         WsExchangeServer(rest=rest, spacing_ms=spacing_ms) as ws,
         clock.frozen(now_ms),
+        provenance.sourced(provenance.SIMULATOR),
         client_hook(pointing_hook(ws.base_url, ws=ws, rate_limit=rate_limit)),
     ):
         yield ws

@@ -3,7 +3,9 @@
 Windows (recorded in the ledger, ``zvt_ccxt.store.coverage``) are half-open ``[start_ms, end_ms)``. A range
 is covered where a ``fetched`` or ``empty`` window lies; everything else inside the requested range is
 missing, and missing parts that overlap a ``failed`` window are reported as failed. Resume and repair both
-fetch exactly the missing parts.
+fetch exactly the missing parts. Replayed or simulated windows never pass for exchange history: a live run
+discards them (and their rows) before it looks for what is missing (``drop_synthetic``), so it fetches their
+range from the exchange.
 """
 
 from __future__ import annotations
@@ -13,10 +15,56 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from zvt_ccxt import provenance
 from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED
+from zvt_ccxt.errors import ZvtCcxtError
 from zvt_ccxt.store.coverage import Window
 
 Range = tuple[int, int]
+
+#: what ``coverage`` shows for windows saved before their source was kept
+UNKNOWN_SOURCE = "unknown"
+
+
+def drop_synthetic(
+    data_table: str, entity_id: str, windows: Sequence[Window], data_schema: type | None = None
+) -> list[Window]:
+    """``windows`` as a run from the current source may use them: in a live run, replayed and simulated windows are
+    discarded from the ledger (with their rows in ``data_schema``, if given) and left out, so their range is fetched
+    from the exchange; a replayed or simulated run uses every window."""
+    from zvt_ccxt import store
+
+    if provenance.is_synthetic():
+        return list(windows)
+    synthetic = [w for w in windows if w.source in provenance.SYNTHETIC]
+    if not synthetic:
+        return list(windows)
+    store.coverage.discard(data_table, entity_id, synthetic, data_schema)
+    return [w for w in windows if w.source not in provenance.SYNTHETIC]
+
+
+def fail_missing(data_table: str, entity_id: str, start_ms: int, end_ms: int, error: BaseException) -> int:
+    """Save every part of ``[start_ms, end_ms)`` no window covers as ``failed`` with ``error``'s text: what a run
+    does when it stops on an error of any kind, so that the ledger (``coverage --check``, repair) sees it. Returns
+    how many windows were saved."""
+    from zvt_ccxt import store
+
+    if end_ms <= start_ms:
+        return 0
+    text = str(error).strip() or type(error).__name__
+    if not isinstance(error, ZvtCcxtError):  # an unexpected kind: its name says more than its message alone
+        text = f"{type(error).__name__}: {text}"
+    windows = store.coverage.windows(data_table, entity_id)
+    failed = merge((w.start_ms, w.end_ms) for w in windows if w.status == FAILED)  # kept with their own errors
+    missing = [part for span in missing_ranges(start_ms, end_ms, windows) for part in subtract(span, failed)]
+    store.coverage.save(data_table, entity_id, [Window(s, e, FAILED, 0, text) for s, e in missing])
+    return len(missing)
+
+
+def sources(windows: Sequence[Window]) -> str:
+    """Where a series' windows came from, e.g. ``live``, ``replay`` or ``live+simulator``."""
+    found = {w.source or UNKNOWN_SOURCE for w in windows}
+    return "+".join(s for s in (*provenance.SOURCES, UNKNOWN_SOURCE) if s in found)
 
 def merge(ranges: Iterable[Range]) -> list[Range]:
     """Union of half-open ranges, sorted and non-overlapping."""
@@ -84,6 +132,7 @@ def entity_report(windows: Sequence[Window], level: str, entity_id: str, stored_
             "requested_from": None,
             "requested_to": None,
             "bars": len(stored_ms),
+            "source": None,
         }
     start = min(w.start_ms for w in windows)
     end = max(w.end_ms for w in windows)
@@ -106,6 +155,7 @@ def entity_report(windows: Sequence[Window], level: str, entity_id: str, stored_
         "requested_from": stamp(start),
         "requested_to": stamp(end),
         "bars": int(len(stored_ms)),
+        "source": sources(windows),
         "expected_bars": int(len(expected)),
         "first_bar": stamp(int(stored_ms.min())) if len(stored_ms) else None,
         "last_bar": stamp(int(stored_ms.max())) if len(stored_ms) else None,

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar, overload
 
-from zvt_ccxt import clock, levels
+from zvt_ccxt import clock, interrupts, levels
 from zvt_ccxt.backfill.coverage import Window
 from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED
 from zvt_ccxt.errors import DataValidationError, ExchangeRequestError
@@ -203,19 +203,38 @@ def prefetched(
 
     helper = threading.Thread(target=produce, name="zvt-ccxt-prefetch", daemon=True)
     helper.start()
+    # On SIGINT/SIGTERM (zvt_ccxt.interrupts) the pages already fetched are still handed over, then
+    # KeyboardInterrupt is raised: only the page in flight is lost.
+    draining = False
     try:
         while True:
-            item = handoff.get()
+            if not draining and interrupts.requested():
+                draining = True
+                stop.set()
+            try:
+                if draining:
+                    item = handoff.get_nowait()
+                else:
+                    with interrupts.waiting():
+                        item = handoff.get()
+            except queue.Empty:
+                raise KeyboardInterrupt from None
+            except KeyboardInterrupt:
+                draining = True
+                stop.set()
+                continue
             if item is _DONE:
                 return
             if isinstance(item, _Raised):
+                if draining:
+                    raise KeyboardInterrupt
                 raise item.error
             yield item
     finally:
         stop.set()
-        helper.join()
+        helper.join(timeout=1.0 if draining else None)  # interrupted: the answer in flight is not waited for
         close = getattr(pages, "close", None)
-        if close is not None:
+        if close is not None and not helper.is_alive():
             close()
 
 

@@ -19,10 +19,12 @@ class SymbolResult:
     last_ms: int | None = None
     rejected: int = 0
     error: str | None = None
+    #: cut short by SIGINT/SIGTERM (or not started because of one): what was fetched before is stored
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.error is None and not self.windows.get("failed")
+        return self.error is None and not self.windows.get("failed") and not self.interrupted
 
     def extend(self, first_ms: int, last_ms: int) -> None:
         self.first_ms = first_ms if self.first_ms is None else min(self.first_ms, first_ms)
@@ -42,7 +44,12 @@ class RecordSummary:
 
     @property
     def failed(self) -> list[SymbolResult]:
-        return [r for r in self.results if not r.ok]
+        return [r for r in self.results if not r.ok and not r.interrupted]
+
+    @property
+    def interrupted(self) -> bool:
+        """A SIGINT/SIGTERM cut the run short (``results`` say which symbols)."""
+        return any(r.interrupted for r in self.results)
 
     @property
     def rows(self) -> int:
@@ -66,6 +73,7 @@ class RecordSummary:
                     "first": stamp(r.first_ms),
                     "last": stamp(r.last_ms),
                     "error": r.error,
+                    "interrupted": r.interrupted,
                 }
                 for r in self.results
             ]
@@ -76,7 +84,10 @@ class RecordSummary:
             return f"{self.data_table}: nothing to record"
         lines = [f"{self.data_table}: {self.rows} rows, {len(self.failed)} of {len(self.results)} symbols failed"]
         for r in self.results:
-            status = "ok" if r.ok else f"FAILED: {r.error or 'failed windows'}"
+            if r.interrupted:
+                status = "interrupted"
+            else:
+                status = "ok" if r.ok else f"FAILED: {r.error or 'failed windows'}"
             lines.append(f"  {r.symbol:<24} {r.rows:>9} rows  {r.requests:>5} requests  {status}")
         return "\n".join(lines)
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from zvt_ccxt.cli import console
-from zvt_ccxt.cli.commands import capabilities, coverage, export, markets, migrate, record, stream
+from zvt_ccxt.cli.commands import capabilities, coverage, export, markets, migrate, record, simulate, stream
 from zvt_ccxt.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -17,6 +17,7 @@ from zvt_ccxt.cli.common import (
     CommandUnavailable,
     UsageError,
     add_debug_options,
+    keep_synthetic_apart,
 )
 from zvt_ccxt.cli.messages import one_line
 from zvt_ccxt.config import CONFIG_FILE_NAME, DB_URL_ENV, DB_URL_KEY, normalise_database_url
@@ -57,6 +58,7 @@ examples:
   zvt-ccxt capabilities
   zvt-ccxt export --exchange okx --level 1h --format parquet
   zvt-ccxt migrate --to postgresql://zvt@db.example:5432/market
+  zvt-ccxt simulate                        # local exchanges (synthetic) to try record and stream offline
 
 `zvt-ccxt COMMAND --help` explains each command. Errors are one line; --debug adds the traceback.
 
@@ -66,7 +68,7 @@ exit status (every command):
        failed or unknown bars
   2    the command could not run as asked: usage, unknown exchange, symbol or level, unsupported data,
        a missing, unreadable or malformed cassette, zvt not installed
-  130  interrupted (Ctrl-C; SIGTERM too for stream)"""
+  130  interrupted: Ctrl-C or SIGTERM (record and repair store what was fetched and print the summary)"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -93,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_debug_options(common)
     add_database_option(common)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (markets, record, stream, coverage, capabilities, export, migrate):
+    for module in (markets, record, stream, coverage, capabilities, export, migrate, simulate):
         module.register(subparsers, [common])
     return parser
 
@@ -157,7 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, debug: bool) -> int:
     try:
-        _load_package()
+        args.synthetic_home = keep_synthetic_apart(args)
+        if getattr(args, "load_package", True):
+            _load_package()
         return int(args.run(args))
     except KeyboardInterrupt:
         sys.stderr.write(f"\n{console.PROGRAM} {args.command}: interrupted\n")

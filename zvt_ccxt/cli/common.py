@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from zvt_ccxt import clock, levels
+from zvt_ccxt import clock, levels, provenance
 from zvt_ccxt.codes import PERP, SPOT, named_entity_type
+from zvt_ccxt.config import DB_URL_ENV, REPLAY_ENV, zvt_home
 from zvt_ccxt.errors import ZvtCcxtError
 
 #: exit statuses of every command: ran fine; something failed (a symbol, a window, a request); the command
 #: could not run as asked (usage, unknown exchange/symbol/level, a missing or unreadable cassette); stopped by
 #: Ctrl-C (or SIGTERM)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: printed after a recording run that SIGINT/SIGTERM cut short
+INTERRUPTED_NOTE = "interrupted: what was fetched is stored and its coverage saved; run the command again to continue"
 
 #: what ``--type`` accepts -> zvt entity type
 ENTITY_TYPES = {"spot": SPOT, "perp": PERP}
@@ -62,6 +67,52 @@ def exchange_traffic(cassette: str | None) -> Iterator[None]:
 
     with replay(resolve_cassette(cassette)):
         yield
+
+
+#: where replayed or simulated data goes, under the user's ZVT_HOME, unless ``--into-store`` asks otherwise
+SYNTHETIC_HOME = "synthetic"
+
+
+def synthetic_source(args: argparse.Namespace) -> str | None:
+    """``replay`` or ``simulator`` when this command records synthetic data (``--replay``, ``$ZVT_CCXT_REPLAY``,
+    ``$ZVT_CCXT_SOURCE=simulator``), else None."""
+    if getattr(args, "replay", None) or os.environ.get(REPLAY_ENV):
+        return provenance.REPLAY
+    source = provenance.current()
+    return source if source in provenance.SYNTHETIC else None
+
+
+def keep_synthetic_apart(args: argparse.Namespace) -> Path | None:
+    """Point this process at ``$ZVT_HOME/synthetic`` (SQLite, whatever database the configuration names) when it
+    records replayed or simulated data, so that it never mixes with exchange history; returns that home, or None
+    when the data is live, the user asked for a store (``--into-store``, ``--db-url``), or zvt is already loaded
+    in this process (``main`` called from Python: the windows are still marked, and a live run replaces them)."""
+    if synthetic_source(args) is None or getattr(args, "into_store", False) or getattr(args, "db_url", None):
+        return None
+    if "zvt" in sys.modules:
+        return None
+    home = zvt_home()
+    if home.name != SYNTHETIC_HOME:  # already the synthetic store (as the note after a run suggests)
+        home = home / SYNTHETIC_HOME
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["ZVT_HOME"] = str(home)
+    os.environ.pop(DB_URL_ENV, None)
+    return home
+
+
+def synthetic_note(source: str, apart: Path | None, *, ledger: bool = True) -> str | None:
+    """The line a command prints after recording replayed or simulated data (None for live data); ``ledger``: the
+    command saves coverage windows (a stream does not)."""
+    if source not in provenance.SYNTHETIC:
+        return None
+    what = "replayed from a cassette" if source == provenance.REPLAY else "from the local exchange simulator"
+    if apart is not None:
+        where = f"stored apart from the live store, under {apart} (to look at it: ZVT_HOME={apart} zvt-ccxt coverage)"
+    elif ledger:
+        where = f"stored with its windows marked {source!r}: a live run fetches them again and replaces them"
+    else:
+        where = "stored in this store, beside what is there"
+    return f"synthetic data ({what}), not exchange history: {where}"
 
 
 def parse_time(value: str | None) -> int | None:
@@ -115,7 +166,13 @@ def add_replay_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--replay",
         metavar="CASSETTE",
-        help="serve exchange traffic from a cassette (a path, or a bundled name like okx-backfill): fully offline",
+        help="serve exchange traffic from a cassette (a path, or a bundled name like okx-backfill): fully offline; "
+        f"what it records goes to $ZVT_HOME/{SYNTHETIC_HOME}, apart from live data",
+    )
+    parser.add_argument(
+        "--into-store",
+        action="store_true",
+        help="store replayed or simulated data in the store live runs use (marked as such; a live run replaces it)",
     )
 
 

@@ -70,7 +70,9 @@ class _Line:
             parts.append(f"ETA {_duration(elapsed * (1 - fraction) / fraction)}" if fraction > 0 else "ETA …")
             return "  ".join(parts)
         parts.append(f"in {_duration(elapsed)}")
-        if result.error:
+        if result.interrupted:
+            parts.append("interrupted")
+        elif result.error:
             parts.append(f"FAILED: {one_line(result.error)}")
         elif result.windows.get("failed"):
             parts.append(f"FAILED: {result.windows['failed']} windows")
@@ -172,7 +174,7 @@ class ProgressBoard:
         self.finished.add(key)
         if self.mode == "none":
             return
-        if line.result.error is None and not line.result.windows.get("failed"):
+        if line.result.error is None and not line.result.windows.get("failed") and not line.result.interrupted:
             line.done_ms = max(line.done_ms, line.total_ms)
         bar = f" {self._bar(line)}" if self.mode == "bar" else ""
         self._erase()

@@ -73,7 +73,9 @@ def outcome_table(outcomes: Sequence[RunOutcome]) -> str:
     for outcome in outcomes:
         for result in outcome.summary.results:
             no_trading, missing = outcome.gaps.get(result.entity_id, (None, None))
-            if result.error:
+            if result.interrupted:
+                status = "interrupted"
+            elif result.error:
                 status = f"FAILED: {one_line(result.error)}"
             elif result.windows.get("failed") or missing:
                 status = "FAILED: gaps to repair"
@@ -101,9 +103,15 @@ def outcome_table(outcomes: Sequence[RunOutcome]) -> str:
 
 def totals_line(outcomes: Sequence[RunOutcome], seconds: float) -> str:
     results = [r for o in outcomes for r in o.summary.results]
-    failed = sum(1 for o in outcomes for r in o.summary.results if not r.ok or o.gaps.get(r.entity_id, (0, 0))[1])
+    failed = sum(
+        1
+        for o in outcomes
+        for r in o.summary.results
+        if not r.interrupted and (not r.ok or o.gaps.get(r.entity_id, (0, 0))[1])
+    )
+    interrupted = sum(1 for r in results if r.interrupted)
     rows = sum(r.rows for r in results)
     return (
         f"{rows:,} rows written for {len(results)} symbol{'s' if len(results) != 1 else ''} "
-        f"in {seconds:.1f} s; {failed} failed"
+        f"in {seconds:.1f} s; {failed} failed" + (f", {interrupted} interrupted" if interrupted else "")
     )

@@ -2,7 +2,8 @@
 
 A window ends as ``fetched`` (the exchange answered; bars missing inside it had no trading),
 ``empty`` (the exchange answered with nothing: before listing, after delisting, a halt) or ``failed``.
-Resume, gap reports and repair are all computed from these rows.
+Resume, gap reports and repair are all computed from these rows. ``source`` says where the window's data
+came from (``live``, ``replay`` or ``simulator``: ``zvt_ccxt.provenance``); NULL in a ledger older than it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class CcxtCoverage(CoverageBase, Mixin):
     rows = Column(Integer)
     error = Column(String(length=512))
     updated_timestamp = Column(DateTime)
+    #: live, replay or simulator: a live run fetches a replayed or simulated window again and replaces it
+    source = Column(String(length=16))
 
 
 register_schema(providers=[PROVIDER], db_name="ccxt_coverage", schema_base=CoverageBase)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -17,7 +16,8 @@ from typing import TypeVar
 import ccxt
 import tenacity
 
-from zvt_ccxt.errors import ExchangeRequestError
+from zvt_ccxt import interrupts
+from zvt_ccxt.errors import PERMANENT_NETWORK_FAILURES, ExchangeRequestError, network_cause
 from zvt_ccxt.exchange.profiles import profile_for
 
 logger = logging.getLogger(__name__)
@@ -68,9 +68,13 @@ def set_default_policy(policy: RetryPolicy) -> RetryPolicy:
 
 
 def is_transient(error: BaseException, status: int | None = None, exchange: str | None = None) -> bool:
-    """True when waiting and asking again can succeed."""
+    """True when waiting and asking again can succeed. A name that does not resolve, a refused connection or a
+    TLS failure is not: with no network a command fails in seconds instead of retrying for a minute."""
     if isinstance(error, MalformedResponse):
         return True
+    network = network_cause(error)
+    if network is not None and network[0] in PERMANENT_NETWORK_FAILURES:
+        return False
     if any(marker in str(error) for marker in profile_for(exchange).transient_errors):
         return True
     if status in PERMANENT_STATUSES:
@@ -117,7 +121,7 @@ def call_with_retry(
     retry_after_of: Callable[[], str | None],
     now_ms: Callable[[], int],
     policy: RetryPolicy = RetryPolicy(),
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = interrupts.sleep,
 ) -> T:
     """Run ``func``, retrying transient ccxt errors; raise ``ExchangeRequestError`` naming exchange and symbol."""
 
@@ -153,5 +157,6 @@ def call_with_retry(
     try:
         return retrying(func)
     except ccxt.BaseError as error:
-        transient = is_transient(error, status_of(), exchange)
-        raise ExchangeRequestError(exchange, symbol, error, transient=transient) from error
+        status = status_of()
+        transient = is_transient(error, status, exchange)
+        raise ExchangeRequestError(exchange, symbol, error, transient=transient, status=status) from error

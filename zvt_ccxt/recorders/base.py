@@ -11,7 +11,7 @@ from typing import Any, ClassVar, TypeVar
 
 from zvt.contract.recorder import Recorder
 
-from zvt_ccxt import clock, levels
+from zvt_ccxt import clock, interrupts, levels
 from zvt_ccxt.backfill import instruments
 from zvt_ccxt.backfill.instruments import Instrument
 from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
@@ -91,8 +91,15 @@ def run_isolated(
 
 
 def _run_one(work: Callable[[Item, SymbolResult], None], item: Item, result: SymbolResult) -> None:
+    if interrupts.requested():  # stopped before this one began
+        result.interrupted = True
+        return
     try:
         work(item, result)
+    except KeyboardInterrupt:  # SIGINT/SIGTERM: what was fetched is stored; the next items do not start
+        interrupts.request()
+        result.interrupted = True
+        logger.warning("%s: interrupted", result.symbol)
     except ZvtCcxtError as error:
         result.error = str(error)
         logger.error("%s: %s", result.symbol, error)
@@ -177,9 +184,10 @@ class CcxtRecorder(Recorder):
     def run(self) -> RecordSummary:
         summary = RecordSummary(self.table)
         try:
-            return run_isolated(
-                summary, self.instruments, self._record_one, lambda i: (i.entity_id, i.symbol), self.workers
-            )
+            with interrupts.handled():
+                return run_isolated(
+                    summary, self.instruments, self._record_one, lambda i: (i.entity_id, i.symbol), self.workers
+                )
         finally:
             self.session.close()
             self.http_session.close()

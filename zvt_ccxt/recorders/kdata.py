@@ -7,6 +7,7 @@ exchange lacks are aggregated from its largest native divisor and flagged ``deri
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable, Iterator
@@ -70,6 +71,22 @@ class CcxtKdataRecorder(CcxtRecorder):
     # -- one symbol ---------------------------------------------------------------------------------------
 
     def record_instrument(self, instrument: Instrument, result: SymbolResult) -> None:
+        """Record one symbol; an error of any kind leaves what it did not fetch ``failed`` in the ledger."""
+        requested: list[int | None] = [self.start_ms, None]  # the range asked for, as far as it is known
+        try:
+            self._record_instrument(instrument, result, requested)
+        except Exception as error:
+            table = self.table
+            start, end = requested
+            end = end if end is not None else levels.bar_start(clock.now_ms(), self.level_value)
+            if start is None:  # nothing said where it begins: what was asked before, else the last bar
+                previous = store.coverage.windows(table, instrument.entity_id)
+                start = min((w.start_ms for w in previous), default=end - levels.nominal_ms(self.level_value))
+            start = levels.bar_start(start, self.level_value)
+            result.windows[FAILED] += coverage.fail_missing(table, instrument.entity_id, start, end, error)
+            raise
+
+    def _record_instrument(self, instrument: Instrument, result: SymbolResult, requested: list[int | None]) -> None:
         client = get_client(instrument.exchange)
         client.require("fetchOHLCV")
         plan = levels.plan_timeframe(client.exchange_id, client.timeframes, self.level_value)
@@ -80,10 +97,14 @@ class CcxtKdataRecorder(CcxtRecorder):
         end = levels.bar_start(clock.now_ms(), level)
         if self.end_ms is not None:
             end = min(end, levels.bar_start(self.end_ms, level))
-        windows = store.coverage.windows(table, instrument.entity_id)
+        windows = coverage.drop_synthetic(
+            table, instrument.entity_id, store.coverage.windows(table, instrument.entity_id), self.data_schema
+        )
         if self.repair_only:
             end = min(end, max((w.end_ms for w in windows), default=0))
+        requested[1] = end
         start = self._start_ms(client, instrument, market, plan.source_level, windows)
+        requested[0] = start if start is not None else requested[0]
         if start is None:
             result.windows["empty"] += 1
             store.coverage.save(table, instrument.entity_id, [coverage.Window(0, end, EMPTY)])
@@ -108,6 +129,12 @@ class CcxtKdataRecorder(CcxtRecorder):
                     self._report(result, done + min(page.window.end_ms, gap_end) - gap_start, total)
                 writer.finish()
                 done += gap_end - gap_start
+        except BaseException:
+            # stopped (an interrupt between pages, or an error): what was fetched is stored, then its windows;
+            # the gap is finished next run. A failed write already stops every later one.
+            with contextlib.suppress(Exception):
+                writer.write()
+            raise
         finally:
             result.requests += pager.requests
             writer.close()  # what was handed to the write thread is stored (or its error raised) before returning

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import ClassVar
 
-from zvt_ccxt import store
+from zvt_ccxt import interrupts, store
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.backfill.history import Batch
 from zvt_ccxt.backfill.instruments import Instrument
@@ -56,13 +56,22 @@ class MarketDataRecorder(CcxtRecorder):
         saved, ``failed`` if any row was rejected, so a later run fetches it again.
         """
         windows = store.coverage.windows(key, instrument.entity_id)
+        # rows are keyed by time only in the table the key names (open interest keys add the period)
+        windows = coverage.drop_synthetic(
+            key, instrument.entity_id, windows, self.data_schema if key == self.table else None
+        )
         if self.repair_only:
             end_ms = min(end_ms, max((w.end_ms for w in windows), default=0))
         if start_ms is None:
             start_ms = min((w.start_ms for w in windows), default=end_ms)
-        for low, high in coverage.missing_ranges(start_ms, end_ms, windows):
-            for batch in pages(low, high):
-                self.save(key, instrument, result, batch, write)
+        try:
+            for low, high in coverage.missing_ranges(start_ms, end_ms, windows):
+                # a stop (SIGINT/SIGTERM) ends the walk between batches: each saved batch has its rows and window
+                for batch in interrupts.interruptible(pages(low, high)):
+                    self.save(key, instrument, result, batch, write)
+        except Exception as error:  # whatever it is, what was not fetched is failed in the ledger
+            result.windows[FAILED] += coverage.fail_missing(key, instrument.entity_id, start_ms, end_ms, error)
+            raise
 
     def save(
         self, key: str, instrument: Instrument, result: SymbolResult, batch: Batch, write: Callable[[Batch], int]

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from zvt_ccxt import interrupts
 from zvt_ccxt.backfill.instruments import Instrument
 from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
 from zvt_ccxt.domain.market_data import CryptoOrderbook
@@ -93,15 +93,21 @@ class CcxtOrderbookRecorder(MarketDataRecorder):
         summary = RecordSummary(self.table)
         results = [SymbolResult(i.entity_id, i.symbol) for i in self.instruments]
         summary.results.extend(results)
-        for round_index in range(self.snapshots):
-            if round_index:
-                time.sleep(self.interval_seconds)
-            for instrument, result in zip(self.instruments, results, strict=True):
-                try:
-                    self._record_one(instrument, result)
-                except ZvtCcxtError as error:
-                    result.error = str(error)
-                    logger.error("%s: %s", instrument.symbol, error)
+        with interrupts.handled():
+            try:
+                for round_index in range(self.snapshots):
+                    if round_index:
+                        interrupts.sleep(self.interval_seconds)
+                    for instrument, result in zip(self.instruments, results, strict=True):
+                        try:
+                            self._record_one(instrument, result)
+                        except ZvtCcxtError as error:
+                            result.error = str(error)
+                            logger.error("%s: %s", instrument.symbol, error)
+                    interrupts.check()
+            except KeyboardInterrupt:  # SIGINT/SIGTERM: the snapshots taken are stored; no symbol gets the rest
+                for result in results:
+                    result.interrupted = True
         logger.info("%s", summary)
         return summary
 
@@ -110,7 +116,8 @@ class CcxtOrderbookRecorder(MarketDataRecorder):
         market = client.market(instrument.symbol)
         limit = request_depth(instrument.exchange, market.get("type"), self.depth)
         result.requests += 1
-        book = client.call("fetch_order_book", instrument.symbol, limit, {}, symbol=instrument.symbol)
+        with interrupts.waiting():  # a stop abandons this answer; the snapshots before it are stored
+            book = client.call("fetch_order_book", instrument.symbol, limit, {}, symbol=instrument.symbol)
         try:
             row = snapshot_row(instrument, book, self.depth, self.now_ms())
         except DataValidationError as error:

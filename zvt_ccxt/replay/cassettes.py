@@ -21,7 +21,7 @@ from typing import Any
 import ccxt
 import vcr
 
-from zvt_ccxt import clock
+from zvt_ccxt import clock, provenance
 from zvt_ccxt.config import CREDENTIAL_KEYS, REPLAY_ENV
 from zvt_ccxt.exchange.client import client_hook
 
@@ -202,6 +202,7 @@ def replay(path: str | os.PathLike) -> Iterator[CassetteInfo]:
             ) from None
         stack.enter_context(clock.frozen(info.recorded_at_ms))
         stack.enter_context(client_hook(_offline_client))
+        stack.enter_context(provenance.sourced(provenance.REPLAY))
         yield info
 
 

@@ -2,18 +2,22 @@
 
 A window is half-open ``[start_ms, end_ms)`` and keyed ``{data_table}|{entity_id}|{start_ms}``, so saving a
 window again (a repair) replaces the earlier outcome. What the windows mean for a range (covered, missing,
-failed) is worked out in ``zvt_ccxt.backfill.coverage``.
+failed) is worked out in ``zvt_ccxt.backfill.coverage``. Each window keeps its ``source`` (``live``, ``replay``,
+``simulator``: ``zvt_ccxt.provenance``); a ledger made before that column existed gets it added on first use.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, NoSuchTableError
 
-from zvt_ccxt import clock
+from zvt_ccxt import clock, provenance
 from zvt_ccxt.domain.coverage import CcxtCoverage
 from zvt_ccxt.store.engines import engine_for
 from zvt_ccxt.store.rows import sql_datetime, sql_datetimes
@@ -30,6 +34,7 @@ _COLUMNS = (
     "rows",
     "error",
     "updated_timestamp",
+    "source",
 )
 #: the longest error text kept with a window
 ERROR_CHARS = 500
@@ -44,12 +49,16 @@ class Window:
     status: str
     rows: int = 0
     error: str | None = None
+    #: where its data came from (``zvt_ccxt.provenance``); None: saved before sources were kept, or not saved yet
+    source: str | None = None
 
 
 def save(data_table: str, entity_id: str, windows: Sequence[Window]) -> None:
     """Record the outcome of ``windows`` (one transaction)."""
     if not windows:
         return
+    _ledger_engine()
+    source = provenance.current()
     starts = sql_datetimes([w.start_ms for w in windows])
     updated = sql_datetime(pd.Timestamp(clock.now_ms(), unit="ms"))
     rows = [
@@ -64,6 +73,7 @@ def save(data_table: str, entity_id: str, windows: Sequence[Window]) -> None:
             int(w.rows),
             (w.error or "")[:ERROR_CHARS] or None,
             updated,
+            w.source or source,
         )
         for w, start in zip(windows, starts, strict=True)
     ]
@@ -73,12 +83,82 @@ def save(data_table: str, entity_id: str, windows: Sequence[Window]) -> None:
 def windows(data_table: str, entity_id: str) -> list[Window]:
     """Every window recorded for (``data_table``, ``entity_id``), by start."""
     statement = text(
-        'SELECT "start_ms", "end_ms", "status", "rows", "error" FROM "ccxt_coverage" '
+        'SELECT "start_ms", "end_ms", "status", "rows", "error", "source" FROM "ccxt_coverage" '
         'WHERE "data_table" = :data_table AND "entity_id" = :entity_id ORDER BY "start_ms"'
     )
-    with engine_for(CcxtCoverage).connect() as connection:
+    with _ledger_engine().connect() as connection:
         result = connection.execute(statement, {"data_table": data_table, "entity_id": entity_id})
-        return [Window(int(r.start_ms), int(r.end_ms), r.status, int(r.rows or 0), r.error) for r in result]
+        return [
+            Window(int(r.start_ms), int(r.end_ms), r.status, int(r.rows or 0), r.error, r.source) for r in result
+        ]
+
+
+def data_tables() -> list[str]:
+    """Every data table (ledger key) with windows, sorted."""
+    statement = text('SELECT DISTINCT "data_table" FROM "ccxt_coverage"')
+    with _ledger_engine().connect() as connection:
+        return sorted(r.data_table for r in connection.execute(statement))
+
+
+def discard(data_table: str, entity_id: str, windows: Sequence[Window], data_schema: type | None = None) -> None:
+    """Forget ``windows`` of (``data_table``, ``entity_id``) and, given ``data_schema``, the rows stored inside them:
+    what a live run does to replayed or simulated windows before it fetches their range from the exchange.
+
+    The rows go first, then the windows: cut in between, the windows still say synthetic, so the next live run
+    fetches that range all the same."""
+    if not windows:
+        return
+    spans = [{"start": sql_datetime(pd.Timestamp(w.start_ms, unit="ms")),
+              "end": sql_datetime(pd.Timestamp(w.end_ms, unit="ms")),
+              "start_ms": int(w.start_ms), "entity_id": entity_id, "data_table": data_table} for w in windows]
+    if data_schema is not None:
+        table = data_schema.__tablename__
+        rows_statement = text(
+            f'DELETE FROM "{table}" WHERE "entity_id" = :entity_id AND "timestamp" >= :start AND "timestamp" < :end'
+        )
+        with engine_for(data_schema).begin() as connection:
+            connection.execute(rows_statement, spans)
+    windows_statement = text(
+        'DELETE FROM "ccxt_coverage" WHERE "data_table" = :data_table AND "entity_id" = :entity_id '
+        'AND "start_ms" = :start_ms'
+    )
+    with _ledger_engine().begin() as connection:
+        connection.execute(windows_statement, spans)
+
+
+_upgraded: set[str] = set()
+_upgrade_lock = threading.Lock()
+
+
+def _ledger_engine() -> Engine:
+    """The ledger's engine, its table given the ``source`` column once per database (an older store upgrades in
+    place: ``ALTER TABLE ... ADD COLUMN``, the same in SQLite and PostgreSQL)."""
+    engine = engine_for(CcxtCoverage)
+    key = str(engine.url)
+    if key not in _upgraded:
+        with _upgrade_lock:
+            if key not in _upgraded:
+                _add_source_column(engine)
+                _upgraded.add(key)
+    return engine
+
+
+def _source_column_present(engine: Engine) -> bool:
+    try:
+        return "source" in {c["name"] for c in inspect(engine).get_columns("ccxt_coverage")}
+    except NoSuchTableError:
+        return True  # nothing to upgrade: the table is created with every column
+
+
+def _add_source_column(engine: Engine) -> None:
+    if _source_column_present(engine):
+        return
+    try:
+        with engine.begin() as connection:
+            connection.execute(text('ALTER TABLE "ccxt_coverage" ADD COLUMN "source" VARCHAR(16)'))
+    except DBAPIError:
+        if not _source_column_present(engine):  # another process adding it at the same moment is fine
+            raise
 
 
 def entity_ids(data_table: str, exchange: str | None = None) -> list[str]:
@@ -90,5 +170,5 @@ def entity_ids(data_table: str, exchange: str | None = None) -> list[str]:
         where += " AND \"entity_id\" LIKE :pattern ESCAPE '\\'"
         parameters["pattern"] = f"%\\_{exchange}\\_%"
     statement = text(f'SELECT DISTINCT "entity_id" FROM "ccxt_coverage" WHERE {where}')
-    with engine_for(CcxtCoverage).connect() as connection:
+    with _ledger_engine().connect() as connection:
         return sorted(r.entity_id for r in connection.execute(statement, parameters))

@@ -9,11 +9,14 @@ from typing import TYPE_CHECKING
 from zvt_ccxt import levels
 from zvt_ccxt.cli.common import (
     ENTITY_TYPES,
+    EXIT_INTERRUPTED,
+    INTERRUPTED_NOTE,
     add_exchange_option,
     add_replay_option,
     add_type_option,
     exchange_traffic,
     split_list,
+    synthetic_note,
 )
 from zvt_ccxt.cli.summaries import RunOutcome, kdata_gaps, outcome_table, totals_line
 from zvt_ccxt.cli.tables import render_frame
@@ -31,7 +34,12 @@ examples:
 
 columns: bars stored / expected over every range ever requested; no-trading: bars the exchange had no
 trades for (fetched, nothing came back); empty: before listing / after delisting; failed: inside windows
-whose request failed; unknown: never requested inside the span. `zvt-ccxt repair` re-fetches failed and unknown."""
+whose request failed; unknown: never requested inside the span. source: where the windows' data came from,
+live (the exchange), replay (a cassette) or simulator; a live run fetches replayed or simulated windows again.
+`zvt-ccxt repair` re-fetches failed and unknown. Failed and unknown ranges of trades, funding, open interest and
+order books are listed below the table.
+For alarms: run `coverage --check` after each recording (cron, a monitoring probe): exit status 1 whenever
+anything requested is failed (whatever the error) or unknown, 0 when everything requested is complete."""
 
 REPAIR_EXAMPLES = """\
 examples:
@@ -54,6 +62,7 @@ COLUMNS = [
     "empty_bars",
     "failed_bars",
     "unknown_bars",
+    "source",
 ]
 
 
@@ -74,7 +83,12 @@ def register(subparsers, parents) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _filters(coverage)
-    coverage.add_argument("--check", action="store_true", help="exit status 1 if any bar is failed or unknown")
+    coverage.add_argument(
+        "--check",
+        action="store_true",
+        help="for alarms: exit status 1 if any bar (or range of trades, funding, open interest, books) requested is "
+        "failed or unknown, 0 when everything requested is complete",
+    )
     coverage.set_defaults(run=run_coverage)
 
     repair = subparsers.add_parser(
@@ -138,13 +152,34 @@ def _to_repair(report: pd.DataFrame) -> list[str]:
     return list(report.loc[needs > 0, "entity_id"])
 
 
+def _market_data_problems(args: argparse.Namespace) -> list[str]:
+    """Lines for the failed and unknown ranges of trades, funding, open interest and order books (not with
+    --level, which names bars)."""
+    if args.level:
+        return []
+    from zvt_ccxt.api import market_data_coverage
+
+    frame = market_data_coverage(args.exchange)
+    if args.type and not frame.empty:
+        frame = frame[frame["entity_id"].str.startswith(ENTITY_TYPES[args.type])]
+    lines = []
+    for row in frame.to_dict("records"):
+        for kind in ("failed", "unknown"):
+            for start, end in row[f"{kind}_ranges"]:
+                lines.append(f"  {row['entity_id']} {row['data_table']}: {kind} {start} .. {end}")
+    return lines
+
+
 def run_coverage(args: argparse.Namespace) -> int:
     import pandas as pd
 
     reports = _reports(args)
+    other = _market_data_problems(args) if not args.symbols else []
     if not reports:
         print(_nothing_recorded(args))
-        return 0
+        for line in other:
+            print(line)
+        return 1 if args.check and other else 0
     frame = pd.concat([report for _, report in reports], ignore_index=True)
     for column in COLUMNS:
         if column not in frame:
@@ -156,11 +191,14 @@ def run_coverage(args: argparse.Namespace) -> int:
         ranges += [("unknown", r) for r in row.get("unknown_ranges") or []]
         for kind, (start, end) in ranges:
             print(f"  {row['entity_id']} {row['level']}: {kind} {start} .. {end}")
+    for line in other:
+        print(line)
     print(
         f"{len(frame)} series; {len(broken)} with failed or unknown bars"
         + (" (fix with `zvt-ccxt repair`)" if len(broken) else "")
+        + (f"; {len(other)} failed or unknown ranges of trades, funding, open interest or books" if other else "")
     )
-    return 1 if args.check and len(broken) else 0
+    return 1 if args.check and (len(broken) or other) else 0
 
 
 def run_repair(args: argparse.Namespace) -> int:
@@ -169,16 +207,29 @@ def run_repair(args: argparse.Namespace) -> int:
     started = time.monotonic()
     outcomes: list[RunOutcome] = []
     with exchange_traffic(args.replay):
-        for schema, report in _reports(args):
-            entity_ids = _to_repair(report)
-            if not entity_ids:
-                continue
-            summary = repair(schema, entity_ids=entity_ids)
-            label = f"{schema.level_value} {'perp' if schema.__tablename__.startswith('cryptoperp') else 'spot'}"
-            outcomes.append(RunOutcome(label, summary, kdata_gaps(schema, entity_ids)))
+        from zvt_ccxt import interrupts, provenance
+
+        source = provenance.current()
+        with interrupts.handled():
+            for schema, report in _reports(args):
+                entity_ids = _to_repair(report)
+                if not entity_ids:
+                    continue
+                summary = repair(schema, entity_ids=entity_ids)
+                label = f"{schema.level_value} {'perp' if schema.__tablename__.startswith('cryptoperp') else 'spot'}"
+                outcomes.append(RunOutcome(label, summary, kdata_gaps(schema, entity_ids)))
+                if interrupts.requested():
+                    break
+            interrupted = interrupts.requested()
     if not outcomes:
         print(f"nothing to repair on {args.exchange}" if args.exchange else "nothing to repair")
         return 0
     print(outcome_table(outcomes))
     print(totals_line(outcomes, time.monotonic() - started))
+    note = synthetic_note(source, getattr(args, "synthetic_home", None))
+    if note:
+        print(note)
+    if interrupted:
+        print(INTERRUPTED_NOTE)
+        return EXIT_INTERRUPTED
     return 0 if all(o.ok for o in outcomes) else 1

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from zvt_ccxt import levels
 from zvt_ccxt.cli import console
 from zvt_ccxt.cli.common import (
+    EXIT_INTERRUPTED,
+    INTERRUPTED_NOTE,
     UsageError,
     add_exchange_option,
     add_replay_option,
@@ -19,6 +21,7 @@ from zvt_ccxt.cli.common import (
     group_by_entity_type,
     parse_time,
     split_list,
+    synthetic_note,
 )
 from zvt_ccxt.cli.progress import MODES, ProgressBoard
 from zvt_ccxt.cli.summaries import RunOutcome, kdata_gaps, outcome_table, totals_line
@@ -47,8 +50,10 @@ examples:
 
 A second run fetches only what is new (and windows that failed). Codes (btcusdt) and ccxt symbols (BTC/USDT)
 are both accepted; BASE/QUOTE:SETTLE symbols are perpetuals, others spot unless --type says so.
+Ctrl-C or SIGTERM stops it cleanly: what was fetched is stored (at most the page in flight is lost per symbol),
+coverage stays exact, the table marks the symbols cut short `interrupted`; the same command continues.
 exit status: 0 all recorded, 1 a symbol or window failed (see the table; rerun or `zvt-ccxt repair`),
-2 the command could not run as asked."""
+2 the command could not run as asked, 130 interrupted."""
 
 
 def register(subparsers, parents) -> None:
@@ -127,11 +132,16 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     outcomes: list[RunOutcome] = []
     with exchange_traffic(args.replay):
+        from zvt_ccxt import interrupts, provenance
+
+        source = provenance.current()
         since, until = parse_time(args.since), parse_time(args.until)
-        with ProgressBoard(sys.stderr, args.progress) as board:
+        with ProgressBoard(sys.stderr, args.progress) as board, interrupts.handled():
             console.attach_board(board)
             try:
                 for schema, label, kwargs in _plan(args, symbols):
+                    if interrupts.requested():
+                        break
                     if since is not None:
                         kwargs["start_timestamp"] = since
                     if until is not None:
@@ -146,6 +156,13 @@ def run(args: argparse.Namespace) -> int:
                     outcomes.append(RunOutcome(label, summary, kdata_gaps(schema, ids)))
             finally:
                 console.attach_board(None)
+            interrupted = interrupts.requested()
     print(outcome_table(outcomes))
     print(totals_line(outcomes, time.monotonic() - started))
+    note = synthetic_note(source, getattr(args, "synthetic_home", None))
+    if note:
+        print(note)
+    if any(o.summary.interrupted for o in outcomes) or interrupted:
+        print(INTERRUPTED_NOTE)
+        return EXIT_INTERRUPTED
     return 0 if all(o.ok for o in outcomes) else 1

@@ -17,6 +17,8 @@ from zvt_ccxt.cli.common import (
     add_replay_option,
     exchange_traffic,
     split_list,
+    synthetic_note,
+    synthetic_source,
 )
 from zvt_ccxt.cli.status import StatusView, prometheus_text, start_metrics_server, subscription_rows
 
@@ -181,4 +183,8 @@ def run(args: argparse.Namespace) -> int:
             ending = INTERRUPTED
     print(f"{ending}: {args.exchange} {', '.join(symbols)} ({', '.join(channels)})")
     print(StatusView(sys.stdout, live=False, plain_every=0).table(subscription_rows(stream)))
+    source = synthetic_source(args)
+    note = synthetic_note(source, getattr(args, "synthetic_home", None), ledger=False) if source else None
+    if note:
+        print(note)
     return EXIT_INTERRUPTED if ending == INTERRUPTED else 0
