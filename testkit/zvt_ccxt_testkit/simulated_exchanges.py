@@ -88,6 +88,29 @@ def simulated(
             yield simulator
 
 
+_process_pointing = contextlib.ExitStack()
+
+
+def point_this_process(
+    base_url: str,
+    now_ms: int = SIM_NOW_MS,
+    *,
+    page_cap: int | None = None,
+    timeout_ms: int | None = None,
+    rate_limit: bool = False,
+) -> None:
+    """What ``simulated()`` does inside its block, for the rest of this process's life: the clock frozen at
+    ``now_ms`` and every ccxt client pointed at the simulator at ``base_url``. For processes a test starts but
+    cannot wrap in a block (the workers of a cluster, given this as their set-up); a second call re-points."""
+    from zvt_ccxt import clock
+    from zvt_ccxt.exchange.client import client_hook
+
+    _process_pointing.close()
+    _process_pointing.enter_context(clock.frozen(now_ms))
+    hook = pointing_hook(base_url, page_cap=page_cap, timeout_ms=timeout_ms, rate_limit=rate_limit)
+    _process_pointing.enter_context(client_hook(hook))
+
+
 @contextlib.contextmanager
 def simulated_streams(
     now_ms: int = SIM_NOW_MS, *, spacing_ms: int = 100, rate_limit: bool = False
