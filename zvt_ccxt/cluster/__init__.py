@@ -19,7 +19,7 @@ from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
 from zvt_ccxt.cluster.jobs import JobOutcome, run_job
 from zvt_ccxt.cluster.planning import WINDOW_BARS, plan
 from zvt_ccxt.cluster.progress import RunProgress
-from zvt_ccxt.cluster.worker import EGRESS_VARIABLE, WorkerSetup
+from zvt_ccxt.cluster.worker import EGRESS_VARIABLE, WorkerSetup, spending_shared_budget
 from zvt_ccxt.errors import ZvtCcxtError
 
 __all__ = ["RunProgress", "WorkerSetup", "local_cluster", "record"]
@@ -106,7 +106,8 @@ def record(
     from distributed import as_completed
 
     symbol_progress = kwargs.get("progress")
-    the_plan = plan(schema, kwargs, window_bars)
+    with spending_shared_budget():  # the driver's own requests (markets) count against the address's budget too
+        the_plan = plan(schema, kwargs, window_bars)
     summary = RecordSummary(the_plan.data_table)
     results = {t.entity_id: SymbolResult(t.entity_id, t.symbol) for t in the_plan.targets}
     summary.results.extend(results.values())

@@ -53,6 +53,22 @@ def configure(egress: str | None = None) -> str:
     return egress
 
 
+@contextlib.contextmanager
+def spending_shared_budget(egress: str | None = None):
+    """Within the block this process (the driver, planning) spends the shared budgets too, then its own again."""
+    from zvt_ccxt.exchange import limiter
+
+    if _configured is not None:  # a worker's process: it spends them anyway
+        yield
+        return
+    _import_store()
+    limiter.use_budgets(budgets_for(egress or egress_of_environment()))
+    try:
+        yield
+    finally:
+        limiter.use_budgets(None)
+
+
 def _import_store() -> None:
     """Import zvt and the schemas (the budget's too) as one of several processes sharing the store."""
     from zvt_ccxt._zvt import home_lock
@@ -101,4 +117,5 @@ class WorkerSetup(WorkerPlugin):
         self.name = name
 
     def setup(self, worker: Any) -> None:
+        _import_store()  # first, as one of the processes sharing the store, whatever the set-up imports
         self._setup()

@@ -425,6 +425,7 @@ class ExchangeSimulator:
                     "status": resp.status,
                     "fault": fault is not None,
                     "client": self._client_address(),
+                    "at": time.time(),
                 }
             )
         return resp
