@@ -13,7 +13,7 @@ import time
 from benchmarks import backfill_report
 from benchmarks.harness import ROOT, Table
 
-SUITES = ("cpu", "rate", "stream")
+SUITES = ("cpu", "rate", "stream", "cluster")
 
 
 def main() -> None:
@@ -30,6 +30,10 @@ def main() -> None:
         tables += _show(backfill_report.cpu_bound(sizes))
     if "rate" in chosen:
         tables += _show([backfill_report.rate_limited(sizes)])
+    if "cluster" in chosen:
+        from benchmarks import cluster_report
+
+        tables += _show([cluster_report.run(*((10, 2) if args.quick else (100, 30)))])
     if "stream" in chosen:
         from benchmarks import streaming_report
 

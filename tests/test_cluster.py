@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("distributed")
 
 from distributed import Client  # noqa: E402
+
 from zvt_ccxt_testkit import simulated  # noqa: E402
 from zvt_ccxt_testkit.simulated_exchanges import point_this_process  # noqa: E402
 from zvt_ccxt_testkit.simulator.server import WeightLimit  # noqa: E402
