@@ -8,7 +8,19 @@ import functools
 import os
 import time
 
-from benchmarks.backfill import NOW_MS, _client_hook, span
+from benchmarks.backfill import NOW_MS, span
+
+
+def _client_hook(base_url: str, rate_limit_ms: float | None):
+    from zvt_ccxt_testkit.simulator import repoint
+
+    def hook(exchange) -> None:
+        repoint(exchange, base_url)
+        exchange.enableRateLimit = True
+        if rate_limit_ms:
+            exchange.rateLimit = rate_limit_ms
+
+    return hook
 
 
 def record(
@@ -19,6 +31,7 @@ def record(
     workers: int,
     threads: int,
     overhead_symbol: str | None = None,
+    rate_limit_ms: float | None = None,
 ) -> dict:
     """``CryptoPair1mKdata.record_data(client=...)`` on ``workers`` processes of ``threads`` threads, the i-th
     bound to ``egress[i % len(egress)]``; with ``overhead_symbol``, first that one symbol alone (timed)."""
@@ -32,11 +45,13 @@ def record(
 
     start, _ = span(days)
     result: dict = {}
-    with clock.frozen(NOW_MS), client_hook(_client_hook(base_url, True)):
+    with clock.frozen(NOW_MS), client_hook(_client_hook(base_url, rate_limit_ms)):
         CryptoPair.record_data(provider="ccxt", exchange="binance")
         started = time.perf_counter()
         with local_cluster(workers, egress=egress, threads=threads) as cluster, Client(cluster) as dask:
-            dask.register_plugin(WorkerSetup(functools.partial(point_this_process, base_url, NOW_MS, rate_limit=True)))
+            dask.register_plugin(WorkerSetup(functools.partial(
+                point_this_process, base_url, NOW_MS, rate_limit=True, rate_limit_ms=rate_limit_ms
+            )))
             dask.wait_for_workers(workers)
             result["cluster_start_seconds"] = time.perf_counter() - started
             if overhead_symbol:
@@ -67,6 +82,22 @@ def record(
     return result
 
 
+def record_local(base_url: str, days: int, symbols: list[str], rate_limit_ms: float | None = None) -> dict:
+    """The single-process recorder (its default, one symbol at a time) over ``symbols``."""
+    from zvt_ccxt import clock
+    from zvt_ccxt.domain import CryptoPair, CryptoPair1mKdata
+    from zvt_ccxt.exchange.client import client_hook
+
+    start, _ = span(days)
+    with clock.frozen(NOW_MS), client_hook(_client_hook(base_url, rate_limit_ms)):
+        CryptoPair.record_data(provider="ccxt", exchange="binance")
+        began = time.perf_counter()
+        summary = CryptoPair1mKdata.record_data(provider="ccxt", exchange="binance", symbols=symbols,
+                                                start_timestamp=start)
+        return {"seconds": time.perf_counter() - began, "rows": summary.rows, "ok": summary.ok,
+                "errors": [r.error for r in summary.failed][:3]}
+
+
 def record_local_one(base_url: str, days: int, symbol: str) -> dict:
     """The local recorder on one symbol, after a warm-up day it does not time (the cluster's overhead baseline)."""
     from zvt_ccxt import clock
@@ -74,12 +105,14 @@ def record_local_one(base_url: str, days: int, symbol: str) -> dict:
     from zvt_ccxt.exchange.client import client_hook
 
     start, _ = span(days)
-    with clock.frozen(NOW_MS), client_hook(_client_hook(base_url, True)):
+    with clock.frozen(NOW_MS), client_hook(_client_hook(base_url, None)):
         CryptoPair.record_data(provider="ccxt", exchange="binance")
         CryptoPair1mKdata.record_data(
             provider="ccxt", exchange="binance", symbols=[symbol], start_timestamp=start - 86_400_000,
             end_timestamp=start,
         )
         began = time.perf_counter()
-        one = CryptoPair1mKdata.record_data(provider="ccxt", exchange="binance", symbols=[symbol], start_timestamp=start)
+        one = CryptoPair1mKdata.record_data(
+            provider="ccxt", exchange="binance", symbols=[symbol], start_timestamp=start
+        )
         return {"seconds": time.perf_counter() - began, "rows": one.rows}

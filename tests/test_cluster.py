@@ -214,3 +214,23 @@ def test_a_worker_killed_mid_run_leaves_the_tables_of_a_clean_local_run(clean, c
     rows = _stored_rows()
     assert len(rows) == len({row[0] for row in rows})
     assert rows == expected
+
+
+def test_record_command_runs_on_the_scheduler_with_one_progress_line(clean, client, capsys):
+    from zvt_ccxt.cli import main
+
+    since = "2025-05-31T13:00"
+    code = main(["record", "-e", "binance", "-s", "BTC/USDT,ETH/USDT", "--level", "1m", "--since", since,
+                 "--scheduler", client.scheduler.address, "--progress", "plain"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert "2/2 symbols" in err and "0 failed" in err
+    assert "BTC/USDT" in out and "ETH/USDT" in out
+
+
+def test_record_command_refuses_a_scheduler_with_a_replay(capsys):
+    from zvt_ccxt.cli import main
+
+    code = main(["record", "-e", "okx", "-s", "BTC/USDT", "--scheduler", "local:2", "--replay", "okx-backfill"])
+    assert code == 2
+    assert "--scheduler and --replay" in capsys.readouterr().err
