@@ -98,14 +98,14 @@ def record_local(base_url: str, days: int, symbols: list[str], rate_limit_ms: fl
                 "errors": [r.error for r in summary.failed][:3]}
 
 
-def record_local_one(base_url: str, days: int, symbol: str) -> dict:
+def record_local_one(base_url: str, days: int, symbol: str, rate_limit_ms: float | None = None) -> dict:
     """The local recorder on one symbol, after a warm-up day it does not time (the cluster's overhead baseline)."""
     from zvt_ccxt import clock
     from zvt_ccxt.domain import CryptoPair, CryptoPair1mKdata
     from zvt_ccxt.exchange.client import client_hook
 
     start, _ = span(days)
-    with clock.frozen(NOW_MS), client_hook(_client_hook(base_url, None)):
+    with clock.frozen(NOW_MS), client_hook(_client_hook(base_url, rate_limit_ms)):
         CryptoPair.record_data(provider="ccxt", exchange="binance")
         CryptoPair1mKdata.record_data(
             provider="ccxt", exchange="binance", symbols=[symbol], start_timestamp=start - 86_400_000,

@@ -46,8 +46,7 @@ def run(symbols: int = 100, days: int = 30, weight_limit: int = WEIGHT_LIMIT) ->
     one = _run(symbols, symbols=names, egress=[], workers=WORKERS, threads=THREADS, overhead_symbol=names[0],
                **limited)
     two = _run(symbols, symbols=names, egress=list(ADDRESSES), workers=WORKERS, threads=THREADS, **limited)
-    local_one = _run(symbols, weight_limit, module="cluster", function="record_local_one", days=days,
-                     symbol=names[0])
+    local_one = _run(symbols, module="cluster", function="record_local_one", symbol=names[0], **limited)
     fraction = one["rate"] / allowed
     scale = two["rate"] / one["rate"]
     overhead = one["one_symbol_seconds"] / local_one["seconds"]

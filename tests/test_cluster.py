@@ -47,22 +47,17 @@ def exchange():
         yield simulator
 
 
-def _cluster(simulator, egress=()):
+@pytest.fixture(scope="module")
+def client(exchange):
+    """Two single-threaded worker processes, pointed at the simulator like this process."""
     from zvt_ccxt.cluster import WorkerSetup, local_cluster
 
     setup = functools.partial(
-        point_this_process, simulator.base_url, SIM_NOW, page_cap=PAGE, rate_limit=True,
+        point_this_process, exchange.base_url, SIM_NOW, page_cap=PAGE, rate_limit=True,
         rate_limit_ms=RATE_LIMIT_MS, retry=FAST_RETRY,
     )
-    cluster = local_cluster(2, egress=egress)
-    return cluster, WorkerSetup(setup)
-
-
-@pytest.fixture(scope="module")
-def client(exchange):
-    cluster_block, setup = _cluster(exchange)
-    with cluster_block as cluster, Client(cluster) as dask:
-        dask.register_plugin(setup)
+    with local_cluster(2) as cluster, Client(cluster) as dask:
+        dask.register_plugin(WorkerSetup(setup))
         yield dask
 
 
@@ -157,12 +152,17 @@ def test_cluster_run_is_complete_within_the_limit_and_sums_up_like_a_local_run(c
     assert again.ok and again.rows == 0 and sum(r.requests for r in again.results) == 0
 
 
-def test_workers_with_their_own_egress_address_each_get_a_budget(clean):
-    cluster_block, setup = _cluster(clean, egress=("127.0.0.2", "127.0.0.3"))
-    with cluster_block as cluster, Client(cluster) as dask:
-        dask.register_plugin(setup)
+def test_workers_with_their_own_egress_address_each_get_a_budget(clean, client):
+    from zvt_ccxt.cluster import worker
+
+    addresses = sorted(client.scheduler_info()["workers"])
+    try:
+        for address, egress in zip(addresses, ("127.0.0.2", "127.0.0.3"), strict=True):
+            assert client.run(worker.configure, egress, workers=[address]) == {address: egress}
         began = time.time()
-        summary = _record(SYMBOLS, client=dask)
+        summary = _record(SYMBOLS, client=client)
+    finally:
+        client.run(worker.configure, worker.DEFAULT_EGRESS)
     _assert_complete(summary)
     totals = _weight_within_limit(clean, began)
     assert totals.get("127.0.0.2", 0) > 0 and totals.get("127.0.0.3", 0) > 0

@@ -42,17 +42,22 @@ def _local_size(scheduler: str) -> int | None:
 
 
 @contextlib.contextmanager
-def local_cluster(workers: int, egress: Sequence[str] = (), threads: int = 1) -> Iterator[Any]:
+def local_cluster(
+    workers: int, egress: Sequence[str] = (), threads: int = 1, env: dict[str, str] | None = None
+) -> Iterator[Any]:
     """A cluster of ``workers`` worker processes on this machine (``threads`` each), the i-th sending its requests
-    from ``egress[i % len(egress)]`` when given (a local address such as 127.0.0.2, or a proxy URL)."""
+    from ``egress[i % len(egress)]`` when given (a local address such as 127.0.0.2, or a proxy URL); ``env``: more
+    environment for the workers (they inherit this process's, ``ZVT_HOME`` and ``ZVT_CCXT_DB_URL`` included)."""
     from distributed import Nanny, Scheduler, SpecCluster
 
     dashboard = ":0" if importlib.util.find_spec("bokeh") else None
     scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "port": 0, "dashboard_address": dashboard}}
     specs = {}
     for index in range(workers):
-        env = {EGRESS_VARIABLE: egress[index % len(egress)]} if egress else {}
-        options = {"nthreads": threads, "host": "127.0.0.1", "env": env, "silence_logs": 40}
+        worker_env = dict(env or {})
+        if egress:
+            worker_env[EGRESS_VARIABLE] = egress[index % len(egress)]
+        options = {"nthreads": threads, "host": "127.0.0.1", "env": worker_env, "silence_logs": 40}
         specs[f"zvt-ccxt-worker-{index}"] = {"cls": Nanny, "options": options}
     with SpecCluster(scheduler=scheduler, workers=specs, name="zvt-ccxt") as cluster:
         yield cluster

@@ -34,10 +34,11 @@ def egress_of_environment() -> str:
 
 
 def configure(egress: str | None = None) -> str:
-    """Make this process spend the shared budgets of ``egress`` (default: ``ZVT_CCXT_EGRESS``) and, when it
-    names an address or proxy, send every exchange request through it. Idempotent; returns the egress."""
+    """Make this process spend the shared budgets of ``egress`` (default: as configured before, else
+    ``ZVT_CCXT_EGRESS``) and, when it names an address or proxy, send every exchange request through it.
+    Idempotent; returns the egress."""
     global _configured
-    egress = egress or egress_of_environment()
+    egress = egress or _configured or egress_of_environment()
     with _lock:
         if _configured == egress:
             return egress
