@@ -18,6 +18,7 @@ from typing import Any
 from zvt_ccxt import clock, levels, store
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.cluster.jobs import Job, job_key
+from zvt_ccxt.errors import ZvtCcxtError
 
 #: bars of a klines window: about two weeks of 1m, twenty 1,000-bar pages, one write batch of the recorder
 WINDOW_BARS = 20_000
@@ -51,6 +52,9 @@ class Plan:
 
 
 def _targets(recorder: Any) -> list[Target]:
+    if not hasattr(recorder, "instruments") and not hasattr(recorder, "level_value"):
+        name = recorder.data_schema.__name__ if hasattr(recorder, "data_schema") else type(recorder).__name__
+        raise ZvtCcxtError(f"{name} is not recorded per symbol: record it without a scheduler")
     if hasattr(recorder, "instruments"):
         return [Target(i.entity_id, i.exchange, i.symbol) for i in recorder.instruments]
     return [
