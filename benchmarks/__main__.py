@@ -13,7 +13,7 @@ import time
 from benchmarks import backfill_report
 from benchmarks.harness import ROOT, Table
 
-SUITES = ("cpu", "rate", "stream", "cluster")
+SUITES = ("cpu", "rate", "stream", "postgres", "cluster")
 
 
 def main() -> None:
@@ -30,6 +30,10 @@ def main() -> None:
         tables += _show(backfill_report.cpu_bound(sizes))
     if "rate" in chosen:
         tables += _show([backfill_report.rate_limited(sizes)])
+    if "postgres" in chosen:
+        from benchmarks import postgres
+
+        tables += _show([postgres.postgres_backfill(sizes)])
     if "cluster" in chosen:
         from benchmarks import cluster_report
 

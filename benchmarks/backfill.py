@@ -83,11 +83,15 @@ def record(
     resume: bool = False,
     profile: bool = False,
     bar_path: str = "dialect",
+    db_url: str | None = None,
 ) -> dict:
     """The real recorder: ``CryptoPair1mKdata.record_data`` over ``days`` of 1m bars for ``symbols``.
 
     ``bar_path="rows"`` makes SQLite's dialect write bars as it writes any rows (``executemany``) instead of its
-    fixed-width records: the one-path alternative that section "Write paths" of BENCHMARKS.md weighs."""
+    fixed-width records: the one-path alternative that section "Write paths" of BENCHMARKS.md weighs.
+    ``db_url`` points the store at that database (PostgreSQL) instead of the SQLite files."""
+    if db_url:
+        os.environ["ZVT_CCXT_DB_URL"] = db_url
     from zvt_ccxt import clock
     from zvt_ccxt.domain import CryptoPair, CryptoPair1mKdata
     from zvt_ccxt.exchange.client import client_hook

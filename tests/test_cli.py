@@ -72,6 +72,7 @@ def test_top_level_help_lists_every_command(capsys):
 # -- record ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("database")
 def test_record_from_a_cassette_stores_every_closed_bar_and_prints_the_summary(store, capsys):
     code, out, err = record_okx(capsys)
     assert code == 0, err
@@ -92,6 +93,7 @@ def test_record_from_a_cassette_stores_every_closed_bar_and_prints_the_summary(s
     assert "2025-04-02 00:00 → 2025-06-01 11:00" in finished[0]
 
 
+@pytest.mark.usefixtures("database")
 def test_a_second_run_fetches_only_what_is_new(store, capsys):
     assert record_okx(capsys)[0] == 0
     code, out, _ = run(capsys, "record", "-e", "okx", "-s", "BTC/USDT", "--replay", "okx-resume")
@@ -111,6 +113,7 @@ def test_progress_bar_mode_draws_a_bar_per_symbol(store, capsys):
     assert "\x1b[1F\x1b[J" in err or "\x1b[2F\x1b[J" in err
 
 
+@pytest.mark.usefixtures("database")
 def test_record_trades_funding_and_order_books_from_cassettes(store, capsys):
     from zvt_ccxt.domain import CryptoFunding, CryptoOrderbook, CryptoTrade
 
@@ -143,6 +146,7 @@ def test_record_trades_funding_and_order_books_from_cassettes(store, capsys):
     assert len(books) == summary_rows(out, "BTC/USDT:USDT") and (books.best_bid < books.best_ask).all()
 
 
+@pytest.mark.usefixtures("database")
 def test_a_failing_symbol_gives_exit_1_and_repair_fixes_it(sim, capsys):
     sim.inject("binance", "symbol=ETHUSDT", 502, "bad gateway", times=None)
     code, out, err = run(
@@ -192,6 +196,7 @@ def test_coverage_of_something_not_recorded_says_what_is(store, capsys):
     assert run(capsys, "coverage", "-e", "bybit", "--level", "5m")[1].startswith("nothing recorded on bybit yet")
 
 
+@pytest.mark.usefixtures("database")
 def test_coverage_filters_by_symbol_and_type(store, capsys):
     assert record_okx(capsys)[0] == 0
     code, out, _ = run(capsys, "coverage", "-e", "okx", "-s", "BTC/USDT:USDT")
@@ -205,6 +210,7 @@ def test_coverage_filters_by_symbol_and_type(store, capsys):
 # -- markets ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("database")
 def test_markets_records_and_lists_entities(store, capsys):
     code, out, _ = run(capsys, "markets", "-e", "okx", "--replay", "okx-backfill", "--search", "btc")
     assert code == 0
@@ -318,6 +324,7 @@ def test_debug_adds_the_traceback(store, capsys):
 # -- export ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("database")
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_export_writes_what_is_stored(store, capsys, tmp_path, fmt):
     assert record_okx(capsys)[0] == 0
@@ -449,6 +456,7 @@ def test_metrics_endpoint_serves_prometheus_text():
     assert 'zvt_ccxt_stream_p50_ms{subscription="okx trades BTC/USDT"} 2.0' in text
 
 
+@pytest.mark.usefixtures("database")
 def test_stream_command_writes_live_trades_and_stops_cleanly_on_ctrl_c(store, capsys):
     """The real CcxtStream against the local websocket exchange; SIGINT (Ctrl-C) flushes and exits with 130."""
     from zvt_ccxt.domain import CryptoTrade
@@ -459,9 +467,11 @@ def test_stream_command_writes_live_trades_and_stops_cleanly_on_ctrl_c(store, ca
     played = 300
 
     def stream_trades() -> int:
+        from sqlalchemy import text
+
         with engine_for(CryptoTrade).connect() as connection:
-            sql = "SELECT COUNT(*) FROM crypto_trade WHERE entity_id = ? AND source = 'stream'"
-            return connection.exec_driver_sql(sql, ("cryptopair_binance_btcusdt",)).scalar()
+            sql = text("SELECT COUNT(*) FROM crypto_trade WHERE entity_id = :e AND source = 'stream'")
+            return connection.execute(sql, {"e": "cryptopair_binance_btcusdt"}).scalar()
 
     def operator(ws, stop: threading.Event) -> None:
         """Plays trades once the stream has subscribed, then presses Ctrl-C when they are all stored."""

@@ -218,3 +218,22 @@ def test_a_bad_flag_is_a_usage_error_in_one_line_without_the_password(home, caps
     err = capsys.readouterr().err
     assert "'mysql'" in err and "--db-url" in err and PASSWORD not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_sqlite_url_puts_every_table_of_the_provider_in_that_one_file(store, tmp_path, monkeypatch):
+    """The URL takes effect at the store's next use (zvt was imported long before), zvt reads through it too,
+    and unsetting it points the store back at the files under ZVT_HOME."""
+    from zvt_ccxt.domain import CryptoPair1hKdata, CryptoTrade
+    from zvt_ccxt.store.engines import engine_for
+    from zvt_ccxt.store.writer import upsert
+
+    single = tmp_path / "one.db"
+    monkeypatch.setenv(DB_URL_ENV, f"sqlite:///{single}")
+    assert engine_for(CryptoTrade).url.database == engine_for(CryptoPair1hKdata).url.database == str(single)
+    upsert(CryptoPair1hKdata, ("id", "entity_id", "timestamp", "close"),
+           [("cryptopair_x_y_2025-06-01T00:00:00.000", "cryptopair_x_y", "2025-06-01 00:00:00.000000", 1.5)])
+    frame = CryptoPair1hKdata.query_data(provider="ccxt")
+    assert list(frame.close) == [1.5]
+    monkeypatch.delenv(DB_URL_ENV)
+    assert engine_for(CryptoTrade).url.database != str(single)
+    assert CryptoPair1hKdata.query_data(provider="ccxt").empty

@@ -11,6 +11,9 @@ from zvt_ccxt.domain import CryptoPair, CryptoPair1hKdata, CryptoPerp, kdata_sch
 from zvt_ccxt.replay import replay
 from zvt_ccxt_testkit.scenarios import BACKFILL_DAYS, RESUME_AFTER_MS, SCENARIOS, run_backfill, run_resume
 
+#: every case runs on each store (zvt's SQLite files, PostgreSQL)
+pytestmark = pytest.mark.usefixtures("database")
+
 CASSETTES = Path(__file__).resolve().parents[1] / "zvt_ccxt" / "cassettes"
 EXCHANGES = ["binance", "okx", "bybit", "coinbase"]
 HOUR = pd.Timedelta(hours=1)

@@ -10,6 +10,9 @@ from zvt_ccxt.errors import InvalidTimeRangeError, UnknownExchangeError, Unknown
 
 from conftest import SIM_NOW
 
+#: every case runs on each store (zvt's SQLite files, PostgreSQL)
+pytestmark = pytest.mark.usefixtures("database")
+
 H = levels.HOUR_MS
 START = "2025-05-20"
 START_MS = levels.to_utc_ms(START)

@@ -15,6 +15,9 @@ from zvt_ccxt.replay import replay
 from zvt_ccxt.store import coverage as ledger
 from zvt_ccxt_testkit.scenarios import SCENARIOS, market_data_times, run_market_data
 
+#: every case runs on each store (zvt's SQLite files, PostgreSQL)
+pytestmark = pytest.mark.usefixtures("database")
+
 CASSETTES = Path(__file__).resolve().parents[1] / "zvt_ccxt" / "cassettes"
 EXCHANGES = ["binance", "okx", "bybit", "coinbase"]
 MINUTE = pd.Timedelta(minutes=1)

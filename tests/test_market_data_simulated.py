@@ -4,6 +4,7 @@ resume, repair, exchange limits, missing capabilities, and the candles-from-trad
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import text
 
 import zvt_ccxt
 from zvt_ccxt import clock, levels, store
@@ -15,6 +16,9 @@ from zvt_ccxt_testkit.simulator import derivatives, tape
 from zvt_ccxt_testkit.simulator.venues.common import Formats
 
 from conftest import SIM_NOW, statements_sent
+
+#: every case runs on each store (zvt's SQLite files, PostgreSQL)
+pytestmark = pytest.mark.usefixtures("database")
 
 H = levels.HOUR_MS
 MINUTE_END = levels.bar_start(SIM_NOW, "1m")
@@ -162,11 +166,11 @@ def test_candles_from_trades_report_lost_and_altered_trades(sim):
     minute = START + 30 * levels.MINUTE_MS
     altered = frame[frame.ts_ms >= START + 70 * levels.MINUTE_MS].iloc[3]
     with engine_for(CryptoTrade).begin() as connection:
-        connection.exec_driver_sql(
-            "DELETE FROM crypto_trade WHERE entity_id = ? AND ts_ms >= ? AND ts_ms < ?",
-            (eid, minute, minute + levels.MINUTE_MS),
+        connection.execute(
+            text("DELETE FROM crypto_trade WHERE entity_id = :e AND ts_ms >= :start AND ts_ms < :end"),
+            {"e": eid, "start": minute, "end": minute + levels.MINUTE_MS},
         )
-        connection.exec_driver_sql("UPDATE crypto_trade SET amount = amount * 2 WHERE id = ?", (altered.id,))
+        connection.execute(text("UPDATE crypto_trade SET amount = amount * 2 WHERE id = :id"), {"id": altered.id})
     check = zvt_ccxt.check_candles_from_trades(eid, "1m", tolerance=1e-9)
     assert not check.ok
     diffs = check.differences

@@ -2,9 +2,11 @@
 and nothing but schema names reaches the SQL."""
 
 import sqlite3
+from datetime import datetime
 
 import numpy as np
 import pytest
+from sqlalchemy import text
 
 from zvt_ccxt.domain import CryptoTrade
 from zvt_ccxt.errors import StorageError
@@ -13,6 +15,8 @@ from zvt_ccxt.store.writer import upsert
 from zvt_ccxt.stream.rows import TRADES_TABLE
 
 COLUMNS = TRADES_TABLE.columns
+#: every case runs on each store (zvt's SQLite files, PostgreSQL)
+pytestmark = pytest.mark.usefixtures("database")
 
 
 def _trades(entity: str, count: int, seed: int = 5) -> list[tuple]:
@@ -32,15 +36,39 @@ def _trades(entity: str, count: int, seed: int = 5) -> list[tuple]:
     return rows
 
 
+#: PostgreSQL's type names as SQLite's storage classes, so one expectation serves both stores
+_TYPE_CLASSES = {"bigint": "integer", "integer": "integer", "character varying": "text", "text": "text",
+                 "double precision": "real", "timestamp without time zone": "text"}
+
+
 def _stored(entity: str) -> list[tuple]:
-    path = engine_for(CryptoTrade).url.database
-    with sqlite3.connect(path) as connection:
-        rows = connection.execute(
-            f'SELECT substr(id, length(entity_id) + 2), {", ".join(COLUMNS[2:])}, '
-            f'{", ".join(f"typeof({c})" for c in COLUMNS[2:])} FROM crypto_trade WHERE entity_id = ? ORDER BY ts_ms',
-            (entity,),
-        ).fetchall()
-    return [tuple(r) for r in rows]
+    """Rows of ``entity``: the id after the entity id, the values, then each value's type (SQLite's classes)."""
+    engine = engine_for(CryptoTrade)
+    if engine.dialect.name == "sqlite":
+        with sqlite3.connect(engine.url.database) as connection:
+            rows = connection.execute(
+                f'SELECT substr(id, length(entity_id) + 2), {", ".join(COLUMNS[2:])}, '
+                f'{", ".join(f"typeof({c})" for c in COLUMNS[2:])} FROM crypto_trade WHERE entity_id = ? '
+                "ORDER BY ts_ms",
+                (entity,),
+            ).fetchall()
+        return [tuple(r) for r in rows]
+    types = ", ".join(f"CASE WHEN {c} IS NULL THEN 'null' ELSE pg_typeof({c})::text END" for c in COLUMNS[2:])
+    statement = text(
+        f'SELECT substr(id, length(entity_id) + 2), {", ".join(COLUMNS[2:])}, {types} FROM crypto_trade '
+        "WHERE entity_id = :entity ORDER BY ts_ms"
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(statement, {"entity": entity}).fetchall()
+    width = len(COLUMNS) - 2
+    return [
+        (
+            r[0],
+            *(v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v for v in r[1:width + 1]),
+            *(_TYPE_CLASSES.get(t, t) for t in r[width + 1:]),
+        )
+        for r in rows
+    ]
 
 
 def test_rows_are_stored_with_their_values_and_types(store):

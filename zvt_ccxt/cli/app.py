@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from zvt_ccxt.cli import console
-from zvt_ccxt.cli.commands import capabilities, coverage, export, markets, record, stream
+from zvt_ccxt.cli.commands import capabilities, coverage, export, markets, migrate, record, stream
 from zvt_ccxt.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -56,6 +56,7 @@ examples:
   zvt-ccxt stream --exchange binance --symbols BTC/USDT --channels trades,ohlcv,orderbook
   zvt-ccxt capabilities
   zvt-ccxt export --exchange okx --level 1h --format parquet
+  zvt-ccxt migrate --to postgresql://zvt@db.example:5432/market
 
 `zvt-ccxt COMMAND --help` explains each command. Errors are one line; --debug adds the traceback.
 
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_debug_options(common)
     add_database_option(common)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (markets, record, stream, coverage, capabilities, export):
+    for module in (markets, record, stream, coverage, capabilities, export, migrate):
         module.register(subparsers, [common])
     return parser
 

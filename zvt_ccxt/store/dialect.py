@@ -14,29 +14,46 @@ DATETIME text in UTC (``YYYY-MM-DD HH:MM:SS.ffffff``): what SQLite stores, and w
   thread and written later, in any thread. The default builds row tuples for ``upsert_rows``; SQLite's own
   path (``store/sqlite_records.py``) is measured in BENCHMARKS.md ("Write paths").
 
-A PostgreSQL dialect would subclass ``Dialect``, register under its SQLAlchemy name in ``_DIALECTS``, and
-must deduplicate ids within a batch (PostgreSQL refuses a statement that touches one row twice).
+- ``create_schema``: the tables and indexes of the provider's schemas in a database zvt did not create them in
+  (a URL from ``zvt_ccxt.config.database_url``), safe when several processes start at once.
+
+``PostgreSQL`` copies each batch into a temporary staging table (``COPY``, the server's bulk path) and moves it
+with one ``INSERT ... SELECT ... ON CONFLICT (id) DO UPDATE`` in id order, so concurrent writers of overlapping
+rows lock them in the same order and cannot deadlock; ids are deduplicated within a batch first (the last row of
+an id wins: PostgreSQL refuses a statement that touches one row twice). A dropped connection, a restarting
+server or a deadlock victim retries the whole transaction, which, being an upsert, stores each row once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.schema import CreateTable
 
 from zvt_ccxt.errors import StorageError
-from zvt_ccxt.store import sqlite_records
+from zvt_ccxt.store import pg_binary, sqlite_records
 from zvt_ccxt.store.rows import sql_datetimes
 
 #: how long an SQLite connection waits for another writer's lock before failing
 BUSY_TIMEOUT_MS = 30_000
+log = logging.getLogger(__name__)
+#: how long a PostgreSQL write keeps retrying a dropped connection or a restarting server, in seconds
+RETRY_SECONDS = 60.0
+#: the first pause between retries, doubled each time up to ``RETRY_MAX_PAUSE``
+RETRY_FIRST_PAUSE = 0.05
+RETRY_MAX_PAUSE = 2.0
+#: the advisory lock key held while creating the provider's tables ("zvtccxt" in ASCII)
+SCHEMA_LOCK_KEY = int.from_bytes(b"zvtccxt", "big")
 #: bars as ``prepare_bars`` takes them: integer ms open times, a column array per value, a value per constant
 Bars = tuple[np.ndarray, Mapping[str, np.ndarray], Mapping[str, object]]
 
@@ -58,6 +75,51 @@ def upsert_text(schema: type, columns: tuple[str, ...]) -> str:
     names, updates = column_clauses(schema, columns)
     marks = ", ".join(f":p{i}" for i in range(len(columns)))
     return f'INSERT INTO "{schema.__tablename__}" ({names}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {updates}'
+
+
+def last_per_id(columns: Sequence[str], rows: list[Sequence]) -> list[Sequence]:
+    """``rows`` with one row per id, the last one given (in the order ids first appear)."""
+    position = list(columns).index("id")
+    unique = {row[position]: row for row in rows}
+    return rows if len(unique) == len(rows) else list(unique.values())
+
+
+def index_statements(table) -> list[str]:
+    """``CREATE INDEX IF NOT EXISTS`` for the reads the store and zvt make on ``table`` (a SQLAlchemy ``Table``):
+    a series by time (``entity_id`` with ``timestamp``, and with ``ts_ms`` where the table has it), all series by
+    time (``timestamp``), and the coverage ledger by series and window start."""
+    names = set(table.columns.keys())
+    wanted: list[tuple[str, ...]] = []
+    if {"data_table", "entity_id", "start_ms"} <= names:
+        wanted.append(("data_table", "entity_id", "start_ms"))
+    if {"entity_id", "timestamp"} <= names:
+        wanted.append(("entity_id", "timestamp"))
+    if {"entity_id", "ts_ms"} <= names:
+        wanted.append(("entity_id", "ts_ms"))
+    if "timestamp" in names:
+        wanted.append(("timestamp",))
+    statements = []
+    for columns in wanted:
+        name = f"{table.name}_{'_'.join(columns)}_idx"
+        if len(name) > 63:  # PostgreSQL's identifier limit
+            name = f"{table.name[:40]}_{abs(hash(columns)) % 10**8}_idx"
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        statements.append(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table.name}" ({quoted})')
+    return statements
+
+
+def engine_from_url(url: str) -> Engine:
+    """An engine for a store URL (``sqlite:///FILE`` or ``postgresql+psycopg://...``), as the store uses it."""
+    if url.startswith("sqlite"):
+        return create_engine(url, connect_args={"check_same_thread": False})
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise StorageError(
+            "a PostgreSQL store needs psycopg 3: pip install 'zvt-ccxt[postgresql]' (or pip install 'psycopg[binary]')"
+        ) from None
+    # pre-ping: after a server restart the pool hands out fresh connections instead of dead ones
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def bar_rows(ts_ms: np.ndarray, values: Mapping[str, np.ndarray], constants: Mapping[str, object], id_prefix: str,
@@ -95,6 +157,21 @@ class Dialect:
     def upsert_rows(self, engine: Engine, schema: type, columns: tuple[str, ...], rows: list[Sequence]) -> None:
         """Insert or update ``rows`` (tuples in ``columns`` order) in one transaction; raise ``StorageError``."""
         raise NotImplementedError
+
+    def create_schema(self, engine: Engine, bases: Sequence) -> None:
+        """Create the tables of ``bases`` (declarative bases) and their indexes where missing."""
+        with engine.begin() as connection:
+            for base in bases:
+                base.metadata.create_all(connection)
+                for table in base.metadata.tables.values():
+                    for statement in index_statements(table):
+                        connection.exec_driver_sql(statement)
+
+    def empty(self, engine: Engine, tables: Sequence[str]) -> None:
+        """Delete every row of ``tables`` (tests, between cases)."""
+        with engine.begin() as connection:
+            for table in tables:
+                connection.exec_driver_sql(f'DELETE FROM "{table}"')
 
     def prepare_bars(self, engine: Engine, schema: type, bars: Bars, id_prefix: str,
                      daily_ids: bool) -> Callable[[], int]:
@@ -200,7 +277,193 @@ class SQLite(Dialect):
         return count
 
 
-_DIALECTS: dict[str, Dialect] = {SQLite.name: SQLite()}
+class PostgreSQL(Dialect):
+    """PostgreSQL through psycopg 3: UTC sessions, COPY into a staging table then one upsert, retried whole when
+    the connection drops (see the module's docstring)."""
+
+    name = "postgresql"
+
+    def __init__(self) -> None:
+        self._tuned: set[int] = set()
+        self._guard = threading.Lock()
+
+    def tune(self, engine: Engine) -> None:
+        # DateTime columns are "timestamp without time zone": with the server's default zone (Asia/Shanghai, say)
+        # a naive UTC time would be read back shifted wherever the server converts
+        if id(engine) in self._tuned:
+            return
+        with self._guard:
+            if id(engine) in self._tuned:
+                return
+            event.listen(engine, "connect", _utc_session)
+            engine.dispose()
+            self._tuned.add(id(engine))
+
+    def create_schema(self, engine: Engine, bases: Sequence) -> None:
+        # processes starting at once would race on CREATE TABLE IF NOT EXISTS (a unique violation in the
+        # catalog): the first takes the lock and creates, the others wait and find everything there
+        def create(connection) -> None:
+            cursor = connection.cursor()
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+            bind = engine.dialect
+            for base in bases:
+                for table in base.metadata.sorted_tables:
+                    ddl = str(CreateTable(table, if_not_exists=True).compile(dialect=bind))
+                    cursor.execute(ddl)
+                    for statement in index_statements(table):
+                        cursor.execute(statement)
+
+        self._transaction(engine, "creating the tables", create)
+
+    def empty(self, engine: Engine, tables: Sequence[str]) -> None:
+        if tables:
+            names = ", ".join(f'"{t}"' for t in tables)
+            self._transaction(engine, "emptying the tables", lambda c: c.cursor().execute(f"TRUNCATE {names}"))
+
+    def upsert_rows(self, engine: Engine, schema: type, columns: tuple[str, ...], rows: list[Sequence]) -> None:
+        rows = last_per_id(columns, rows)
+        table = schema.__tablename__
+        names, updates = column_clauses(schema, columns)
+        stage = f'"zvt_ccxt_stage_{table}"'
+        statements = (
+            f'CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE "{table}") ON COMMIT DELETE ROWS',
+            f"COPY {stage} ({names}) FROM STDIN",
+            f'INSERT INTO "{table}" ({names}) SELECT {names} FROM {stage} ORDER BY "id" '
+            f"ON CONFLICT (id) DO UPDATE SET {updates}",
+        )
+
+        def write(connection) -> None:
+            cursor = connection.cursor()
+            cursor.execute(statements[0])
+            with cursor.copy(statements[1]) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(statements[2])
+
+        self._transaction(engine, f"writing {len(rows)} rows to {table}", write)
+
+    def prepare_bars(self, engine: Engine, schema: type, bars: Bars, id_prefix: str,
+                     daily_ids: bool) -> Callable[[], int]:
+        ts_ms, values, constants = bars
+        if not pg_binary.encodable(schema, values, constants):
+            return super().prepare_bars(engine, schema, bars, id_prefix, daily_ids)
+        ts_ms, values = _last_per_time(ts_ms, values)
+        columns, payload = pg_binary.encode(schema, ts_ms, values, constants, id_prefix, daily_ids)
+        span = (constants.get("entity_id"), int(ts_ms.min()), int(ts_ms.max()))
+        return functools.partial(self._write_bars, engine, schema, tuple(columns), payload, span, len(ts_ms))
+
+    def _write_bars(self, engine: Engine, schema: type, columns: tuple[str, ...], payload: bytes,
+                    span: tuple, count: int) -> int:
+        """Bars of one series, as a binary COPY payload: straight into the table when it holds none of the
+        series' bars in their time span (a backfill reaching new ground, PostgreSQL's fastest path), else through
+        the staging table and the upsert. A writer racing for the same new bars makes the straight COPY fail on
+        the primary key; the transaction is then redone through the upsert."""
+        import psycopg
+
+        table = schema.__tablename__
+        names, updates = column_clauses(schema, columns)
+        stage = f'"zvt_ccxt_stage_{table}"'
+        entity_id, first_ms, last_ms = span
+        through_stage = [entity_id is None or "entity_id" not in columns]
+
+        def write(connection) -> None:
+            cursor = connection.cursor()
+            if not through_stage[0]:
+                cursor.execute(
+                    f'SELECT EXISTS (SELECT 1 FROM "{table}" WHERE "entity_id" = %s AND "timestamp" >= %s '
+                    'AND "timestamp" <= %s)',
+                    (entity_id, _pg_time(first_ms), _pg_time(last_ms)),
+                )
+                if not cursor.fetchone()[0]:
+                    try:
+                        with cursor.copy(f'COPY "{table}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
+                            copy.write(payload)
+                        return
+                    except psycopg.errors.UniqueViolation:
+                        through_stage[0] = True
+                        raise
+                through_stage[0] = True
+            cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE "{table}") ON COMMIT DELETE ROWS')
+            with cursor.copy(f"COPY {stage} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(payload)
+            cursor.execute(
+                f'INSERT INTO "{table}" ({names}) SELECT {names} FROM {stage} ORDER BY "id" '
+                f"ON CONFLICT (id) DO UPDATE SET {updates}"
+            )
+
+        self._transaction(engine, f"writing {count} bars to {table}", write, retry_unique=True)
+        return count
+
+    def _transaction(self, engine: Engine, doing: str, work: Callable, retry_unique: bool = False) -> None:
+        """Run ``work(psycopg connection)`` and commit; retry it whole on a lost connection, a restarting server or
+        a deadlock (each retry a fresh pooled connection) for up to ``RETRY_SECONDS``; raise ``StorageError``."""
+        import psycopg
+
+        deadline = time.monotonic() + RETRY_SECONDS
+        pause = RETRY_FIRST_PAUSE
+        while True:
+            try:
+                connection = engine.raw_connection()
+            except (SQLAlchemyError, psycopg.OperationalError) as error:  # the server is not accepting connections
+                if time.monotonic() + pause > deadline:
+                    raise StorageError(f"{doing} failed: cannot connect: {_first_line(error)}") from error
+                log.warning("%s: cannot connect (%s), retrying", doing, _first_line(error))
+                time.sleep(pause)
+                pause = min(pause * 2, RETRY_MAX_PAUSE)
+                continue
+            try:
+                work(connection.driver_connection)
+                connection.commit()
+                return
+            except psycopg.errors.UniqueViolation as error:
+                if not retry_unique:
+                    with contextlib.suppress(psycopg.Error):
+                        connection.rollback()
+                    raise StorageError(f"{doing} failed: {_first_line(error)}") from error
+                connection.rollback()  # another writer stored some of these rows first: redo as an upsert
+                retry_unique = False
+            except psycopg.OperationalError as error:  # also deadlocks and serialisation failures
+                connection.invalidate()
+                if time.monotonic() + pause > deadline:
+                    raise StorageError(f"{doing} failed: {_first_line(error)}") from error
+                log.warning("%s: %s, retrying", doing, _first_line(error))
+                time.sleep(pause)
+                pause = min(pause * 2, RETRY_MAX_PAUSE)
+            except (psycopg.Error, OverflowError, ValueError, TypeError) as error:
+                with contextlib.suppress(psycopg.Error):
+                    connection.rollback()
+                raise StorageError(f"{doing} failed: {_first_line(error)}") from error
+            finally:
+                connection.close()
+
+
+def _pg_time(ms: int):
+    """A naive UTC datetime of ``ms`` (a timestamp parameter, unambiguous in any session zone)."""
+    import datetime
+
+    return datetime.datetime(1970, 1, 1) + datetime.timedelta(milliseconds=int(ms))
+
+
+def _last_per_time(ts_ms: np.ndarray, values: Mapping[str, np.ndarray]) -> tuple[np.ndarray, Mapping]:
+    """Bars with one per open time, the last one given of each (PostgreSQL refuses to upsert a row twice)."""
+    if len(ts_ms) < 2 or bool((np.diff(ts_ms) > 0).all()):
+        return ts_ms, values
+    reversed_first = np.unique(ts_ms[::-1], return_index=True)[1]
+    keep = np.sort(len(ts_ms) - 1 - reversed_first)
+    return ts_ms[keep], {name: np.asarray(array)[keep] for name, array in values.items()}
+
+
+def _utc_session(dbapi_connection, _record) -> None:
+    dbapi_connection.execute("SET TIME ZONE 'UTC'")
+    dbapi_connection.commit()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+_DIALECTS: dict[str, Dialect] = {SQLite.name: SQLite(), PostgreSQL.name: PostgreSQL()}
 
 
 def dialect_for(engine: Engine) -> Dialect:

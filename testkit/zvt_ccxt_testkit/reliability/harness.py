@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 
 from zvt_ccxt.exchange.retry import RetryPolicy, set_default_policy
 from zvt_ccxt.store.engines import engine_for
@@ -55,7 +56,12 @@ def table_rows(schema: type, columns: Sequence[str] | None = None) -> list[tuple
     select = ", ".join(f'"{name}"' for name in names)
     with engine_for(schema).connect() as connection:
         result = connection.exec_driver_sql(f'SELECT {select} FROM "{schema.__tablename__}" ORDER BY id')
-        return [tuple(row) for row in result]
+        # datetimes (PostgreSQL's) as the text SQLite stores, so tables from either store compare equal
+        return [tuple(_as_stored_text(v) for v in row) for row in result]
+
+
+def _as_stored_text(value: object) -> object:
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(value, datetime) else value
 
 
 def compare_rows(expected: Sequence[tuple], actual: Sequence[tuple]) -> tuple[int, int, int]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from zvt_ccxt.store.engines import engine_for
-from zvt_ccxt_testkit.reliability.harness import CANDLE_PATHS, compare_rows, row_columns
+from zvt_ccxt_testkit.reliability.harness import CANDLE_PATHS, compare_rows, row_columns, table_rows
 
 #: how long the slowest child may take before the check gives up on it
 CHILD_TIMEOUT_S = 300
@@ -59,6 +59,8 @@ class ChildJob:
     start_ms: int
     page_cap: int | None = None
     start_after: Path | None = None
+    #: the store's database URL for the children (None: the SQLite files under each child's ZVT_HOME)
+    db_url: str | None = None
 
     def command(self) -> list[str]:
         argv = [sys.executable, "-m", "zvt_ccxt_testkit.reliability.child", "--base-url", self.base_url]
@@ -70,6 +72,8 @@ class ChildJob:
     def start(self, home: Path) -> subprocess.Popen:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("ZVT_CCXT_")}
         environment["ZVT_HOME"] = str(home)
+        if self.db_url:
+            environment["ZVT_CCXT_DB_URL"] = self.db_url
         environment["PYTHONPATH"] = os.pathsep.join([*_import_roots(), *filter(None, [environment.get("PYTHONPATH")])])
         return subprocess.Popen(
             self.command(), env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -86,8 +90,11 @@ def _import_roots() -> list[str]:
     return list(dict.fromkeys(str(folder) for folder in folders))
 
 
-def stored_rows(home: Path, schema: type) -> list[tuple]:
-    """``schema``'s rows in the database under ``home`` (another process's ZVT_HOME), ordered by id."""
+def stored_rows(home: Path, schema: type, db_url: str | None = None) -> list[tuple]:
+    """``schema``'s rows in the database under ``home`` (another process's ZVT_HOME), or in the database at
+    ``db_url`` (which this process's store must use too), ordered by id."""
+    if db_url:
+        return table_rows(schema)
     path = home / "data" / "ccxt" / Path(engine_for(schema).url.database).name
     if not path.exists():
         return []
@@ -170,7 +177,7 @@ def kill_and_resume(
     outcome.runs += 1
     if _finish(final, outcome, "the resuming run") is not None:
         outcome.survived += outcome.kills  # every kill was followed by a run that resumed and finished
-    _check_table(outcome, reference, stored_rows(home, schema))
+    _check_table(outcome, reference, stored_rows(home, schema, job.db_url))
     outcome.seconds = time.perf_counter() - started
     return outcome
 
@@ -194,6 +201,6 @@ def concurrent_writers(
     go.touch()  # all of them are imported and waiting: they record at the same moment
     for number, process in enumerate(processes, 1):
         _finish(process, outcome, f"writer {number}")
-    _check_table(outcome, reference, stored_rows(home, schema))
+    _check_table(outcome, reference, stored_rows(home, schema, job.db_url))
     outcome.seconds = time.perf_counter() - started
     return outcome
