@@ -63,7 +63,12 @@ def run_job(job: Job, *after: object) -> JobOutcome:
     """Record ``job`` in this process (``after``: the outcomes of the jobs it waits for, unused)."""
     from zvt_ccxt.cluster import worker
 
+    from zvt_ccxt.store.engines import bind_database
+
     egress = worker.configure()
+    # the recorder finds its entity through zvt's sessions, before the store's first statement would point them
+    # at the configured database (ZVT_CCXT_DB_URL): point them now
+    bind_database()
     started = time.monotonic()
     schema = schema_of(job.data_table)
     summary = schema.record_data(
