@@ -62,7 +62,6 @@ def schema_of(data_table: str) -> type:
 def run_job(job: Job, *after: object) -> JobOutcome:
     """Record ``job`` in this process (``after``: the outcomes of the jobs it waits for, unused)."""
     from zvt_ccxt.cluster import worker
-
     from zvt_ccxt.store.engines import bind_database
 
     egress = worker.configure()
