@@ -1,4 +1,4 @@
-"""Cluster measurements (benchmark 7), each run in its own process by ``benchmarks.harness.run_child``: the
+"""Cluster measurements (benchmark 8), each run in its own process by ``benchmarks.harness.run_child``: the
 recorder as jobs on a local Dask cluster against ``benchmarks.server``, its workers bound to given loopback
 addresses, which the server limits separately."""
 

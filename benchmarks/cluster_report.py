@@ -1,4 +1,4 @@
-"""Benchmark 7: the backfill as jobs on a local Dask cluster, under binance's request-weight limit per client
+"""Benchmark 8: the backfill as jobs on a local Dask cluster, under binance's request-weight limit per client
 address, beside the single-process recorder, measured in the same run.
 
 ``python -m benchmarks --only cluster`` runs it with the other suites' conventions; ``python -m
@@ -52,7 +52,7 @@ def run(symbols: int = 100, days: int = 30, weight_limit: int = WEIGHT_LIMIT) ->
     overhead = one["one_symbol_seconds"] / local_one["seconds"]
     answers = {label: sum(r["limit_answers"].values()) for label, r in (("one", one), ("two", two))}
     table = Table(
-        f"7. Cluster backfill: {symbols} symbols x {days} days of 1m, {LATENCY_MS} ms per request, "
+        f"8. Cluster backfill: {symbols} symbols x {days} days of 1m, {LATENCY_MS} ms per request, "
         f"{weight_limit:,} weight/min per client address"
     )
     table.rows += [

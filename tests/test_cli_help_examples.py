@@ -86,8 +86,16 @@ def test_example_runs_offline(store, capsys, monkeypatch, tmp_path, request, sou
 
     monkeypatch.chdir(tmp_path)
     if argv[0] == "migrate" and argv[argv.index("--to") + 1].startswith("postgresql://"):
-        # the example's server is the session's throwaway one (that case skips without PostgreSQL binaries)
-        argv = [*argv[:argv.index("--to") + 1], request.getfixturevalue("postgres_url"), *argv[argv.index("--to") + 2:]]
+        # the example's server is the session's throwaway one (that case skips without PostgreSQL binaries), empty
+        from zvt_ccxt.config import DB_URL_ENV
+
+        from conftest import empty_store
+
+        url = request.getfixturevalue("postgres_url")
+        argv = [*argv[:argv.index("--to") + 1], url, *argv[argv.index("--to") + 2:], "--fresh"]
+        monkeypatch.setenv(DB_URL_ENV, url)
+        empty_store()
+        monkeypatch.delenv(DB_URL_ENV)
     if "--replay" in argv:
         code = main(argv)
     elif argv[0] == "stream":

@@ -51,7 +51,7 @@ def test_a_sqlite_store_is_copied_resumed_and_verified(sim, postgres_url, monkey
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        migrate.migrate(postgres_url, batch_rows=50, progress=interrupt_after_two_batches)
+        migrate.migrate(postgres_url, fresh=True, batch_rows=50, progress=interrupt_after_two_batches)
     resumed = []
     outcomes = migrate.migrate(postgres_url, batch_rows=50, progress=lambda t, n: resumed.append((t, n)))
     assert all(o.verified for o in outcomes), [o for o in outcomes if not o.verified]

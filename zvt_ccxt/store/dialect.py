@@ -99,12 +99,10 @@ def index_statements(table) -> list[str]:
     if "timestamp" in names:
         wanted.append(("timestamp",))
     statements = []
-    for columns in wanted:
-        name = f"{table.name}_{'_'.join(columns)}_idx"
-        if len(name) > 63:  # PostgreSQL's identifier limit
-            name = f"{table.name[:40]}_{abs(hash(columns)) % 10**8}_idx"
-        quoted = ", ".join(f'"{c}"' for c in columns)
-        statements.append(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table.name}" ({quoted})')
+    table = table.name
+    for columns in wanted:  # named {table}_{columns}_idx (PostgreSQL cuts names beyond 63 bytes, the same each time)
+        names = ", ".join(f'"{c}"' for c in columns)
+        statements.append(f'CREATE INDEX IF NOT EXISTS "{table}_{"_".join(columns)}_idx" ON "{table}" ({names})')
     return statements
 
 
@@ -324,11 +322,10 @@ class PostgreSQL(Dialect):
         rows = last_per_id(columns, rows)
         table = schema.__tablename__
         names, updates = column_clauses(schema, columns)
-        stage = f'"zvt_ccxt_stage_{table}"'
         statements = (
-            f'CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE "{table}") ON COMMIT DELETE ROWS',
-            f"COPY {stage} ({names}) FROM STDIN",
-            f'INSERT INTO "{table}" ({names}) SELECT {names} FROM {stage} ORDER BY "id" '
+            f'CREATE TEMP TABLE IF NOT EXISTS "zvt_ccxt_stage_{table}" (LIKE "{table}") ON COMMIT DELETE ROWS',
+            f'COPY "zvt_ccxt_stage_{table}" ({names}) FROM STDIN',
+            f'INSERT INTO "{table}" ({names}) SELECT {names} FROM "zvt_ccxt_stage_{table}" ORDER BY "id" '
             f"ON CONFLICT (id) DO UPDATE SET {updates}",
         )
 
@@ -362,7 +359,6 @@ class PostgreSQL(Dialect):
 
         table = schema.__tablename__
         names, updates = column_clauses(schema, columns)
-        stage = f'"zvt_ccxt_stage_{table}"'
         entity_id, first_ms, last_ms = span
         through_stage = [entity_id is None or "entity_id" not in columns]
 
@@ -383,11 +379,13 @@ class PostgreSQL(Dialect):
                         through_stage[0] = True
                         raise
                 through_stage[0] = True
-            cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE "{table}") ON COMMIT DELETE ROWS')
-            with cursor.copy(f"COPY {stage} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+            cursor.execute(
+                f'CREATE TEMP TABLE IF NOT EXISTS "zvt_ccxt_stage_{table}" (LIKE "{table}") ON COMMIT DELETE ROWS'
+            )
+            with cursor.copy(f'COPY "zvt_ccxt_stage_{table}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
                 copy.write(payload)
             cursor.execute(
-                f'INSERT INTO "{table}" ({names}) SELECT {names} FROM {stage} ORDER BY "id" '
+                f'INSERT INTO "{table}" ({names}) SELECT {names} FROM "zvt_ccxt_stage_{table}" ORDER BY "id" '
                 f"ON CONFLICT (id) DO UPDATE SET {updates}"
             )
 
