@@ -13,7 +13,7 @@ import time
 from benchmarks import backfill_report
 from benchmarks.harness import ROOT, Table
 
-SUITES = ("cpu", "rate", "stream", "postgres")
+SUITES = ("cpu", "rate", "stream", "postgres", "cluster")
 
 
 def main() -> None:
@@ -34,6 +34,10 @@ def main() -> None:
         from benchmarks import postgres
 
         tables += _show([postgres.postgres_backfill(sizes)])
+    if "cluster" in chosen:
+        from benchmarks import cluster_report
+
+        tables += _show([cluster_report.run(*((10, 2) if args.quick else (100, 30)))])
     if "stream" in chosen:
         from benchmarks import streaming_report
 

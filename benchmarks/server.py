@@ -8,7 +8,8 @@ other intervals) is the simulator unchanged, and so are its optional latency and
 
 Run ``python -m benchmarks.server --start-ms S --end-ms E [--symbols N] [--latency-ms L] [--weight-limit W]``:
 it prints one JSON line ``{"base_url": ...}`` when ready and serves until its stdin closes.
-``GET /_bench/stats`` answers the count of requests by HTTP status.
+``GET /_bench/stats`` answers the count of requests by HTTP status, ``GET /_bench/weights`` the most request
+weight each client address spent in one window of the limit and the 429/418 answers each was sent.
 """
 
 from __future__ import annotations
@@ -108,6 +109,12 @@ class BenchSimulator(ExchangeSimulator):
     """The simulator plus ``/_bench/stats`` (requests by status) for the benchmark to read."""
 
     def _dispatch(self, method: str, raw_path: str) -> Response:
+        if raw_path.startswith("/_bench/weights"):  # the most weight any client address spent in one window
+            with self._lock:
+                most: dict[str, int] = {}
+                for (address, _), weight in self.weight_used.items():
+                    most[address] = max(most.get(address, 0), weight)
+                return json_response({"max_window_weight": most, "limit_answers": dict(self.limit_answers)})
         if raw_path.startswith("/_bench/stats"):
             with self._lock:
                 statuses = Counter(str(r["status"]) for r in self.requests)

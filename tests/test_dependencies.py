@@ -21,7 +21,12 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 TESTKIT = ROOT / "testkit" / "zvt_ccxt_testkit"
 TESTKIT_PYPROJECT = tomllib.loads((ROOT / "testkit" / "pyproject.toml").read_text())
 #: package paths (as prefixes) whose imports may come from an extra rather than the run-time list
-EXTRA_OF_PATH = {"replay/": "replay", "cli/commands/export.py": "parquet", "store/dialect.py": "postgresql"}
+EXTRA_OF_PATH = {
+    "replay/": "replay",
+    "cli/commands/export.py": "parquet",
+    "store/dialect.py": "postgresql",
+    "cluster/": "cluster",
+}
 #: the packages of this repository, never a third-party import
 OWN_PACKAGES = {"zvt_ccxt", "zvt_ccxt_testkit"}
 

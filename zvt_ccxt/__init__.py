@@ -63,8 +63,11 @@ def _load() -> None:
 def _load_once() -> None:
     global _loaded
     from zvt_ccxt._zvt import home_lock, import_zvt
+    from zvt_ccxt.store.processes import keeping_journal_mode
 
-    with home_lock():  # processes sharing a ZVT_HOME create its databases and tables one at a time
+    # processes sharing a ZVT_HOME create its databases and tables one at a time, and leave the journal mode of
+    # databases others may hold open (WAL) as it is
+    with home_lock(), keeping_journal_mode():
         import_zvt()
         # by full name: `from zvt_ccxt import domain` would ask this module's __getattr__, which loads
         importlib.import_module("zvt_ccxt.domain")

@@ -46,12 +46,14 @@ def pointing_hook(
     timeout_ms: int | None = None,
     ws: WsExchangeServer | None = None,
     rate_limit: bool = False,
+    rate_limit_ms: float | None = None,
 ) -> Callable[[Any], None]:
     """A client hook sending every request to the simulator at ``base_url`` (and websockets to ``ws``).
 
     ``page_cap`` shrinks candle pages so a short history takes several requests; ``timeout_ms`` shortens
     ccxt's timeout so a stalled answer fails fast; ccxt's rate limiter is off unless ``rate_limit``: the
-    simulator answers at once and, under a frozen clock, the limiter would only add sleeps.
+    simulator answers at once and, under a frozen clock, the limiter would only add sleeps. ``rate_limit_ms``
+    replaces ccxt's ``rateLimit`` (ms per cost unit), to match a simulator limit other than the exchange's.
     """
 
     def hook(exchange: Any) -> None:
@@ -59,6 +61,8 @@ def pointing_hook(
         if ws is not None:
             ws.repoint(exchange)
         exchange.enableRateLimit = rate_limit
+        if rate_limit_ms:
+            exchange.rateLimit = rate_limit_ms
         if page_cap:
             _cap_pages(exchange, page_cap)
         if timeout_ms:
@@ -74,6 +78,7 @@ def simulated(
     page_cap: int | None = None,
     timeout_ms: int | None = None,
     rate_limit: bool = False,
+    rate_limit_ms: float | None = None,
     **simulator_options: Any,
 ) -> Iterator[ExchangeSimulator]:
     """The REST simulator of the four exchanges running, the clock frozen at ``now_ms``, every ccxt client built
@@ -87,9 +92,44 @@ def simulated(
         clock.frozen(now_ms),
         provenance.sourced(provenance.SIMULATOR),
     ):
-        hook = pointing_hook(simulator.base_url, page_cap=page_cap, timeout_ms=timeout_ms, rate_limit=rate_limit)
+        hook = pointing_hook(
+            simulator.base_url, page_cap=page_cap, timeout_ms=timeout_ms, rate_limit=rate_limit,
+            rate_limit_ms=rate_limit_ms,
+        )
         with client_hook(hook):
             yield simulator
+
+
+_process_pointing = contextlib.ExitStack()
+
+
+def point_this_process(
+    base_url: str,
+    now_ms: int = SIM_NOW_MS,
+    *,
+    page_cap: int | None = None,
+    timeout_ms: int | None = None,
+    rate_limit: bool = False,
+    rate_limit_ms: float | None = None,
+    retry: dict[str, float] | None = None,
+) -> None:
+    """What ``simulated()`` does inside its block, for the rest of this process's life: the clock frozen at
+    ``now_ms`` and every ccxt client pointed at the simulator at ``base_url``. For processes a test starts but
+    cannot wrap in a block (the workers of a cluster, given this as their set-up); a second call re-points.
+    ``retry``: fields of the ``RetryPolicy`` clients built from now on get."""
+    from zvt_ccxt import clock
+    from zvt_ccxt.exchange.client import client_hook
+    from zvt_ccxt.exchange.retry import RetryPolicy, set_default_policy
+
+    if retry:
+        set_default_policy(RetryPolicy(**retry))
+
+    _process_pointing.close()
+    _process_pointing.enter_context(clock.frozen(now_ms))
+    hook = pointing_hook(
+        base_url, page_cap=page_cap, timeout_ms=timeout_ms, rate_limit=rate_limit, rate_limit_ms=rate_limit_ms
+    )
+    _process_pointing.enter_context(client_hook(hook))
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ from zvt_ccxt._zvt import import_zvt
 
 import_zvt()
 
+from zvt_ccxt.domain.budget import CcxtRateBudget  # noqa: E402,F401
 from zvt_ccxt.domain.coverage import CcxtCoverage  # noqa: E402
 from zvt_ccxt.domain.kdata import *  # noqa: E402,F403
 from zvt_ccxt.domain.kdata import KDATA_SCHEMAS, kdata_schema  # noqa: E402

