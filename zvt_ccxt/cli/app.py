@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from zvt_ccxt.cli import console
-from zvt_ccxt.cli.commands import capabilities, coverage, export, markets, record, stream
+from zvt_ccxt.cli.commands import capabilities, coverage, export, markets, record, stream, stream_status
 from zvt_ccxt.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_debug_options(common)
     add_database_option(common)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (markets, record, stream, coverage, capabilities, export):
+    for module in (markets, record, stream, stream_status, coverage, capabilities, export):
         module.register(subparsers, [common])
     return parser
 
