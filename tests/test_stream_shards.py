@@ -114,3 +114,41 @@ def test_stream_status_shows_every_shard_and_the_total(store, tmp_path, capsys):
 def test_the_stream_command_refuses_a_bad_shard(store, capsys):
     assert main(["stream", "-e", "okx", "-s", "BTC/USDT", "--shard", "2/1"]) == 2
     assert "between 1 and n" in capsys.readouterr().err
+
+
+def test_a_process_starts_beside_another_writing_the_same_sqlite_store(tmp_path):
+    """zvt's schema registration asks every database for DELETE journal mode, which a database in WAL mode held
+    open by another process refuses ("database is locked"): a second shard could not start beside the first."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "ZVT_HOME": str(tmp_path / "home"),
+           "PYTHONPATH": os.pathsep.join([str(root), str(root / "testkit")])}
+    env.pop("ZVT_CCXT_DB_URL", None)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys, time, zvt_ccxt\n"
+            "from zvt_ccxt.domain import CryptoTrade\n"
+            "from zvt_ccxt.store.engines import engine_for\n"
+            "from zvt_ccxt.store.dialect import dialect_for\n"
+            "engine = engine_for(CryptoTrade)\n"
+            "dialect_for(engine).tune(engine)\n"
+            "connection = engine.connect()\n"
+            "connection.exec_driver_sql('BEGIN')\n"  # a reader in the middle of a query, as a stream's writes are
+            "connection.exec_driver_sql('SELECT count(*) FROM crypto_trade').scalar()\n"
+            "print(connection.exec_driver_sql('PRAGMA journal_mode').scalar(), flush=True)\n"
+            "sys.stdin.read()\n"
+        )],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+    )
+    try:
+        assert writer.stdout.readline().strip() == "wal", writer.stderr.read()
+        second = subprocess.run([sys.executable, "-c", "import zvt_ccxt.domain"], env=env, capture_output=True,
+                                text=True, timeout=120)
+        assert second.returncode == 0, second.stderr[-1500:]
+    finally:
+        writer.stdin.close()
+        writer.wait(timeout=30)
