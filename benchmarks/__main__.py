@@ -13,7 +13,7 @@ import time
 from benchmarks import backfill_report
 from benchmarks.harness import ROOT, Table
 
-SUITES = ("cpu", "rate", "stream", "peers-stream")
+SUITES = ("cpu", "rate", "stream", "peers-stream", "peers-backfill")
 
 
 def main() -> None:
@@ -38,6 +38,10 @@ def main() -> None:
         from benchmarks import peers_stream
 
         tables += _show(peers_stream.run(quick=args.quick))
+    if "peers-backfill" in chosen:
+        from benchmarks import peers_backfill
+
+        tables += _show(peers_backfill.run(quick=args.quick))
     elapsed = time.perf_counter() - started
     if args.write:
         command = "python -m benchmarks" + "".join(f" --only {s}" for s in args.only or []) + (
