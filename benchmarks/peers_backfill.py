@@ -29,7 +29,7 @@ from benchmarks.backfill_report import LATENCY_MS, WEIGHT_LIMIT, _server_args
 from benchmarks.harness import PYTHONPATH, ROOT, MeasurementFailed, Row, Table, rate, run_child, server_process
 from benchmarks.server import bench_symbols
 
-REPEAT = 3
+REPEAT = int(os.environ.get("ZVT_CCXT_BENCH_PEER_REPEAT") or 3)
 #: (name, pairs, days, latency ms, weight limit)
 WORKLOADS = (
     ("a. 1 pair x 365 days of 1m", 1, 365, 0, 0),

@@ -27,7 +27,7 @@ from benchmarks.harness import ROOT, MeasurementFailed, Row, Table, mb, rate, ru
 from benchmarks.streaming import CRYPTOFEED_SYMBOLS, SYMBOLS, _hook
 
 FRAMES = {"binance": 100_000, "okx": 20_000}
-REPEAT = 3
+REPEAT = int(os.environ.get("ZVT_CCXT_BENCH_PEER_REPEAT") or 3)
 SHARDS = 2
 UPSTREAM_DEFAULT = {"options": {"ws": {"compress": 15}}}
 
