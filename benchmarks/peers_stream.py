@@ -152,7 +152,8 @@ def _transport_once(exchange: str, frames: int, options: dict | None) -> float:
                            exchange=exchange, frames=frames, parse=False, options=options)
         stats = _server_stats(info["base_url"])
     if result["frames"] < frames:
-        raise MeasurementFailed(f"ccxt.pro alone saw {result['frames']:,} of {frames:,} {exchange} frames")
+        raise MeasurementFailed(f"ccxt.pro alone saw {result['frames']:,} of {frames:,} {exchange} frames: "
+                                f"{result.get('error')}; server {stats}")
     return frames / (result["last_frame"] - stats["first_send"])
 
 

@@ -5,7 +5,7 @@ It speaks just enough of each exchange for ccxt.pro and cryptofeed alike: binanc
 what cryptofeed uses), okx ``/okx/ws/v5/public`` with ``subscribe``; REST in the package simulator's
 ``/_host/<real host>/<path>`` form, answered from the captured REST traffic (markets, depth). Each frame
 goes to the connections subscribed to its stream. Playing starts once every stream of the frames is
-subscribed (or after a few seconds with what is), at ``--rate`` frames a second (0: as fast as the client
+subscribed (or after SUBSCRIBE_WAIT_S with what is), at ``--rate`` frames a second (0: as fast as the client
 reads, aiohttp waits while a socket's buffer is full), with an optional burst of ``--burst-factor`` times
 the rate for ``--burst-s`` seconds. ``--stamp-now`` sets each frame's event and trade time to the moment
 it is sent, so a client's event-to-commit latency is send-to-commit.
@@ -41,6 +41,10 @@ def stream_key(exchange: str, frame: dict) -> str:
     arg = frame.get("arg") or {}
     return f"{arg.get('channel')}:{arg.get('instId')}"
 
+
+#: how long playing waits for every stream to be subscribed: a client process importing zvt on a loaded 2-core
+#: machine can take over 20 s to subscribe, and frames sent before then are lost to it
+SUBSCRIBE_WAIT_S = 180
 
 #: okx instruments replayed: those a zvt-ccxt stream can hold (spot pairs and perpetuals)
 OKX_INSTRUMENTS = ("BTC-USDT", "UNI-USD-SWAP")
@@ -130,7 +134,7 @@ class ReplayServer:
     # -- playing ----------------------------------------------------------------------------------
     async def play(self) -> None:
         try:
-            await asyncio.wait_for(self.subscribed.wait(), 20)
+            await asyncio.wait_for(self.subscribed.wait(), SUBSCRIBE_WAIT_S)
         except TimeoutError:
             pass
         await asyncio.sleep(0.2)  # let the client settle its subscriptions

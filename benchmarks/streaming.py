@@ -90,6 +90,9 @@ def ccxt_pro_alone(
             while seen["frames"] < frames and time.time() < deadline and not any(t.done() for t in tasks):
                 await asyncio.sleep(0.005)
         finally:
+            failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
+            if failed:
+                seen["error"] = repr(failed[0].exception())
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -100,7 +103,7 @@ def ccxt_pro_alone(
 
     with client_hook(_hook(base_url, ws_url)):
         asyncio.run(scenario())
-    return {"frames": seen["frames"], "last_frame": seen["last"]}
+    return {"frames": seen["frames"], "last_frame": seen["last"], "error": seen.get("error")}
 
 
 def _shares(profiler: cProfile.Profile) -> dict[str, float]:
