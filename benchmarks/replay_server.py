@@ -42,9 +42,9 @@ def stream_key(exchange: str, frame: dict) -> str:
     return f"{arg.get('channel')}:{arg.get('instId')}"
 
 
-#: how long playing waits for every stream to be subscribed: a client process importing zvt on a loaded 2-core
-#: machine can take over 20 s to subscribe, and frames sent before then are lost to it
-SUBSCRIBE_WAIT_S = 180
+#: how long playing waits for every stream to be subscribed (``--subscribe-wait``): a client process importing zvt
+#: on a loaded 2-core machine can take over 20 s to subscribe, and frames sent before then are lost to it
+SUBSCRIBE_WAIT_S = 20.0
 
 #: okx instruments replayed: those a zvt-ccxt stream can hold (spot pairs and perpetuals)
 OKX_INSTRUMENTS = ("BTC-USDT", "UNI-USD-SWAP")
@@ -86,6 +86,7 @@ class ReplayServer:
         # speed, and the clients, not the server, are what is measured.
         self.rendered = [(_render(exchange, frame, False), _render(exchange, frame, True)) for _, frame in self.frames]
         self.rate, self.burst_factor, self.burst_s, self.stamp = rate, burst_factor, burst_s, stamp
+        self.subscribe_wait_s = SUBSCRIBE_WAIT_S
         self.connections: list[Connection] = []
         self._trades_by_symbol: dict[str, list[dict]] = {}
         self.subscribed = asyncio.Event()
@@ -134,7 +135,7 @@ class ReplayServer:
     # -- playing ----------------------------------------------------------------------------------
     async def play(self) -> None:
         try:
-            await asyncio.wait_for(self.subscribed.wait(), SUBSCRIBE_WAIT_S)
+            await asyncio.wait_for(self.subscribed.wait(), self.subscribe_wait_s)
         except TimeoutError:
             pass
         await asyncio.sleep(0.2)  # let the client settle its subscriptions
@@ -244,6 +245,7 @@ def _stamped(exchange: str, frame: dict, now_ms: int) -> dict:
 
 async def serve(args: argparse.Namespace) -> None:
     server = ReplayServer(args.exchange, args.frames, args.rate, args.burst_factor, args.burst_s, args.stamp_now)
+    server.subscribe_wait_s = args.subscribe_wait
     app = web.Application()
     app.router.add_get("/_bench/stats", server.stats_page)
     app.router.add_get("/binance/{tail:.*}", server.websocket)  # ccxt: .../ws or .../market/ws/N; cryptofeed: /stream
@@ -269,6 +271,7 @@ def main() -> None:
     parser.add_argument("--burst-factor", type=float, default=1.0)
     parser.add_argument("--burst-s", type=float, default=0.0)
     parser.add_argument("--stamp-now", action="store_true")
+    parser.add_argument("--subscribe-wait", type=float, default=SUBSCRIBE_WAIT_S, metavar="SECONDS")
     asyncio.run(serve(parser.parse_args()))
 
 
