@@ -203,6 +203,6 @@ def run(args: argparse.Namespace) -> int:
         except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C before the handlers above were in place
             ending = INTERRUPTED
     part = "" if args.shard is None else f" shard {args.shard}"
-    print(f"{ending}: {args.exchange}{part} {', '.join(stream.symbols)} ({', '.join(channels)})")
+    print(f"{ending}: {args.exchange}{part} {', '.join(getattr(stream, 'symbols', symbols))} ({', '.join(channels)})")
     print(StatusView(sys.stdout, live=False, plain_every=0).table(subscription_rows(stream)))
     return EXIT_INTERRUPTED if ending == INTERRUPTED else 0
