@@ -11,7 +11,9 @@ from zvt_ccxt.cli.common import add_exchange_option
 EXAMPLES = """\
 examples:
   zvt-ccxt stream-status
-  zvt-ccxt stream-status --exchange binance --watch 5
+  zvt-ccxt stream-status --exchange binance
+
+--watch SECONDS redraws the table until Ctrl-C.
 
 Each `zvt-ccxt stream --shard i/n` process publishes its metrics every 2 s to a status directory
 ($ZVT_HOME/stream-shards, or --shard-status-dir / $ZVT_CCXT_SHARD_STATUS: a directory all shards reach when
