@@ -62,9 +62,9 @@ def _load() -> None:
 
 def _load_once() -> None:
     global _loaded
-    from zvt_ccxt._zvt import home_lock, import_zvt, journal_mode_kept
+    from zvt_ccxt._zvt import home_lock, import_zvt
 
-    with home_lock(), journal_mode_kept():  # processes sharing a ZVT_HOME create its tables one at a time
+    with home_lock():  # processes sharing a ZVT_HOME create its databases and tables one at a time
         import_zvt()
         # by full name: `from zvt_ccxt import domain` would ask this module's __getattr__, which loads
         importlib.import_module("zvt_ccxt.domain")

@@ -83,27 +83,6 @@ def home_lock() -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def journal_mode_kept() -> Iterator[None]:
-    """While zvt registers schemas, its ``PRAGMA journal_mode=DELETE`` on every SQLite database only asks for the
-    mode instead of setting it. Leaving WAL needs the database to itself, so with another process already
-    writing (a stream shard, a recorder, in the WAL mode the store sets) registration failed with "database is
-    locked"; the store sets WAL again on every database it writes, so nothing is lost by keeping it."""
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    def keep_mode(conn, cursor, statement, parameters, context, executemany):
-        if statement.strip().rstrip(";").replace(" ", "").lower() == "pragmajournal_mode=delete":
-            statement = "PRAGMA journal_mode"
-        return statement, parameters
-
-    event.listen(Engine, "before_cursor_execute", keep_mode, retval=True)
-    try:
-        yield
-    finally:
-        event.remove(Engine, "before_cursor_execute", keep_mode)
-
-
 def import_zvt() -> None:
     """Import zvt (idempotent), serving its missing ``config.json`` from this package."""
     if "zvt.contract.api" in sys.modules:
