@@ -13,7 +13,7 @@ import time
 from benchmarks import backfill_report
 from benchmarks.harness import ROOT, Table
 
-SUITES = ("cpu", "rate", "stream", "postgres", "cluster")
+SUITES = ("cpu", "rate", "stream", "postgres", "cluster", "peers-stream", "peers-backfill")
 
 
 def main() -> None:
@@ -42,6 +42,14 @@ def main() -> None:
         from benchmarks import streaming_report
 
         tables += _show(streaming_report.run(quick=args.quick))
+    if "peers-stream" in chosen:
+        from benchmarks import peers_stream
+
+        tables += _show(peers_stream.run(quick=args.quick))
+    if "peers-backfill" in chosen:
+        from benchmarks import peers_backfill
+
+        tables += _show(peers_backfill.run(quick=args.quick))
     elapsed = time.perf_counter() - started
     if args.write:
         command = "python -m benchmarks" + "".join(f" --only {s}" for s in args.only or []) + (

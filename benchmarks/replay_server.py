@@ -5,7 +5,7 @@ It speaks just enough of each exchange for ccxt.pro and cryptofeed alike: binanc
 what cryptofeed uses), okx ``/okx/ws/v5/public`` with ``subscribe``; REST in the package simulator's
 ``/_host/<real host>/<path>`` form, answered from the captured REST traffic (markets, depth). Each frame
 goes to the connections subscribed to its stream. Playing starts once every stream of the frames is
-subscribed (or after a few seconds with what is), at ``--rate`` frames a second (0: as fast as the client
+subscribed (or after SUBSCRIBE_WAIT_S with what is), at ``--rate`` frames a second (0: as fast as the client
 reads, aiohttp waits while a socket's buffer is full), with an optional burst of ``--burst-factor`` times
 the rate for ``--burst-s`` seconds. ``--stamp-now`` sets each frame's event and trade time to the moment
 it is sent, so a client's event-to-commit latency is send-to-commit.
@@ -41,6 +41,10 @@ def stream_key(exchange: str, frame: dict) -> str:
     arg = frame.get("arg") or {}
     return f"{arg.get('channel')}:{arg.get('instId')}"
 
+
+#: how long playing waits for every stream to be subscribed (``--subscribe-wait``): a client process importing zvt
+#: on a loaded 2-core machine can take over 20 s to subscribe, and frames sent before then are lost to it
+SUBSCRIBE_WAIT_S = 20.0
 
 #: okx instruments replayed: those a zvt-ccxt stream can hold (spot pairs and perpetuals)
 OKX_INSTRUMENTS = ("BTC-USDT", "UNI-USD-SWAP")
@@ -82,6 +86,7 @@ class ReplayServer:
         # speed, and the clients, not the server, are what is measured.
         self.rendered = [(_render(exchange, frame, False), _render(exchange, frame, True)) for _, frame in self.frames]
         self.rate, self.burst_factor, self.burst_s, self.stamp = rate, burst_factor, burst_s, stamp
+        self.subscribe_wait_s = SUBSCRIBE_WAIT_S
         self.connections: list[Connection] = []
         self._trades_by_symbol: dict[str, list[dict]] = {}
         self.subscribed = asyncio.Event()
@@ -130,7 +135,7 @@ class ReplayServer:
     # -- playing ----------------------------------------------------------------------------------
     async def play(self) -> None:
         try:
-            await asyncio.wait_for(self.subscribed.wait(), 20)
+            await asyncio.wait_for(self.subscribed.wait(), self.subscribe_wait_s)
         except TimeoutError:
             pass
         await asyncio.sleep(0.2)  # let the client settle its subscriptions
@@ -240,6 +245,7 @@ def _stamped(exchange: str, frame: dict, now_ms: int) -> dict:
 
 async def serve(args: argparse.Namespace) -> None:
     server = ReplayServer(args.exchange, args.frames, args.rate, args.burst_factor, args.burst_s, args.stamp_now)
+    server.subscribe_wait_s = args.subscribe_wait
     app = web.Application()
     app.router.add_get("/_bench/stats", server.stats_page)
     app.router.add_get("/binance/{tail:.*}", server.websocket)  # ccxt: .../ws or .../market/ws/N; cryptofeed: /stream
@@ -265,6 +271,7 @@ def main() -> None:
     parser.add_argument("--burst-factor", type=float, default=1.0)
     parser.add_argument("--burst-s", type=float, default=0.0)
     parser.add_argument("--stamp-now", action="store_true")
+    parser.add_argument("--subscribe-wait", type=float, default=SUBSCRIBE_WAIT_S, metavar="SECONDS")
     asyncio.run(serve(parser.parse_args()))
 
 

@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 from zvt_ccxt_testkit.simulator import ExchangeSimulator
+from zvt_ccxt_testkit.simulator import server as sim_server
 from zvt_ccxt_testkit.simulator import universe as sim_universe
 from zvt_ccxt_testkit.simulator.server import WeightLimit
 from zvt_ccxt_testkit.simulator.venues import binance as binance_venue
@@ -142,6 +143,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--weight-limit", type=int, default=0)
     args = parser.parse_args()
+    # freqtrade opens ~100 connections at once: the default listen backlog (5) would overflow and stall them
+    sim_server._Server.request_queue_size = 1024
     sim = build(args.now_ms, args.start_ms, args.end_ms, args.symbols, args.latency_ms, args.weight_limit or None)
     with sim:
         print(json.dumps({"base_url": sim.base_url}), flush=True)

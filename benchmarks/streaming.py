@@ -50,16 +50,20 @@ def _is_data_frame(exchange: str, message: object) -> bool:
     return "data" in message and "arg" in message
 
 
-def ccxt_pro_alone(base_url: str, ws_url: str, exchange: str, frames: int, parse: bool, timeout_s: float = 120) -> dict:
+def ccxt_pro_alone(
+    base_url: str, ws_url: str, exchange: str, frames: int, parse: bool, timeout_s: float = 120,
+    options: dict | None = None,
+) -> dict:
     """ccxt.pro by itself on the replayed frames, nothing stored: the ceilings under the stream.
 
     ``parse=False`` counts each frame as ccxt's connection hands it over and drops it (the transport: aiohttp,
     ccxt's receive loop, JSON decoding); ``parse=True`` also runs ccxt's own handler (parsing every trade and
-    candle into its caches and resolving the watches), which is all the stream gets from ccxt."""
+    candle into its caches and resolving the watches), which is all the stream gets from ccxt. ``options``:
+    ccxt options over the stream's (``{"options": {"ws": {"compress": 15}}}``: ccxt's own default)."""
     seen = {"frames": 0, "last": 0.0}
 
     async def scenario() -> None:
-        client = ProClient(exchange).exchange  # configured as the stream's (options, hooks, frame tap)
+        client = ProClient(exchange, options).exchange  # configured as the stream's (options, hooks, frame tap)
         original = client.handle_message
 
         def handle_message(connection, message):
@@ -86,6 +90,9 @@ def ccxt_pro_alone(base_url: str, ws_url: str, exchange: str, frames: int, parse
             while seen["frames"] < frames and time.time() < deadline and not any(t.done() for t in tasks):
                 await asyncio.sleep(0.005)
         finally:
+            failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
+            if failed:
+                seen["error"] = repr(failed[0].exception())
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -96,7 +103,7 @@ def ccxt_pro_alone(base_url: str, ws_url: str, exchange: str, frames: int, parse
 
     with client_hook(_hook(base_url, ws_url)):
         asyncio.run(scenario())
-    return {"frames": seen["frames"], "last_frame": seen["last"]}
+    return {"frames": seen["frames"], "last_frame": seen["last"], "error": seen.get("error")}
 
 
 def _shares(profiler: cProfile.Profile) -> dict[str, float]:

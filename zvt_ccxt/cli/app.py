@@ -9,7 +9,17 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from zvt_ccxt.cli import console
-from zvt_ccxt.cli.commands import capabilities, coverage, export, markets, migrate, record, simulate, stream
+from zvt_ccxt.cli.commands import (
+    capabilities,
+    coverage,
+    export,
+    markets,
+    migrate,
+    record,
+    simulate,
+    stream,
+    stream_status,
+)
 from zvt_ccxt.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -95,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_debug_options(common)
     add_database_option(common)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (markets, record, stream, coverage, capabilities, export, migrate, simulate):
+    for module in (markets, record, stream, stream_status, coverage, capabilities, export, migrate, simulate):
         module.register(subparsers, [common])
     return parser
 

@@ -40,6 +40,11 @@ class ExchangeProfile:
 
     #: ccxt.pro options set unless the configuration sets them.
     stream_options: Mapping[str, Any] = field(default_factory=dict)
+    #: permessage-deflate window bits the websocket handshake offers (ccxt.pro's ``options["ws"]["compress"]``;
+    #: ccxt >= 4.5.90 offers 15). 0 offers none: inflating every frame costs more CPU than the bandwidth it
+    #: saves is worth to a market-data stream (on loopback it halves ccxt.pro's frame rate); an exchange
+    #: whose gateway refuses a handshake without the offer sets 15. ``ws.compress`` in the options wins.
+    stream_compress: int = 0
     #: Public trade ids are consecutive integers per market, so a skipped id is a lost trade.
     sequential_trade_ids: bool = False
     #: The order book check ccxt.pro does not make itself, by name (``zvt_ccxt.stream.books``).

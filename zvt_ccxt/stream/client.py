@@ -71,6 +71,9 @@ class ProClient:
             options["fetchMarkets"] = {"types": list(self.profile.market_types)}
         for key, value in self.profile.stream_options.items():
             options.setdefault(key, copy.deepcopy(value))  # ccxt may change its options: the profile stays as is
+        websocket = dict(options.get("ws") or {})
+        websocket.setdefault("compress", self.profile.stream_compress)
+        options["ws"] = websocket
         options.setdefault("tradesLimit", cache_limit)
         options.setdefault("OHLCVLimit", cache_limit)
         params["options"] = options

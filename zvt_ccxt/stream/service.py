@@ -22,6 +22,7 @@ from zvt_ccxt.exchange.client import check_exchange_id, get_client
 from zvt_ccxt.stream.client import CACHE_LIMIT, ProClient
 from zvt_ccxt.stream.metrics import StreamMetrics
 from zvt_ccxt.stream.private import PRIVATE_CHANNELS, AuditLog, PrivateSubscription
+from zvt_ccxt.stream.shards import parse_shard, publish, shard_symbols
 from zvt_ccxt.stream.subscriptions import (
     BackoffPolicy,
     BookSubscription,
@@ -55,6 +56,9 @@ class CcxtStream:
     offered, else polled every ``funding_poll_interval`` seconds). ``private``: any of ``balance``,
     ``orders``, ``positions``, ``my_trades`` (credentials required). A subscription silent for longer than
     ``stall_factor`` times its normal event spacing, and at least ``stall_after`` seconds, is resubscribed.
+    ``shard="i/n"``: stream only this process's part of ``symbols`` (``zvt_ccxt.stream.shards``: the same
+    split in every process given the same list) and publish its metrics every ``shard_publish_interval``
+    seconds to ``shard_status_dir`` for the combined view (``read_shards``, ``zvt-ccxt stream-status``).
     """
 
     def __init__(
@@ -76,6 +80,9 @@ class CcxtStream:
         private: Sequence[str] = (),
         options: dict[str, Any] | None = None,
         cache_limit: int = CACHE_LIMIT,
+        shard: object = None,
+        shard_status_dir: str | None = None,
+        shard_publish_interval: float = 2.0,
     ) -> None:
         self.exchange_id = check_exchange_id(exchange)
         if isinstance(symbols, str):
@@ -90,6 +97,12 @@ class CcxtStream:
         if bad_private:
             raise ZvtCcxtError(f"unknown private channels {bad_private}; choose from {', '.join(PRIVATE_CHANNELS)}")
         self.channels = list(dict.fromkeys(channels))
+        # sharded: this process streams its own part of the list and publishes its metrics for the combined view
+        self.shard = None if shard is None else parse_shard(shard)
+        if self.shard is not None:
+            self.symbols = shard_symbols(self.symbols, self.shard)
+        self.shard_status_dir = shard_status_dir
+        self.shard_publish_interval = shard_publish_interval
         self.private = list(dict.fromkeys(private))
         self.level = levels.level_value(level)
         self.book_depth = book_depth
@@ -183,6 +196,8 @@ class CcxtStream:
                 asyncio.ensure_future(self._tick()),
                 asyncio.ensure_future(self._log_metrics()),
             ]
+            if self.shard is not None:
+                services.append(asyncio.ensure_future(self._publish_shard()))
             tasks += services
             self._ready.set()
             stop = asyncio.ensure_future(self._stop.wait())
@@ -194,6 +209,8 @@ class CcxtStream:
                     failure = task.exception()
         finally:
             await self._shutdown(tasks, audit)
+            if self.shard is not None:
+                self._publish_shard_once(running=False)
             for sig in installed:
                 loop.remove_signal_handler(sig)
         if failure is not None:
@@ -262,6 +279,17 @@ class CcxtStream:
         while True:
             await asyncio.sleep(self.metrics_log_interval)
             logger.info("%s stream: %s", self.exchange_id, self.metrics.log_line())
+
+    async def _publish_shard(self) -> None:
+        while True:
+            self._publish_shard_once(running=True)
+            await asyncio.sleep(self.shard_publish_interval)
+
+    def _publish_shard_once(self, running: bool) -> None:
+        try:
+            publish(self, self.shard_status_dir, running=running)
+        except OSError as error:  # the status view is a convenience: it must never stop a stream
+            logger.warning("%s shard %s: status not published: %s", self.exchange_id, self.shard, error)
 
     async def _shutdown(self, tasks: list[asyncio.Task], audit: AuditLog | None) -> None:
         for task in tasks:

@@ -29,11 +29,16 @@ examples:
   zvt-ccxt stream --exchange binance --symbols BTC/USDT,ETH/USDT --channels trades,ohlcv,orderbook
   zvt-ccxt stream --exchange okx --symbols BTC/USDT:USDT --channels trades,funding --metrics-port 9108
   zvt-ccxt stream --exchange bybit --symbols BTC/USDT --channels ohlcv --level 1m --duration 600
+  zvt-ccxt stream --exchange binance --symbols BTC/USDT,ETH/USDT,LUNA/USDT --shard 1/2   # and 2/2 elsewhere
 
 Rows go to the same tables the recorders write (query them with zvt while it runs). Ctrl-C or SIGTERM
 flushes what is buffered and exits with status 130 (a second Ctrl-C stops without waiting); the final
 per-subscription metrics are printed. --duration ends the run with status 0. --replay serves the REST part
-(markets, repairs) from a cassette; websocket frames always come from the exchange."""
+(markets, repairs) from a cassette; websocket frames always come from the exchange.
+
+--shard i/n streams the i-th of n parts of --symbols (the same split in every process given the same list),
+so n processes or machines share one list and write into the same store; each publishes its metrics and
+`zvt-ccxt stream-status` shows all shards together."""
 
 
 def register(subparsers, parents) -> None:
@@ -72,6 +77,14 @@ def register(subparsers, parents) -> None:
         help="serve Prometheus metrics on http://HOST:PORT/metrics (0: any free port)",
     )
     parser.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST", help="default 127.0.0.1")
+    parser.add_argument(
+        "--shard", metavar="I/N", help="stream only the I-th of N parts of --symbols (1 <= I <= N), e.g. 1/2"
+    )
+    parser.add_argument(
+        "--shard-status-dir",
+        metavar="DIR",
+        help="where a shard publishes its metrics for stream-status (default $ZVT_HOME/stream-shards)",
+    )
     add_replay_option(parser)
     parser.set_defaults(run=run)
 
@@ -176,12 +189,23 @@ def run(args: argparse.Namespace) -> int:
     if args.status != "none":
         view = StatusView(sys.stderr, live, plain_every=args.status_every or 10.0)
     with exchange_traffic(args.replay):
-        stream = stream_class(exchange=args.exchange, symbols=symbols, channels=channels, level=args.level)
+        sharding = {}
+        if args.shard is not None:
+            from zvt_ccxt.errors import ZvtCcxtError
+            from zvt_ccxt.stream.shards import parse_shard, shard_symbols
+
+            try:
+                shard_symbols(symbols, parse_shard(args.shard))
+            except ZvtCcxtError as error:
+                raise UsageError(str(error)) from None
+            sharding = {"shard": args.shard, "shard_status_dir": args.shard_status_dir}
+        stream = stream_class(exchange=args.exchange, symbols=symbols, channels=channels, level=args.level, **sharding)
         try:
             ending = asyncio.run(_serve(stream, args, view))
         except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C before the handlers above were in place
             ending = INTERRUPTED
-    print(f"{ending}: {args.exchange} {', '.join(symbols)} ({', '.join(channels)})")
+    part = "" if args.shard is None else f" shard {args.shard}"
+    print(f"{ending}: {args.exchange}{part} {', '.join(getattr(stream, 'symbols', symbols))} ({', '.join(channels)})")
     print(StatusView(sys.stdout, live=False, plain_every=0).table(subscription_rows(stream)))
     source = synthetic_source(args)
     note = synthetic_note(source, getattr(args, "synthetic_home", None), ledger=False) if source else None

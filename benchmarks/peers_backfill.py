@@ -1,0 +1,237 @@
+"""Backfill vs freqtrade's ``download-data``: the same local binance server, interleaved in one run.
+
+Three workloads: (a) one year of 1m of one pair, (b) 20 pairs x 90 days of 1m, both with no latency, and (c) the
+same 20 pairs over 50 ms a request with binance's request-weight limit (6,000 a minute) enforced by the server.
+For each, one round after another: freqtrade's whole command, zvt-ccxt's whole command (``zvt-ccxt record``),
+freqtrade in-process (``start_download_data`` timed after its imports) and zvt-ccxt in-process
+(``record_data``, as ``benchmarks.backfill.record``). Both tools read the server through their own ccxt client
+with every REST URL of ``urls["api"]`` pointed at it (freqtrade: ``exchange.ccxt_config``, ``only_from_ccxt`` so
+it does not read binance's public archives; zvt-ccxt: ``ZVT_CCXT_BINANCE_OPTIONS``), each with its own default
+rate limiting. Candles are counted in what each stored: in the asked range, missing, duplicated.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from benchmarks import backfill
+from benchmarks.backfill_report import LATENCY_MS, WEIGHT_LIMIT, _server_args
+from benchmarks.harness import PYTHONPATH, ROOT, MeasurementFailed, Row, Table, rate, run_child, server_process
+from benchmarks.server import bench_symbols
+
+REPEAT = int(os.environ.get("ZVT_CCXT_BENCH_PEER_REPEAT") or 3)
+#: (name, pairs, days, latency ms, weight limit)
+WORKLOADS = (
+    ("a. 1 pair x 365 days of 1m", 1, 365, 0, 0),
+    ("b. 20 pairs x 90 days of 1m", 20, 90, 0, 0),
+    ("c. 20 pairs x 90 days, 50 ms latency, 6,000 weight/min", 20, 90, LATENCY_MS, WEIGHT_LIMIT),
+)
+QUICK_DAYS = {365: 20, 90: 3}
+
+
+def _pairs(count: int) -> list[str]:
+    return [backfill.SYMBOL] if count == 1 else bench_symbols(count)
+
+
+def _api_urls(base_url: str) -> dict:
+    """binance's ``urls["api"]`` with every REST URL on the server and every websocket URL on a refused path."""
+    import ccxt
+
+    from zvt_ccxt_testkit.simulator import repoint
+
+    exchange = repoint(ccxt.binance(), base_url)
+    api = dict(exchange.urls["api"])
+    local_ws = base_url.replace("http://", "ws://") + "/_no_websocket"
+    for key, value in list(api.items()):
+        if isinstance(value, dict):
+            api[key] = {k: local_ws for k in value}
+        elif isinstance(value, str) and value.startswith("ws"):
+            api[key] = local_ws
+    return api
+
+
+def _day(ms: int) -> str:
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y%m%d")
+
+
+def _iso(ms: int) -> str:
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%d")
+
+
+def _statuses(base_url: str) -> dict:
+    with urllib.request.urlopen(f"{base_url}/_bench/stats", timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def _delta(after: dict, before: dict) -> dict:
+    return {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) - before.get(k, 0)}
+
+
+# -- freqtrade ------------------------------------------------------------------------------------------
+
+
+def _freqtrade(python: Path, base_url: str, pairs: list[str], days: int, inprocess: bool) -> dict:
+    start, end = backfill.span(days)
+    with tempfile.TemporaryDirectory(prefix="freqtrade-bench-") as scratch:
+        api = _api_urls(base_url)
+        ccxt_config = {"urls": {"api": api}, "options": {"fetchMarkets": {"types": ["spot"]}}}
+        config = {
+            "exchange": {"name": "binance", "key": "", "secret": "", "only_from_ccxt": True, "enable_ws": False,
+                         "ccxt_config": ccxt_config, "ccxt_async_config": ccxt_config, "pair_whitelist": pairs},
+            "stake_currency": "USDT", "dry_run": True, "trading_mode": "spot", "dataformat_ohlcv": "feather",
+            "user_data_dir": scratch, "datadir": f"{scratch}/data", "pairlists": [{"method": "StaticPairList"}],
+        }
+        (Path(scratch) / "config.json").write_text(json.dumps(config))
+        argv = ["download-data", "--config", f"{scratch}/config.json", "--pairs", *pairs, "--timeframes", "1m",
+                "--timerange", f"{_day(start)}-{_day(end)}", "--datadir", f"{scratch}/data", "--exchange", "binance",
+                "--data-format-ohlcv", "feather"]
+        out = Path(scratch) / "result.json"
+        side = {"datadir": f"{scratch}/data", "pairs": pairs, "start_ms": start, "end_ms": end}
+        before = _statuses(base_url)
+        started = time.perf_counter()
+        if inprocess:
+            side.update(mode="inprocess", argv=argv)
+            done = subprocess.run([str(python), str(ROOT / "benchmarks" / "freqtrade_side.py"), json.dumps(side),
+                                   str(out)], capture_output=True, text=True, cwd=scratch, timeout=3600)
+            whole = time.perf_counter() - started
+        else:
+            done = subprocess.run([str(python.parent / "freqtrade"), *argv], capture_output=True, text=True,
+                                  cwd=scratch, timeout=3600)
+            whole = time.perf_counter() - started
+            side["mode"] = "count"
+            subprocess.run([str(python), str(ROOT / "benchmarks" / "freqtrade_side.py"), json.dumps(side), str(out)],
+                           capture_output=True, text=True, cwd=scratch, timeout=600)
+        statuses = _delta(_statuses(base_url), before)
+        if done.returncode != 0 or not out.exists():
+            raise MeasurementFailed(f"freqtrade exited {done.returncode}: {(done.stderr or done.stdout)[-2000:]}")
+        result = json.loads(out.read_text())
+    result.setdefault("seconds", whole)
+    result.update(whole_seconds=whole, statuses=statuses, requests=sum(statuses.values()))
+    return result
+
+
+# -- zvt-ccxt -------------------------------------------------------------------------------------------
+
+
+def stored_candles(pairs: list[str], start_ms: int, end_ms: int) -> dict:
+    """Candles of ``pairs`` in ``[start, end)`` in this process's store (run in a child with its ZVT_HOME)."""
+    from zvt_ccxt.domain import CryptoPair1mKdata
+    from zvt_ccxt.store.engines import engine_for
+
+    path = engine_for(CryptoPair1mKdata).url.database
+    first, last = (datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+                   for ms in (start_ms, end_ms))
+    with sqlite3.connect(path) as connection:
+        total, distinct, inside = connection.execute(
+            "SELECT count(*), count(DISTINCT entity_id || timestamp), "
+            "sum(timestamp >= ? AND timestamp < ?) FROM cryptopair_1m_kdata", (first, last)
+        ).fetchone()
+    expected = (end_ms - start_ms) // 60_000 * len(pairs)
+    return {"expected": expected, "stored": total, "in_range": inside or 0, "missing": expected - (inside or 0),
+            "duplicated": total - distinct}
+
+
+def _ours_command(base_url: str, pairs: list[str], days: int) -> dict:
+    start, end = backfill.span(days)
+    with tempfile.TemporaryDirectory(prefix="zvt-ccxt-bench-") as scratch:
+        home = Path(scratch) / "home"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ZVT_CCXT_", "CRYPTO_API_"))}
+        env.update(ZVT_HOME=str(home), PYTHONPATH=PYTHONPATH,
+                   ZVT_CCXT_BINANCE_OPTIONS=json.dumps({"urls": {"api": _api_urls(base_url)}}))
+        command = [str(Path(sys.executable).parent / "zvt-ccxt"), "record", "--exchange", "binance", "--symbols",
+                   ",".join(pairs), "--level", "1m", "--since", _iso(start), "--until", _iso(end), "--progress", "none"]
+        before = _statuses(base_url)
+        started = time.perf_counter()
+        done = subprocess.run(command, env=env, cwd=scratch, capture_output=True, text=True, timeout=3600)
+        whole = time.perf_counter() - started
+        statuses = _delta(_statuses(base_url), before)
+        if done.returncode != 0:
+            raise MeasurementFailed(f"zvt-ccxt record exited {done.returncode}: {(done.stderr or done.stdout)[-2000:]}")
+        counted = run_child("peers_backfill", "stored_candles", home, pairs=pairs, start_ms=start, end_ms=end)
+    return {**counted, "seconds": whole, "whole_seconds": whole, "statuses": statuses,
+            "requests": sum(statuses.values())}
+
+
+def _ours_inprocess(base_url: str, pairs: list[str], days: int, limited: bool) -> dict:
+    start, end = backfill.span(days)
+    with tempfile.TemporaryDirectory(prefix="zvt-ccxt-bench-") as scratch:
+        home = Path(scratch) / "home"
+        before = _statuses(base_url)
+        started = time.perf_counter()
+        result = run_child("backfill", "record", home, base_url=base_url, days=days, symbols=pairs, rate_limit=limited,
+                           workers=8 if len(pairs) > 1 else None)
+        whole = time.perf_counter() - started
+        statuses = _delta(_statuses(base_url), before)
+        counted = run_child("peers_backfill", "stored_candles", home, pairs=pairs, start_ms=start, end_ms=end)
+    return {**counted, "seconds": result["seconds"], "whole_seconds": whole, "statuses": statuses,
+            "requests": sum(statuses.values())}
+
+
+# -- the table ------------------------------------------------------------------------------------------
+
+
+def _median_rate(runs: list[dict]) -> float:
+    return statistics.median(r["expected"] / r["seconds"] for r in runs)
+
+
+def _quality(run: dict) -> str:
+    refused = sum(v for k, v in run["statuses"].items() if k in ("429", "418"))
+    return (f"{run['in_range']:,}/{run['expected']:,} in range, {run['missing']:,} missing, "
+            f"{run['duplicated']:,} dup., {run['stored']:,} stored; {run['requests']:,} requests, {refused} 429/418")
+
+
+def run(quick: bool = False) -> list[Table]:
+    from benchmarks.peers import peer_python, version
+
+    python = peer_python("freqtrade")
+    repeat = 1 if quick else REPEAT
+    table = Table(f"8. Backfill vs freqtrade {version(python, 'freqtrade')} download-data, the same local binance "
+                  "server, SQLite")
+    loads = []
+    for name, count, days, latency, limit in WORKLOADS:
+        days = QUICK_DAYS[days] if quick else days
+        pairs = _pairs(count)
+        runs: dict[str, list[dict]] = {"ft_cmd": [], "ours_cmd": [], "ft_in": [], "ours_in": []}
+        server = _server_args(days, symbols=max(count, 2), latency_ms=latency, weight_limit=limit)
+        with server_process(*server) as url:
+            for _ in range(repeat):  # interleaved: each round runs every path once
+                runs["ft_cmd"].append(_freqtrade(python, url, pairs, days, inprocess=False))
+                runs["ours_cmd"].append(_ours_command(url, pairs, days))
+                runs["ft_in"].append(_freqtrade(python, url, pairs, days, inprocess=True))
+                runs["ours_in"].append(_ours_inprocess(url, pairs, days, limited=bool(limit)))
+                loads.append(os.getloadavg()[0])
+        for kind, ours_key, theirs_key in (("whole command", "ours_cmd", "ft_cmd"), ("in-process", "ours_in", "ft_in")):
+            ours, theirs = _median_rate(runs[ours_key]), _median_rate(runs[theirs_key])
+            complete = all(r["missing"] == 0 and r["duplicated"] == 0 for r in runs[ours_key])
+            refused = sum(v for r in runs[ours_key] for k, v in r["statuses"].items() if k in ("429", "418"))
+            table.rows.append(Row(f"{name}, {kind}: candles/s (median of {repeat})", rate(ours),
+                                  f"freqtrade {rate(theirs)}", f"{ours / theirs:.2f}x", ">= 2x, 100% stored, 0 429",
+                                  ours >= 2 * theirs and complete and not refused))
+            table.rows.append(Row(f"  zvt-ccxt {kind}: stored vs served, requests", _quality(runs[ours_key][-1])))
+            table.rows.append(Row(f"  freqtrade {kind}: stored vs served, requests", _quality(runs[theirs_key][-1])))
+        table.notes.append(
+            f"{name}: seconds per round, freqtrade cmd / zvt-ccxt cmd / freqtrade in-process / zvt-ccxt in-process: "
+            + "; ".join(f"{a['seconds']:.1f} / {b['seconds']:.1f} / {c['seconds']:.1f} / {d['seconds']:.1f}"
+                        for a, b, c, d in zip(runs["ft_cmd"], runs["ours_cmd"], runs["ft_in"], runs["ours_in"],
+                                              strict=True))
+        )
+    table.notes.append(
+        "Candles/s = candles asked for (pairs x days x 1,440) / seconds. Whole command: the command a user types, "
+        "from start to exit (imports, markets, download, files). In-process: freqtrade's `start_download_data` "
+        "after its imports (configuration and markets included); zvt-ccxt's `CryptoPair1mKdata.record_data` "
+        "(workers=8 for 20 pairs) after the markets were loaded, rate limiting on only in (c). freqtrade writes "
+        "feather files without an index and keeps candles outside the asked range ('stored' counts them); zvt-ccxt "
+        "writes SQLite with zvt's indexes and its coverage ledger. 1-minute load average after each round: "
+        + ", ".join(f"{x:.1f}" for x in loads) + "."
+    )
+    return [table]
