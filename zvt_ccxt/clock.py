@@ -30,3 +30,13 @@ def frozen(at_ms: int) -> Iterator[None]:
         yield
     finally:
         _frozen_ms = previous
+
+
+def duration_text(seconds: float) -> str:
+    """``seconds`` as a person reads a wait: ``42s``, ``3m05s``, ``2h07m``."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

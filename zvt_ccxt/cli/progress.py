@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from zvt_ccxt.cli.messages import one_line
+from zvt_ccxt.clock import duration_text
 
 if TYPE_CHECKING:
     from zvt_ccxt.backfill.summary import SymbolResult
@@ -33,13 +34,6 @@ def _stamp(ms: int | None) -> str:
     return "…" if ms is None else pd.Timestamp(ms, unit="ms").strftime("%Y-%m-%d %H:%M")
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 @dataclass
@@ -67,9 +61,9 @@ class _Line:
         parts.append(f"{result.rows / elapsed:>8,.0f} rows/s")
         if not finished:
             fraction = self.fraction()
-            parts.append(f"ETA {_duration(elapsed * (1 - fraction) / fraction)}" if fraction > 0 else "ETA …")
+            parts.append(f"ETA {duration_text(elapsed * (1 - fraction) / fraction)}" if fraction > 0 else "ETA …")
             return "  ".join(parts)
-        parts.append(f"in {_duration(elapsed)}")
+        parts.append(f"in {duration_text(elapsed)}")
         if result.interrupted:
             parts.append("interrupted")
         elif result.error:

@@ -20,6 +20,7 @@ from zvt_ccxt.cluster.jobs import JobOutcome, run_job
 from zvt_ccxt.cluster.planning import WINDOW_BARS, plan
 from zvt_ccxt.cluster.progress import RunProgress
 from zvt_ccxt.cluster.worker import EGRESS_VARIABLE, WorkerSetup, spending_shared_budget
+from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.errors import ZvtCcxtError
 
 __all__ = ["RunProgress", "WorkerSetup", "local_cluster", "record"]
@@ -97,7 +98,7 @@ def _merge(into: SymbolResult, result: SymbolResult) -> None:
 
 
 def record(
-    schema: type,
+    schema: Schema,
     scheduler: str | None = None,
     client: Any = None,
     on_update: Callable[[RunProgress], None] | None = None,

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from zvt_ccxt.backfill.summary import SymbolResult
+from zvt_ccxt.domain.schema import Schema
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def job_key(data_table: str, exchange: str, symbol: str, start_ms: int | None, e
     return f"record-{data_table}-{exchange}-{symbol}-{_stamp(start_ms)}-{_stamp(end_ms)}"
 
 
-def schema_of(data_table: str) -> type:
+def schema_of(data_table: str) -> Schema:
     """The zvt-ccxt schema whose table is ``data_table``."""
     from zvt_ccxt import domain
 

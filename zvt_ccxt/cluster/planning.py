@@ -18,6 +18,7 @@ from typing import Any
 from zvt_ccxt import clock, levels, store
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.cluster.jobs import Job, job_key
+from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.errors import ZvtCcxtError
 
 #: bars of a klines window: about two weeks of 1m, twenty 1,000-bar pages, one write batch of the recorder
@@ -72,7 +73,7 @@ def windows_of(start_ms: int, end_ms: int, step_ms: int) -> Iterable[tuple[int, 
         low = high
 
 
-def plan(schema: type, kwargs: dict[str, Any], window_bars: int = WINDOW_BARS) -> Plan:
+def plan(schema: Schema, kwargs: dict[str, Any], window_bars: int = WINDOW_BARS) -> Plan:
     """The jobs of ``schema.record_data(provider="ccxt", **kwargs)``, as the local run would record them."""
     recorder_cls = schema.provider_map_recorder["ccxt"]
     recorder = recorder_cls(data_schema=schema, **{k: v for k, v in kwargs.items() if k not in ("progress",)})

