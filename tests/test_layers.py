@@ -8,16 +8,18 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "zvt_ccxt"
 
-SHARED = {"levels", "codes", "clock", "config", "errors", "trade_order", "_zvt"}
+SHARED = {"levels", "codes", "clock", "config", "errors", "trade_order", "_zvt", "interrupts", "provenance"}
 #: part -> the parts it may import (besides itself and the shared modules)
 ALLOWED = {
-    "domain": set(),
+    # record_data hands a run given a scheduler to the cluster package, imported only then
+    "domain": {"cluster"},
     "exchange": set(),
     "store": {"domain"},
     "backfill": {"domain", "exchange", "store"},
     "recorders": {"domain", "exchange", "store", "backfill"},
     "stream": {"domain", "exchange", "store", "backfill"},
     "replay": {"exchange"},
+    "cluster": {"domain", "exchange", "store", "backfill", "recorders"},
 }
 
 

@@ -90,21 +90,21 @@ def index_statements(table) -> list[str]:
     """``CREATE INDEX IF NOT EXISTS`` for the reads the store and zvt make on ``table`` (a SQLAlchemy ``Table``):
     a series by time (``entity_id`` with ``timestamp``, and with ``ts_ms`` where the table has it), all series by
     time (``timestamp``), and the coverage ledger by series and window start."""
-    names = set(table.columns.keys())
+    known = set(table.columns.keys())
     wanted: list[tuple[str, ...]] = []
-    if {"data_table", "entity_id", "start_ms"} <= names:
+    if {"data_table", "entity_id", "start_ms"} <= known:
         wanted.append(("data_table", "entity_id", "start_ms"))
-    if {"entity_id", "timestamp"} <= names:
+    if {"entity_id", "timestamp"} <= known:
         wanted.append(("entity_id", "timestamp"))
-    if {"entity_id", "ts_ms"} <= names:
+    if {"entity_id", "ts_ms"} <= known:
         wanted.append(("entity_id", "ts_ms"))
-    if "timestamp" in names:
+    if "timestamp" in known:
         wanted.append(("timestamp",))
     statements = []
-    name = table.name
+    table = table.name
     for columns in wanted:  # named {table}_{columns}_idx (PostgreSQL cuts names beyond 63 bytes, the same each time)
-        listed = ", ".join(f'"{c}"' for c in columns)
-        statements.append(f'CREATE INDEX IF NOT EXISTS "{name}_{"_".join(columns)}_idx" ON "{name}" ({listed})')
+        names = ", ".join(f'"{c}"' for c in columns)
+        statements.append(f'CREATE INDEX IF NOT EXISTS "{table}_{"_".join(columns)}_idx" ON "{table}" ({names})')
     return statements
 
 
