@@ -122,6 +122,15 @@ def failed_ranges(windows: Sequence[Window]) -> list[Range]:
     return [part for span in failed for part in subtract(span, covered)]
 
 
+def snapshot_failed_ranges(windows: Sequence[Window]) -> list[Range]:
+    """Failed ranges of a series of snapshots (order books) that no later snapshot succeeded after. A past book
+    cannot be fetched again, so the time between snapshots is never missing, and a failure counts until the next
+    snapshot shows the feed works again."""
+    starts = [w.start_ms for w in windows if w.status == FETCHED]
+    latest = max(starts, default=None)
+    return [r for r in failed_ranges(windows) if latest is None or r[0] >= latest]
+
+
 def entity_report(windows: Sequence[Window], level: str, entity_id: str, stored_ms: np.ndarray) -> dict:
     """Coverage of one (data table, entity): bars stored and expected, gaps with no trading, failed and unknown ranges.
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 from zvt_ccxt import levels, store
@@ -149,6 +148,7 @@ def replace_synthetic(series: Iterable[tuple[Table, str]]) -> int:
         if table.ledger is None:
             continue
         windows = store.coverage.windows(table.ledger, entity_id)
-        kept = coverage.drop_synthetic(table.ledger, entity_id, windows, table.schema, dict(table.discard_where) or None)
+        rows_where = dict(table.discard_where) or None
+        kept = coverage.drop_synthetic(table.ledger, entity_id, windows, table.schema, rows_where)
         dropped += len(windows) - len(kept)
     return dropped

@@ -254,9 +254,8 @@ class StreamWriter:
                 await asyncio.sleep(self.retry_wait)
         self.batches += 1
         if table.ledger is not None:
-            self.ledger.note(
-                table.ledger, table.columns, table.bar_level, (row for chunk in batch if chunk.accounted for row in chunk.rows)
-            )
+            stored = (row for chunk in batch if chunk.accounted for row in chunk.rows)
+            self.ledger.note(table.ledger, table.columns, table.bar_level, stored)
         commit_ms = time.time() * 1000
         by_metrics: dict[int, tuple[SubscriptionMetrics, list[int | None]]] = {}
         for chunk in batch:
