@@ -370,10 +370,11 @@ class TradesSubscription(Subscription):
                 self.metrics.gaps_unrepaired += 1
                 logger.warning("%s %s: REST returned %d of %d missing trades", self.name, symbol, found, gap.expected)
                 self._lost(symbol, gap, f"stream gap: REST returned {found} of {gap.expected} missing trades")
-        except ZvtCcxtError as error:
+        except Exception as error:  # whatever it is, the gap stays failed in the ledger
             self.metrics.gaps_unrepaired += 1
-            logger.error("%s %s: gap repair failed: %s", self.name, symbol, error)
-            self._lost(symbol, gap, f"stream gap not repaired: {error}")
+            text = str(error) if isinstance(error, ZvtCcxtError) else f"{type(error).__name__}: {error}"
+            logger.error("%s %s: gap repair failed: %s", self.name, symbol, text)
+            self._lost(symbol, gap, f"stream gap not repaired: {text}")
         finally:
             if builder is not None:
                 builder.release(id(gap))
@@ -441,10 +442,11 @@ class OhlcvSubscription(Subscription):
             await self.outputs[symbol].closed(values, [bool(b[7]) for b in bars])
             self.metrics.gaps_repaired += 1
             self.metrics.repaired_rows += len(values)
-        except ZvtCcxtError as error:
+        except Exception as error:  # whatever it is, the bars stay failed in the ledger
             self.metrics.gaps_unrepaired += 1
-            logger.error("%s %s: candle repair failed: %s", self.name, symbol, error)
-            self.outputs[symbol].lost(start_ms, end_ms, f"stream gap not repaired: {error}")
+            text = str(error) if isinstance(error, ZvtCcxtError) else f"{type(error).__name__}: {error}"
+            logger.error("%s %s: candle repair failed: %s", self.name, symbol, text)
+            self.outputs[symbol].lost(start_ms, end_ms, f"stream gap not repaired: {text}")
 
 
 class BookSubscription(Subscription):
