@@ -292,3 +292,38 @@ def test_a_gap_the_stream_could_not_repair_is_failed_and_check_sees_it(store, ca
     assert all(not (s < high and low < e) for s, e in covered)
     assert main(["coverage", "--exchange", "binance", "--check"]) == 1
     assert "crypto_trade: failed" in capsys.readouterr().out
+
+
+# -- order-book snapshots over REST ---------------------------------------------------------------------------
+
+
+def _books(**kwargs):
+    return CryptoOrderbook.record_data(provider="ccxt", exchange="binance", symbols=["BTC/USDT"], **kwargs)
+
+
+def test_book_snapshots_are_windows_failures_count_until_the_next_snapshot(sim, capsys):
+    assert _books(snapshots=2).ok
+    windows = _windows("crypto_orderbook")
+    stamps = sorted(int(r[0]) for r in query(CryptoOrderbook, "SELECT ts_ms FROM crypto_orderbook"))
+    assert [(w.start_ms, w.status, w.source) for w in windows] == [(t, FETCHED, "simulator") for t in stamps]
+    assert main(["coverage", "--exchange", "binance", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert next(line for line in out.splitlines() if "crypto_orderbook" in line).split()[-1] == "simulator"
+
+    sim.inject("binance", "depth", 500, "<html>down</html>", times=None)
+    failed = _books()
+    assert not failed.ok and failed.results[0].windows["failed"] == 1
+    assert main(["coverage", "--exchange", "binance", "--check"]) == 1
+    assert "crypto_orderbook: failed" in capsys.readouterr().out
+
+    sim.clear_faults()
+    with zvt_ccxt.clock.frozen(SIM_NOW + 1_000):  # a later snapshot: the feed works again
+        assert _books().ok
+    assert main(["coverage", "--exchange", "binance", "--check"]) == 0
+
+
+def test_a_live_run_discards_simulated_snapshots(sim):
+    assert _books().ok and _tag_rows(CryptoOrderbook) == 1
+    with provenance.sourced(provenance.LIVE):
+        assert _books().ok
+    assert _tagged(CryptoOrderbook) == 0 and {w.source for w in _windows("crypto_orderbook")} == {"live"}
