@@ -36,8 +36,10 @@ columns: bars stored / expected over every range ever requested; no-trading: bar
 trades for (fetched, nothing came back); empty: before listing / after delisting; failed: inside windows
 whose request failed; unknown: never requested inside the span. source: where the windows' data came from,
 live (the exchange), replay (a cassette) or simulator; a live run fetches replayed or simulated windows again.
-`zvt-ccxt repair` re-fetches failed and unknown. Failed and unknown ranges of trades, funding, open interest and
-order books are listed below the table.
+`zvt-ccxt repair` re-fetches failed and unknown. Series of trades, funding, open interest and order books,
+recorded or streamed, have a table of their own (windows, failed and unknown ranges, source), and their failed
+and unknown ranges are listed below it; order books have no unknown ranges (no past book can be fetched) and a
+failed snapshot counts until a later snapshot succeeds.
 For alarms: run `coverage --check` after each recording (cron, a monitoring probe): exit status 1 whenever
 anything requested is failed (whatever the error) or unknown, 0 when everything requested is complete."""
 
