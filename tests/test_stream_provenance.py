@@ -207,8 +207,9 @@ def test_streamed_predicted_funding_is_accounted_apart_and_replaced_without_sett
 COLUMNS = ("id", "entity_id", "timestamp", "ts_ms")
 
 
-def _rows(*stamps: int) -> list[tuple]:
-    return [(f"t{ms}", "e", None, ms) for ms in stamps]
+def _rows(*stamps: int) -> list[list[tuple]]:
+    """One chunk of rows of entity ``e`` at ``stamps``."""
+    return [[(f"t{ms}", "e", None, ms) for ms in stamps]]
 
 
 def _saved(ledger: StreamLedger) -> list[tuple]:

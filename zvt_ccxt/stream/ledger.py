@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from zvt_ccxt import levels, store
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from zvt_ccxt.stream.writer import Table
 
 _EPOCH = dt.datetime(1970, 1, 1)
+_ENTITY = itemgetter(1)
 
 
 @dataclass
@@ -54,22 +56,25 @@ class StreamLedger:
     def waiting(self) -> int:
         return len(self._pending)
 
-    def note(self, key: str, columns: tuple[str, ...], bar_level: str | None, rows: Iterable[Sequence]) -> None:
-        """Stored ``rows`` (tuples in ``columns`` order, entity id second; bars of ``bar_level``, or instants when
-        None) widen their series' open windows."""
+    def note(
+        self, key: str, columns: tuple[str, ...], bar_level: str | None, chunks: Iterable[Sequence[Sequence]]
+    ) -> None:
+        """Stored rows, in ``chunks`` (sequences of tuples in ``columns`` order, entity id second; bars of
+        ``bar_level``, or instants when None), widen their series' open windows."""
         index, is_ms = self._index(columns)
+        at = itemgetter(index)
         spans: dict[str, list[int]] = {}
-        for row in rows:
-            ms = int(row[index]) if is_ms else _text_ms(row[index])
-            span = spans.get(row[1])
-            if span is None:
-                spans[row[1]] = [ms, ms, 1]
-            else:
-                if ms < span[0]:
-                    span[0] = ms
-                elif ms > span[1]:
-                    span[1] = ms
-                span[2] += 1
+        for rows in chunks:
+            if not rows:
+                continue
+            entities = set(map(_ENTITY, rows))
+            if is_ms and len(entities) == 1:  # a stream's chunk is one symbol's: its bounds in two passes in C
+                times = list(map(at, rows))
+                self._widen(spans, entities.pop(), int(min(times)), int(max(times)), len(rows))
+                continue
+            for row in rows:
+                ms = int(row[index]) if is_ms else _text_ms(row[index])
+                self._widen(spans, row[1], ms, ms, 1)
         for entity_id, (low, high, count) in spans.items():
             end = high + 1 if bar_level is None else levels.next_bar_start(high, bar_level)
             series = (key, entity_id)
@@ -85,6 +90,15 @@ class StreamLedger:
             self._open[series] = window = self._cut(series, window)
             if window.end_ms > window.start_ms:
                 self._queue(series, Window(window.start_ms, window.end_ms, FETCHED, window.rows, source=self.source))
+
+    @staticmethod
+    def _widen(spans: dict[str, list[int]], entity_id: str, low: int, high: int, count: int) -> None:
+        span = spans.get(entity_id)
+        if span is None:
+            spans[entity_id] = [low, high, count]
+        else:
+            span[0], span[1] = min(span[0], low), max(span[1], high)
+            span[2] += count
 
     def failed(self, key: str, entity_id: str, start_ms: int, end_ms: int, error: str) -> None:
         """``[start_ms, end_ms)`` of a series is lost (a gap not repaired): saved ``failed``, and no ``fetched``

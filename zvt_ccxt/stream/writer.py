@@ -254,7 +254,7 @@ class StreamWriter:
                 await asyncio.sleep(self.retry_wait)
         self.batches += 1
         if table.ledger is not None:
-            stored = (row for chunk in batch if chunk.accounted for row in chunk.rows)
+            stored = [chunk.rows for chunk in batch if chunk.accounted]
             self.ledger.note(table.ledger, table.columns, table.bar_level, stored)
         commit_ms = time.time() * 1000
         by_metrics: dict[int, tuple[SubscriptionMetrics, list[int | None]]] = {}
