@@ -212,15 +212,15 @@ def run_coverage(args: argparse.Namespace) -> int:
     reports = _reports(args)
     market_data = _market_data(args)
     other = _market_data_problems(market_data)
-    has_market_data = market_data is not None and not market_data.empty
+    series = market_data if market_data is not None and not market_data.empty else None
     if not reports:
-        if not has_market_data:
+        if series is None:
             print(_nothing_recorded(args))
             return 0
-        print(_market_data_table(market_data))
+        print(_market_data_table(series))
         for line in other:
             print(line)
-        print(f"{len(market_data)} series of trades, funding, open interest or books; "
+        print(f"{len(series)} series of trades, funding, open interest or books; "
               f"{len(other)} failed or unknown ranges")
         return 1 if args.check and other else 0
     frame = pd.concat([report for _, report in reports], ignore_index=True)
@@ -234,9 +234,9 @@ def run_coverage(args: argparse.Namespace) -> int:
         ranges += [("unknown", r) for r in row.get("unknown_ranges") or []]
         for kind, (start, end) in ranges:
             print(f"  {row['entity_id']} {row['level']}: {kind} {start} .. {end}")
-    if has_market_data:
+    if series is not None:
         print()
-        print(_market_data_table(market_data))
+        print(_market_data_table(series))
     for line in other:
         print(line)
     print(
