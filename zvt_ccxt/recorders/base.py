@@ -15,15 +15,27 @@ from zvt_ccxt import clock, interrupts, levels
 from zvt_ccxt.backfill import instruments
 from zvt_ccxt.backfill.instruments import Instrument
 from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
+from zvt_ccxt.codes import looks_like_symbol, named_entity_type, normalise_code
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.domain.schema import Schema
-from zvt_ccxt.errors import InvalidTimeRangeError, ZvtCcxtError
+from zvt_ccxt.errors import (
+    CapabilityNotSupportedError,
+    ConfigError,
+    InvalidTimeRangeError,
+    UnknownSymbolError,
+    UnsupportedLevelError,
+    ZvtCcxtError,
+)
 from zvt_ccxt.exchange.client import check_exchange_id
 
 logger = logging.getLogger(__name__)
 
 #: what a run records one by one (an instrument, an exchange)
 Item = TypeVar("Item")
+
+#: errors that say the run was asked for something impossible, not that fetching it failed: nothing to account
+NOT_A_FAILURE = (ConfigError, UnknownSymbolError, UnsupportedLevelError, InvalidTimeRangeError,
+                 CapabilityNotSupportedError)
 
 
 def exchange_list(exchange: str | None, exchanges: Sequence[str] | str | None) -> list[str]:
@@ -151,17 +163,53 @@ class CcxtRecorder(Recorder):
         exchange_ids = exchange_list(exchange, exchanges)
         for exchange_id in exchange_ids:
             self.check_exchange(exchange_id)
-        self.instruments: list[Instrument] = instruments.resolve(
-            exchange_ids,
-            wanted_items(code, codes, symbol, symbols),
-            [entity_id] if entity_id else entity_ids,
-            market=market,
-            default_type=self.default_entity_type,
-            entity_type=self.entity_type,
-            perpetuals_only=self.perpetuals_only,
-            strict_ids=self.strict_ids,
-        )
+        wanted = wanted_items(code, codes, symbol, symbols)
+        try:
+            self.instruments: list[Instrument] = instruments.resolve(
+                exchange_ids,
+                wanted,
+                [entity_id] if entity_id else entity_ids,
+                market=market,
+                default_type=self.default_entity_type,
+                entity_type=self.entity_type,
+                perpetuals_only=self.perpetuals_only,
+                strict_ids=self.strict_ids,
+            )
+        except Exception as error:
+            if not isinstance(error, NOT_A_FAILURE):
+                self._fail_unresolved(exchange_ids, wanted, [entity_id] if entity_id else entity_ids, error)
+            raise
         super().__init__(force_update=True, sleeping_time=0)
+
+    def _fail_unresolved(
+        self, exchange_ids: list[str], wanted: list[str] | None, ids: Sequence[str] | None, error: BaseException
+    ) -> None:
+        """The markets could not be loaded (no network, the exchange down...): the run asked for a range it got
+        nothing of, so that range is ``failed`` in the ledger under the entities the symbols name by the code rule
+        (``coverage --check``, what an alarm runs, must not pass after such a run); a later run that resolves them
+        covers it."""
+        from zvt_ccxt.backfill import coverage
+
+        targets = list(ids or [])
+        for exchange_id in exchange_ids:
+            for item in wanted or []:
+                entity_type = self.entity_type or named_entity_type(item) or self.default_entity_type
+                code = normalise_code(item.split(":", 1)[0]) if looks_like_symbol(item) else normalise_code(item)
+                if code:
+                    targets.append(instruments.entity_id_of(entity_type, exchange_id, code))
+        now = clock.now_ms()
+        start = self.start_ms if self.start_ms is not None else now
+        end = max(self.end_ms if self.end_ms is not None else now, start + 1)
+        try:
+            for target in dict.fromkeys(targets):
+                coverage.fail_missing(self.ledger_key, target, start, end, error)
+        except Exception as ledger_error:  # the run's own error is the one to report
+            logger.error("the failed range could not be saved in the coverage ledger: %s", ledger_error)
+
+    @property
+    def ledger_key(self) -> str:
+        """The coverage ledger key of this recorder's windows."""
+        return self.table
 
     # -- to override ----------------------------------------------------------------------------------
 

@@ -192,6 +192,9 @@ class CandleOutput:
         self.previous_close: float | None = None
         #: ids of bars already written closed, newest last (a forming write must never follow one)
         self.closed_ids: dict[str, None] = {}
+        #: a bar built from trades that began before the stream did holds only part of them: the first one closed
+        #: is stored but not accounted as covered (a REST run fetches it whole)
+        self.partial_first = derived
 
     def forming(self, bar: BarValues, estimated: bool) -> None:
         row = candle_row(
@@ -205,7 +208,9 @@ class CandleOutput:
             previous_close=self.previous_close,
         )
         if row[0] not in self.closed_ids:
-            self.ctx.writer.put_latest(self.table, row[0], row, self.metrics, None, count_coalesced=False)
+            self.ctx.writer.put_latest(
+                self.table, row[0], row, self.metrics, None, count_coalesced=False, accounted=False
+            )
 
     async def closed(self, bars: list[BarValues], estimated: bool | list[bool]) -> None:
         rows, events = [], []
@@ -228,7 +233,17 @@ class CandleOutput:
             self.closed_ids[rows[-1][0]] = None
             if len(self.closed_ids) > 4096:
                 self.closed_ids = dict.fromkeys(list(self.closed_ids)[-1024:])
+        if self.partial_first and rows:
+            self.partial_first = False
+            await self.ctx.writer.add(self.table, rows[:1], self.metrics, events[:1], accounted=False)
+            rows, events = rows[1:], events[1:]
         await self.ctx.writer.add(self.table, rows, self.metrics, events)
+
+    def lost(self, start_ms: int, end_ms: int, error: str) -> None:
+        """Bars overlapping ``[start_ms, end_ms)`` cannot be vouched for: the ledger keeps them failed."""
+        start = levels.bar_start(start_ms, self.ctx.level)
+        end = levels.next_bar_start(levels.bar_start(max(start_ms, end_ms - 1), self.ctx.level), self.ctx.level)
+        self.ctx.writer.failed_range(self.table, self.entity.entity_id, start, end, error)
 
 
 class TradesSubscription(Subscription):
@@ -319,6 +334,14 @@ class TradesSubscription(Subscription):
         for symbol in self.builders:
             await self._candles(symbol, set())
 
+    def _lost(self, symbol: str, gap: Gap, error: str) -> None:
+        """The ledger keeps a gap that could not be repaired failed, for the trades and the bars built from them."""
+        end_ms = gap.end_ms + 1  # the gap's bounds are the times of the trades either side of it
+        if self.ctx.write_trades:
+            self.ctx.writer.failed_range(TRADES_TABLE, self.ctx.entities[symbol].entity_id, gap.start_ms, end_ms, error)
+        if symbol in self.outputs:
+            self.outputs[symbol].lost(gap.start_ms, end_ms, error)
+
     async def _repair(self, symbol: str, gap: Gap) -> None:
         """Fetch the gap page by page, each queued before the next is asked for: a repair holds one page of
         trades however large the gap, and the writer paces it. It keeps its repair slot meanwhile, so repairs
@@ -346,9 +369,12 @@ class TradesSubscription(Subscription):
             else:
                 self.metrics.gaps_unrepaired += 1
                 logger.warning("%s %s: REST returned %d of %d missing trades", self.name, symbol, found, gap.expected)
-        except ZvtCcxtError as error:
+                self._lost(symbol, gap, f"stream gap: REST returned {found} of {gap.expected} missing trades")
+        except Exception as error:  # whatever it is, the gap stays failed in the ledger
             self.metrics.gaps_unrepaired += 1
-            logger.error("%s %s: gap repair failed: %s", self.name, symbol, error)
+            text = str(error) if isinstance(error, ZvtCcxtError) else f"{type(error).__name__}: {error}"
+            logger.error("%s %s: gap repair failed: %s", self.name, symbol, text)
+            self._lost(symbol, gap, f"stream gap not repaired: {text}")
         finally:
             if builder is not None:
                 builder.release(id(gap))
@@ -416,9 +442,11 @@ class OhlcvSubscription(Subscription):
             await self.outputs[symbol].closed(values, [bool(b[7]) for b in bars])
             self.metrics.gaps_repaired += 1
             self.metrics.repaired_rows += len(values)
-        except ZvtCcxtError as error:
+        except Exception as error:  # whatever it is, the bars stay failed in the ledger
             self.metrics.gaps_unrepaired += 1
-            logger.error("%s %s: candle repair failed: %s", self.name, symbol, error)
+            text = str(error) if isinstance(error, ZvtCcxtError) else f"{type(error).__name__}: {error}"
+            logger.error("%s %s: candle repair failed: %s", self.name, symbol, text)
+            self.outputs[symbol].lost(start_ms, end_ms, f"stream gap not repaired: {text}")
 
 
 class BookSubscription(Subscription):

@@ -208,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{ending}: {args.exchange}{part} {', '.join(getattr(stream, 'symbols', symbols))} ({', '.join(channels)})")
     print(StatusView(sys.stdout, live=False, plain_every=0).table(subscription_rows(stream)))
     source = synthetic_source(args)
-    note = synthetic_note(source, getattr(args, "synthetic_home", None), ledger=False) if source else None
+    note = synthetic_note(source, getattr(args, "synthetic_home", None)) if source else None
     if note:
         print(note)
     return EXIT_INTERRUPTED if ending == INTERRUPTED else 0
