@@ -329,7 +329,8 @@ class PostgreSQL(Dialect):
         if len(rows) <= VALUES_ROWS:
             # a few rows (a ledger's windows, a stream's flush): one statement, one round trip, no staging table
             position = columns.index("id")
-            rows = sorted(rows, key=lambda row: row[position])
+            # id order, as the staging path's ORDER BY (a missing id sorts first: the statement refuses it)
+            rows = sorted(rows, key=lambda row: "" if row[position] is None else str(row[position]))
             marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
             statement = (f'INSERT INTO "{table}" ({names}) VALUES {", ".join([marks] * len(rows))} '
                          f"ON CONFLICT (id) DO UPDATE SET {updates}")
