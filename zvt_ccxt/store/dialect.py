@@ -54,6 +54,8 @@ RETRY_SECONDS = 60.0
 #: the first pause between retries, doubled each time up to ``RETRY_MAX_PAUSE``
 RETRY_FIRST_PAUSE = 0.05
 RETRY_MAX_PAUSE = 2.0
+#: up to this many rows a PostgreSQL upsert is one ``INSERT ... VALUES`` statement; more go through COPY and staging
+VALUES_ROWS = 200
 #: the advisory lock key held while creating the provider's tables ("zvtccxt" in ASCII)
 SCHEMA_LOCK_KEY = int.from_bytes(b"zvtccxt", "big")
 #: bars as ``prepare_bars`` takes them: integer ms open times, a column array per value, a value per constant
@@ -324,6 +326,18 @@ class PostgreSQL(Dialect):
         rows = last_per_id(columns, rows)
         table = schema.__tablename__
         names, updates = column_clauses(schema, columns)
+        if len(rows) <= VALUES_ROWS:
+            # a few rows (a ledger's windows, a stream's flush): one statement, one round trip, no staging table
+            position = columns.index("id")
+            # id order, as the staging path's ORDER BY (a missing id sorts first: the statement refuses it)
+            rows = sorted(rows, key=lambda row: "" if row[position] is None else str(row[position]))
+            marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
+            statement = (f'INSERT INTO "{table}" ({names}) VALUES {", ".join([marks] * len(rows))} '
+                         f"ON CONFLICT (id) DO UPDATE SET {updates}")
+            cells = [cell for row in rows for cell in row]
+            self._transaction(engine, f"writing {len(rows)} rows to {table}",
+                              lambda connection: connection.cursor().execute(statement, cells))
+            return
         statements = (
             f'CREATE TEMP TABLE IF NOT EXISTS "zvt_ccxt_stage_{table}" (LIKE "{table}") ON COMMIT DELETE ROWS',
             f'COPY "zvt_ccxt_stage_{table}" ({names}) FROM STDIN',
@@ -351,12 +365,12 @@ class PostgreSQL(Dialect):
         span = (constants.get("entity_id"), int(ts_ms.min()), int(ts_ms.max()))
         return functools.partial(self._write_bars, engine, schema, tuple(columns), payload, span, len(ts_ms))
 
-    def _write_bars(self, engine: Engine, schema: Schema, columns: tuple[str, ...], payload: bytes,
+    def _write_bars(self, engine: Engine, schema: Schema, columns: tuple[str, ...], payload: Sequence,
                     span: tuple, count: int) -> int:
-        """Bars of one series, as a binary COPY payload: straight into the table when it holds none of the
-        series' bars in their time span (a backfill reaching new ground, PostgreSQL's fastest path), else through
-        the staging table and the upsert. A writer racing for the same new bars makes the straight COPY fail on
-        the primary key; the transaction is then redone through the upsert."""
+        """Bars of one series, as a binary COPY payload (buffers sent in order): straight into the table when it
+        holds none of the series' bars in their time span (a backfill reaching new ground, PostgreSQL's fastest
+        path), else through the staging table and the upsert. A writer racing for the same new bars makes the
+        straight COPY fail on the primary key; the transaction is then redone through the upsert."""
         import psycopg
 
         table = schema.__tablename__
@@ -375,7 +389,7 @@ class PostgreSQL(Dialect):
                 if not cursor.fetchone()[0]:
                     try:
                         with cursor.copy(f'COPY "{table}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
-                            copy.write(payload)
+                            _send(copy, payload)
                         return
                     except psycopg.errors.UniqueViolation:
                         through_stage[0] = True
@@ -385,7 +399,7 @@ class PostgreSQL(Dialect):
                 f'CREATE TEMP TABLE IF NOT EXISTS "zvt_ccxt_stage_{table}" (LIKE "{table}") ON COMMIT DELETE ROWS'
             )
             with cursor.copy(f'COPY "zvt_ccxt_stage_{table}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
-                copy.write(payload)
+                _send(copy, payload)
             cursor.execute(
                 f'INSERT INTO "{table}" ({names}) SELECT {names} FROM "zvt_ccxt_stage_{table}" ORDER BY "id" '
                 f"ON CONFLICT (id) DO UPDATE SET {updates}"
@@ -435,6 +449,11 @@ class PostgreSQL(Dialect):
                 raise StorageError(f"{doing} failed: {_first_line(error)}") from error
             finally:
                 connection.close()
+
+
+def _send(copy, buffers: Sequence) -> None:
+    for buffer in buffers:
+        copy.write(buffer)
 
 
 def _pg_time(ms: int):
