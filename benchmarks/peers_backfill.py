@@ -163,13 +163,17 @@ def _ours_command(base_url: str, pairs: list[str], days: int) -> dict:
 
 
 def _ours_inprocess(base_url: str, pairs: list[str], days: int, limited: bool) -> dict:
+    return _ours_inprocess_cfg(base_url, pairs, days, limited, {"workers": 8} if len(pairs) > 1 else {})
+
+
+def _ours_inprocess_cfg(base_url: str, pairs: list[str], days: int, limited: bool, options: dict) -> dict:
     start, end = backfill.span(days)
     with tempfile.TemporaryDirectory(prefix="zvt-ccxt-bench-") as scratch:
         home = Path(scratch) / "home"
         before = _statuses(base_url)
         started = time.perf_counter()
         result = run_child("backfill", "record", home, base_url=base_url, days=days, symbols=pairs, rate_limit=limited,
-                           workers=8 if len(pairs) > 1 else None)
+                           **options)
         whole = time.perf_counter() - started
         statuses = _delta(_statuses(base_url), before)
         counted = run_child("peers_backfill", "stored_candles", home, pairs=pairs, start_ms=start, end_ms=end)
