@@ -87,3 +87,14 @@ def test_registration_of_a_table_the_database_lacks_fails_as_zvt_does(tmp_path):
         reflected.reflect(bind=engine)
         with pytest.raises(KeyError):
             reflected.tables["missing"]
+
+
+def test_connections_used_during_registration_get_their_sync_setting_back(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'sync.db'}")
+    with reading_one_table():
+        with engine.connect() as connection:
+            inside = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+    with engine.connect() as connection:  # the same pooled connection, returned after the block
+        after = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+    assert inside == 0
+    assert after == 2  # SQLite's default (FULL)

@@ -7,24 +7,19 @@ from zvt_ccxt._zvt import import_zvt
 
 import_zvt()
 
-from zvt_ccxt.store.registration import reading_one_table  # noqa: E402
-
-# the schemas register their tables as they are imported
-with reading_one_table():
-    from zvt_ccxt.domain.budget import CcxtRateBudget  # noqa: E402,F401
-    from zvt_ccxt.domain.coverage import CcxtCoverage  # noqa: E402
-    from zvt_ccxt.domain.kdata import *  # noqa: E402,F403
-    from zvt_ccxt.domain.kdata import KDATA_SCHEMAS, kdata_schema  # noqa: E402
-    from zvt_ccxt.domain.market_data import CryptoFunding, CryptoOpenInterest, CryptoOrderbook, CryptoTrade  # noqa: E402
-    from zvt_ccxt.domain.meta import ENTITY_SCHEMAS, CryptoPair, CryptoPerp  # noqa: E402
-    from zvt_ccxt.domain.private import (  # noqa: E402
-        CcxtStreamAudit,
-        CryptoBalance,
-        CryptoMyTrade,
-        CryptoOrder,
-        CryptoPosition,
-    )
-
+from zvt_ccxt.domain.budget import CcxtRateBudget  # noqa: E402,F401
+from zvt_ccxt.domain.coverage import CcxtCoverage  # noqa: E402
+from zvt_ccxt.domain.kdata import *  # noqa: E402,F403
+from zvt_ccxt.domain.kdata import KDATA_SCHEMAS, kdata_schema  # noqa: E402
+from zvt_ccxt.domain.market_data import CryptoFunding, CryptoOpenInterest, CryptoOrderbook, CryptoTrade  # noqa: E402
+from zvt_ccxt.domain.meta import ENTITY_SCHEMAS, CryptoPair, CryptoPerp  # noqa: E402
+from zvt_ccxt.domain.private import (  # noqa: E402
+    CcxtStreamAudit,
+    CryptoBalance,
+    CryptoMyTrade,
+    CryptoOrder,
+    CryptoPosition,
+)
 
 __all__ = [
     "CryptoPair",
