@@ -136,7 +136,7 @@ def _parallelism(args: argparse.Namespace, symbols: int) -> dict:
     else:
         processes = args.processes or min(os.cpu_count() or 1, symbols)
     processes = min(processes, symbols)
-    workers = args.workers or max(1, min(symbols, DEFAULT_TOTAL_WORKERS) // processes)
+    workers = args.workers or -(-min(symbols, DEFAULT_TOTAL_WORKERS) // processes)
     return {"processes": processes, "workers": min(workers, -(-symbols // processes))}
 
 
