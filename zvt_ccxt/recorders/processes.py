@@ -54,7 +54,9 @@ def run_forked(
     """Run ``run_share(items, results, progress)`` for each share of ``items`` in a process of its own, filling
     ``results`` (one per item, in order) from what the processes report."""
     context = multiprocessing.get_context("fork")
-    limiter.use_budgets(limiter.shared_budgets(exchange_ids))
+    previous = limiter._budget_factory
+    if previous is None:  # budgets already shared beyond the process (a cluster's) stay in use
+        limiter.use_budgets(limiter.shared_budgets(exchange_ids))
     children: dict[Connection, tuple[Any, list[int]]] = {}
     try:
         for share in shares(len(items), processes):
@@ -72,7 +74,8 @@ def run_forked(
                 if index not in finished and results[index].error is None and not results[index].interrupted:
                     results[index].error = f"its recording process exited with code {process.exitcode}"
     finally:
-        limiter.use_budgets(None)
+        if previous is None:
+            limiter.use_budgets(None)
         for connection, (process, _) in children.items():
             connection.close()
             if process.is_alive():
