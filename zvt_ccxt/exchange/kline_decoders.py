@@ -61,12 +61,13 @@ def decode_page(
     # the client's quote volume column: list rows of non-inverse markets that reach it
     quote = None if layout.dict_rows or market.get("inverse") else quote_index
     width = 0 if layout.dict_rows else 1 + max(k for k in (time_key, o, h, low, c, v) if isinstance(k, int))
-    rows = []
+    rows: list[list] = []
     append = rows.append
     try:
-        for row in raw:
-            if type(row) is not row_type or (width and len(row) < width):
+        for item in raw:
+            if type(item) is not row_type or (width and len(item) < width):
                 return None
+            row: Any = item  # a list or a dict, indexed by the layout's positions or keys
             stamp = row[time_key]
             kind = type(stamp)
             if kind is str:
@@ -80,7 +81,8 @@ def decode_page(
                     return None
             # the same expressions as ccxt's safe_integer / safe_timestamp and safe_number (float numbers)
             ts = int(float(stamp) * scale) if scale != 1 else int(float(stamp))
-            decoded = [ts, float(values[0]), float(values[1]), float(values[2]), float(values[3]), float(values[4])]
+            first, high, lowest, last, volume = values
+            decoded: list[Any] = [ts, float(first), float(high), float(lowest), float(last), float(volume)]
             if quote is not None and len(row) > quote:
                 try:
                     decoded.append(float(row[quote]))

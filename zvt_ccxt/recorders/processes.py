@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, cast
 
 from zvt_ccxt import interrupts
 from zvt_ccxt.backfill.summary import SymbolResult
@@ -92,7 +92,8 @@ def _collect(children: dict, results: list[SymbolResult], finished: set[int], pr
             for process, _ in children.values():
                 if process.pid is not None and process.is_alive():
                     os.kill(process.pid, signal.SIGTERM)
-        for connection in wait(open_, timeout=0.2):
+        for ready in wait(open_, timeout=0.2):
+            connection = cast(Connection, ready)
             try:
                 kind, index, state, done, total = connection.recv()
             except (EOFError, OSError):
