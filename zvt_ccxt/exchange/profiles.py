@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from zvt_ccxt.exchange.kline_decoders import KlineRows
 from zvt_ccxt.levels import HOUR_MS
 
 T = TypeVar("T")
@@ -30,6 +31,9 @@ class ExchangeProfile:
     #: Where the raw OHLCV row holds the quote-currency volume, which ccxt's unified row drops (read by the
     #: client's ``parse_ohlcv`` hook; inverse markets get none, binance's hold the base volume there).
     quote_volume_index: int | None = None
+    #: The shape of the raw kline rows, when a page of them can be decoded without ccxt's per-value parser to
+    #: exactly ccxt's rows (``kline_decoders``); None: ccxt parses every page.
+    kline_rows: KlineRows | None = None
     #: Error answers ccxt maps to a permanent error although the exchange documents them as "try again
     #: later", as substrings of the error text.
     transient_errors: tuple[str, ...] = ()
@@ -112,6 +116,7 @@ DEFAULT_PROFILE = ExchangeProfile()
 
 PROFILES: dict[str, ExchangeProfile] = {
     "binance": ExchangeProfile(
+        kline_rows=KlineRows(inverse_volume=7),
         market_types=("spot", "linear", "inverse"),
         quote_volume_index=7,
         capability_facts={("funding", "live"): (True, "the mark price stream carries the funding rate")},
@@ -134,6 +139,7 @@ PROFILES: dict[str, ExchangeProfile] = {
         orderbook_max={"spot": 5000, "default": 1000},
     ),
     "okx": ExchangeProfile(
+        kline_rows=KlineRows(contract_volume=6),
         market_types=("spot", "swap"),
         quote_volume_index=7,
         capability_facts={
@@ -160,6 +166,7 @@ PROFILES: dict[str, ExchangeProfile] = {
         orderbook_max={"default": 400},
     ),
     "bybit": ExchangeProfile(
+        kline_rows=KlineRows(inverse_volume=6),
         market_types=("spot", "linear", "inverse"),
         quote_volume_index=6,
         # 10016: internal error or service restarting, sent with HTTP 200
@@ -180,6 +187,9 @@ PROFILES: dict[str, ExchangeProfile] = {
         orderbook_max={"spot": 200, "default": 500},
     ),
     "coinbase": ExchangeProfile(
+        kline_rows=KlineRows(
+            time="start", time_in_seconds=True, prices=("open", "high", "low", "close"), volume="volume", dict_rows=True
+        ),
         sequential_trade_ids=True,
         # ``sequence_num`` counts every message of a connection
         book_check="connection_sequence",

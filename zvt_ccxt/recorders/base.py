@@ -27,6 +27,7 @@ from zvt_ccxt.errors import (
     ZvtCcxtError,
 )
 from zvt_ccxt.exchange.client import check_exchange_id
+from zvt_ccxt.recorders.processes import can_fork, run_forked
 
 logger = logging.getLogger(__name__)
 
@@ -92,14 +93,21 @@ def run_isolated(
     """
     results = [SymbolResult(*describe(item)) for item in items]
     summary.results.extend(results)
+    run_all(items, results, work, workers)
+    logger.info("%s", summary)
+    return summary
+
+
+def run_all(
+    items: Sequence[Item], results: list[SymbolResult], work: Callable[[Item, SymbolResult], None], workers: int = 1
+) -> None:
+    """``work(item, result)`` for every item and its result, ``workers`` at once, a failure kept in its result."""
     if workers > 1 and len(items) > 1:
         with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="zvt-ccxt") as pool:
             list(pool.map(lambda pair: _run_one(work, *pair), zip(items, results, strict=True)))
     else:
         for item, result in zip(items, results, strict=True):
             _run_one(work, item, result)
-    logger.info("%s", summary)
-    return summary
 
 
 def _run_one(work: Callable[[Item, SymbolResult], None], item: Item, result: SymbolResult) -> None:
@@ -135,8 +143,10 @@ class CcxtRecorder(Recorder):
     perpetuals_only: ClassVar[str | None] = None
     #: whether entity ids naming no stored entity are refused (else they record nothing)
     strict_ids: ClassVar[bool] = True
-    #: instruments recorded at once
+    #: instruments recorded at once (threads of each process)
     workers: int = 1
+    #: processes the instruments are split over (forked; 1: this process only)
+    processes: int = 1
 
     def __init__(
         self,
@@ -233,12 +243,30 @@ class CcxtRecorder(Recorder):
         summary = RecordSummary(self.table)
         try:
             with interrupts.handled():
+                if self.processes > 1 and len(self.instruments) > 1 and can_fork():
+                    return self._run_forked(summary)
                 return run_isolated(
                     summary, self.instruments, self._record_one, lambda i: (i.entity_id, i.symbol), self.workers
                 )
         finally:
             self.session.close()
             self.http_session.close()
+
+    def _run_forked(self, summary: RecordSummary) -> RecordSummary:
+        """The instruments split over ``processes`` forked processes, ``workers`` threads each."""
+        results = [SymbolResult(i.entity_id, i.symbol) for i in self.instruments]
+        summary.results.extend(results)
+        progress = getattr(self, "progress", None)
+
+        def run_share(items: list[Instrument], share: list[SymbolResult], relay: Any) -> None:
+            if progress is not None:  # this process reports to the parent, which calls the caller's progress
+                self.progress = relay
+            run_all(items, share, self._record_one, self.workers)
+
+        run_forked(self.instruments, results, run_share, self.processes,
+                   sorted({i.exchange for i in self.instruments}), progress)
+        logger.info("%s", summary)
+        return summary
 
     def _record_one(self, instrument: Instrument, result: SymbolResult) -> None:
         self.check_exchange(instrument.exchange)  # instruments given by entity id were not checked before
