@@ -35,15 +35,19 @@ def _scaled(text: str) -> tuple[int, int] | None:
 def exact_cost(price: str, amount: str, contract_size: str | None) -> float | None:
     """``price * amount * contract_size`` computed exactly in decimal, then rounded once to a float: what
     ccxt's ``Precise.string_mul`` chain followed by ``float`` gives. None for anything not a plain decimal."""
+    size = None if contract_size is None else _scaled(contract_size)
+    if contract_size is not None and size is None:
+        return None
+    return _cost(price, amount, size)
+
+
+def _cost(price: str, amount: str, size: tuple[int, int] | None) -> float | None:
     first, second = _scaled(price), _scaled(amount)
     if first is None or second is None:
         return None
     digits, places = first[0] * second[0], first[1] + second[1]
-    if contract_size is not None:
-        third = _scaled(contract_size)
-        if third is None:
-            return None
-        digits, places = digits * third[0], places + third[1]
+    if size is not None:
+        digits, places = digits * size[0], places + size[1]
     return float(f"{digits}e-{places}") if places else float(digits)
 
 
@@ -55,6 +59,14 @@ class Target:
     contract_size: str | None
     inverse: bool
     spot: bool
+
+    def __post_init__(self) -> None:
+        #: the contract size as exact decimal digits; a size that is 1 multiplies nothing
+        scaled = None if self.contract_size is None else _scaled(self.contract_size)
+        self.size = None if scaled is not None and scaled[0] == 10 ** scaled[1] else scaled
+        #: decoded trades need a cost ccxt's way: sizes that are not plain decimals, and inverse contracts
+        #: (ccxt divides by the price at its own precision), are left to ccxt
+        self.decodable = not self.inverse and (self.contract_size is None or scaled is not None)
 
 
 class Registration:
@@ -87,9 +99,9 @@ class FrameDecoder:
     @staticmethod
     def trade(target: Target, trade_id: str, timestamp: int, side: Any, taker_or_maker: Any, price: str,
               amount: str) -> dict | None:
-        if target.inverse:
-            return None  # ccxt divides by the price at its own decimal precision: left to it
-        cost = exact_cost(price, amount, target.contract_size)
+        if not target.decodable:
+            return None
+        cost = _cost(price, amount, target.size)
         if cost is None:
             return None
         return {"id": trade_id, "timestamp": timestamp, "symbol": target.symbol, "side": side,
