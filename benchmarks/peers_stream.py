@@ -45,7 +45,7 @@ def _server_stats(base_url: str) -> dict:
 
 
 def shard(base_url: str, ws_url: str, exchange: str, shard: str, settle_s: float = 1.0,
-          timeout_s: float = 300.0) -> dict:
+          timeout_s: float = 300.0, weights: dict | None = None) -> dict:
     """One shard of the replayed symbols into the store, until the server has sent everything and this
     shard's trade rows stopped changing for ``settle_s``; times the last commit (measured in a child)."""
     import asyncio
@@ -55,7 +55,7 @@ def shard(base_url: str, ws_url: str, exchange: str, shard: str, settle_s: float
 
     channels = ["trades", "ohlcv"] if exchange == "binance" else ["trades"]
     stream = CcxtStream(exchange, SYMBOLS[exchange], channels, "1m", stall_after=60, stall_factor=1e6, shard=shard,
-                        shard_status_dir=tempfile.mkdtemp(prefix="shards-"))
+                        shard_status_dir=tempfile.mkdtemp(prefix="shards-"), shard_weights=weights)
 
     async def scenario() -> dict:
         task = asyncio.ensure_future(stream.run())
@@ -90,15 +90,32 @@ def single(base_url: str, ws_url: str, exchange: str) -> dict:
     return shard(base_url, ws_url, exchange, "1/1")
 
 
+def shard_weights(exchange: str, frames: int) -> dict[str, int]:
+    """Each replayed symbol's frames in the replay: the weights a user gives ``--shard-weights`` from each
+    symbol's recent message count."""
+    from collections import Counter
+
+    from benchmarks.replay_server import selected_frames
+
+    def market_of(key: str) -> str:  # "sushiusdt@aggTrade" / "trades:BTC-USDT" -> "SUSHI" / "BTC"
+        if exchange == "binance":
+            return key.split("@")[0].upper().removesuffix("USDT")
+        return key.split(":")[1].split("-")[0]
+
+    counts = Counter(market_of(key) for key, _ in selected_frames(exchange, frames)[0])
+    return {symbol: counts.get(symbol.split("/")[0], 0) or 1 for symbol in SYMBOLS[exchange]}
+
+
 def _sharded(exchange: str, frames: int) -> dict:
     from benchmarks.streaming_report import replay_server
 
+    weights = shard_weights(exchange, frames)
     with replay_server("--exchange", exchange, "--frames", str(frames), *WAIT) as info, \
             tempfile.TemporaryDirectory(prefix="zvt-ccxt-shards-") as home:
         expect = _server_stats(info["base_url"])["trades"]
         with concurrent.futures.ThreadPoolExecutor(SHARDS) as pool:
             futures = [pool.submit(run_child, "peers_stream", "shard", zvt_home=Path(home), base_url=info["base_url"],
-                                   ws_url=info["ws_url"], exchange=exchange, shard=f"{i}/{SHARDS}")
+                                   ws_url=info["ws_url"], exchange=exchange, shard=f"{i}/{SHARDS}", weights=weights)
                        for i in range(1, SHARDS + 1)]
             parts = [f.result() for f in futures]
         stats = _server_stats(info["base_url"])
