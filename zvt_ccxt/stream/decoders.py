@@ -24,12 +24,17 @@ from typing import Any
 #: the keys of a ccxt trade the stream reads (rows, ordering, gaps, candles)
 TRADE_KEYS = ("id", "timestamp", "symbol", "side", "takerOrMaker", "price", "amount", "cost")
 
+#: powers of ten by exponent, for the decimal places of a product
+_POWERS = tuple(10**n for n in range(64))
+
+
 def _scaled(text: str) -> tuple[int, int] | None:
     """A plain decimal string (``123``, ``0.0450``) as (digits, decimal places), or None."""
-    whole, dot, fraction = text.partition(".")
-    if not (whole.isdigit() and whole.isascii()) or (dot and not (fraction.isdigit() and fraction.isascii())):
+    digits = text.replace(".", "", 1)
+    if not (digits.isdigit() and digits.isascii()) or text[0] == "." or text[-1] == ".":
         return None
-    return int(whole + fraction), len(fraction)
+    dot = text.find(".")
+    return int(digits), 0 if dot < 0 else len(text) - dot - 1
 
 
 def exact_cost(price: str, amount: str, contract_size: str | None) -> float | None:
@@ -48,7 +53,9 @@ def _cost(price: str, amount: str, size: tuple[int, int] | None) -> float | None
     digits, places = first[0] * second[0], first[1] + second[1]
     if size is not None:
         digits, places = digits * size[0], places + size[1]
-    return float(f"{digits}e-{places}") if places else float(digits)
+    if places >= len(_POWERS):
+        return None
+    return digits / _POWERS[places]  # int / int is correctly rounded: the exact decimal, rounded once
 
 
 @dataclass
