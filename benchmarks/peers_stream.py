@@ -193,6 +193,7 @@ def run(quick: bool = False) -> list[Table]:
     table = Table(f"7. Streams vs cryptofeed {version(python, 'cryptofeed')}: the same captured frames, the same "
                   f"server, {SHARDS} shard processes into one SQLite store")
     repeat = 1 if quick else REPEAT
+    load_at_start = os.getloadavg()
     notes: list[str] = []
     for exchange, frames in FRAMES.items():
         frames = int(frames * (0.1 if quick else 1.0))
@@ -255,7 +256,8 @@ def run(quick: bool = False) -> list[Table]:
         "--ignore-requires-python (benchmarks/requirements-cryptofeed3.txt). Its callbacks only count. zvt-ccxt's "
         "shards are `CcxtStream(shard='i/2')` in two processes with one ZVT_HOME, each storing its symbols' trades "
         "and closed 1m candles; a sharded run is timed to the later shard's last commit. CPU-seconds are counted "
-        "from subscription to the end (imports excluded). Load average at the start of the table: "
+        "from subscription to the end (imports excluded). Load average (1, 5, 15 min) at the start of the table: "
+        + ", ".join(f"{x:.2f}" for x in load_at_start) + "; at its end: "
         + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + "."
     )
     return [table]
