@@ -116,6 +116,11 @@ def test_the_stream_command_refuses_a_bad_shard(store, capsys):
     assert "between 1 and n" in capsys.readouterr().err
 
 
+def test_the_stream_command_refuses_bad_shard_weights(store, capsys):
+    command = ["stream", "-e", "okx", "-s", "BTC/USDT,ETH/USDT", "--shard", "1/2", "--shard-weights", "BTC/USDT=x"]
+    assert main(command) == 2
+    assert "shard weight of BTC/USDT is 'x'" in capsys.readouterr().err
+
 
 WEIGHTS = {"BTC/USDT": 50.0, "ETH/USDT": 20.0, "SOL/USDT": 12.0, "XRP/USDT": 9.0, "DOGE/USDT": 5.0, "ADA/USDT": 4.0}
 
