@@ -373,10 +373,11 @@ class DecodedFeed:
         size = market.get("contractSize")
         target = Target(market["symbol"], None if size is None else _decimal_text(size), bool(market.get("inverse")),
                         bool(market.get("spot")))
-        known = self._routes.get(key, False)
-        if known is not False and (known is None or known.target.symbol != target.symbol):
-            self._routes[key] = None
-            return False
+        if key in self._routes:
+            known = self._routes[key]
+            if known is None or known.target.symbol != target.symbol:
+                self._routes[key] = None
+                return False
         self._routes[key] = Registration(target, signal, timeframe)
         return True
 
