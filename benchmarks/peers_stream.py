@@ -40,7 +40,7 @@ def _cpu() -> float:
 
 
 def _server_stats(base_url: str) -> dict:
-    with urllib.request.urlopen(f"{base_url}/_bench/stats", timeout=10) as answer:
+    with urllib.request.urlopen(f"{base_url}/_bench/stats", timeout=60) as answer:
         return json.loads(answer.read())
 
 
@@ -69,7 +69,10 @@ def shard(base_url: str, ws_url: str, exchange: str, shard: str, settle_s: float
             if rows != last_rows:
                 last_rows, last_change = rows, time.time()
             if not server_done:
-                server_done = (await asyncio.to_thread(_server_stats, base_url))["done"]
+                try:
+                    server_done = (await asyncio.to_thread(_server_stats, base_url))["done"]
+                except OSError:  # a server busy sending (or a loaded machine) answers late: ask again
+                    pass
             elif time.time() - last_change > settle_s and rows >= stream.metrics.total("messages", "trades"):
                 break
             await asyncio.sleep(0.02 if server_done else 0.2)
