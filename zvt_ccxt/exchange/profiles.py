@@ -49,6 +49,10 @@ class ExchangeProfile:
     #: saves is worth to a market-data stream (on loopback it halves ccxt.pro's frame rate); an exchange
     #: whose gateway refuses a handshake without the offer sets 15. ``ws.compress`` in the options wins.
     stream_compress: int = 0
+    #: The lean decoder reading this exchange's trade and candle frames instead of ccxt.pro's parser, by name
+    #: (``zvt_ccxt.stream.decoders``; proved to yield ccxt's rows on every captured and simulated frame, and
+    #: leaving to ccxt what it does not recognise). None: ccxt parses every frame.
+    stream_decoder: str | None = None
     #: Public trade ids are consecutive integers per market, so a skipped id is a lost trade.
     sequential_trade_ids: bool = False
     #: The order book check ccxt.pro does not make itself, by name (``zvt_ccxt.stream.books``).
@@ -123,6 +127,7 @@ PROFILES: dict[str, ExchangeProfile] = {
         # streamed trades are aggregate trades: their ids are those of the REST ``aggTrades`` endpoint that
         # repairs gaps, so a repaired trade is stored once
         stream_options={"watchTradesForSymbols": {"name": "aggTrade"}, "watchTrades": {"name": "aggTrade"}},
+        stream_decoder="binance_events",
         sequential_trade_ids=True,
         # aggregate trades: a time window holding more than the cap answers with its *last* trades, so the
         # first trade is found with a window small enough, then ``fromId`` walks forward
@@ -147,6 +152,7 @@ PROFILES: dict[str, ExchangeProfile] = {
         },
         # ccxt.pro checks the ``seqId`` chain, not the crc32 checksum over the top 25 levels
         book_check="okx_checksum",
+        stream_decoder="okx_v5",
         # ``trades`` may aggregate several fills under one id, so ids are not sequential; ``history-trades``
         # is walked back by trade id (``after``), starting from a timestamp cursor
         trade_paging="history_trades",
@@ -176,6 +182,7 @@ PROFILES: dict[str, ExchangeProfile] = {
         },
         # the update id ``u`` of a delta grows by one; contracts' trade ids are UUIDs
         book_check="update_id",
+        stream_decoder="bybit_v5",
         trade_paging="recent_only",
         trade_limits={"spot": 60, "default": 1000},
         funding_paging="backward",

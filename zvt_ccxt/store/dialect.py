@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -45,6 +46,11 @@ from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.errors import StorageError
 from zvt_ccxt.store import pg_binary, sqlite_records
 from zvt_ccxt.store.rows import sql_datetimes
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: SQLite's busy handler alone orders writers of several processes
+    fcntl = None  # type: ignore[assignment]
 
 #: how long an SQLite connection waits for another writer's lock before failing
 BUSY_TIMEOUT_MS = 30_000
@@ -199,6 +205,34 @@ class Dialect:
         return len(rows)
 
 
+class _FileWriteLock:
+    """One writer at a time per SQLite file: a thread lock in this process, then ``flock`` on ``FILE-writer``
+    beside the database across processes (where the platform has ``fcntl``; in-memory databases need none)."""
+
+    def __init__(self, database: str | None) -> None:
+        self._thread_lock = threading.Lock()
+        self._path = None if not database or database == ":memory:" or database.startswith("file:") else database
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        if self._path is None or fcntl is None:
+            return
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path + "-writer", os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except OSError:  # no lock file here (read-only directory): SQLite's own locking still holds
+            self._fd = None
+
+    def __exit__(self, *_exc: object) -> None:
+        try:
+            if self._fd is not None and fcntl is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+
 class SQLite(Dialect):
     """SQLite: WAL and a busy timeout, one writer per file at a time, ``executemany`` on the driver's cursor,
     and bars as one statement over fixed-width records (``sqlite_records``) where this SQLite can decode them."""
@@ -207,7 +241,7 @@ class SQLite(Dialect):
 
     def __init__(self) -> None:
         super().__init__()
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, _FileWriteLock] = {}
         self._compiled: dict[str, str] = {}
 
     def _tune_once(self, engine: Engine) -> None:
@@ -225,12 +259,16 @@ class SQLite(Dialect):
         cursor.close()
 
     def writing(self, engine: Engine) -> contextlib.AbstractContextManager:
-        # threads queued on a lock wake the moment it is free; SQLite's busy handler polls in steps up to 100 ms
+        # threads queued on a lock wake the moment it is free; SQLite's busy handler polls in steps up to 100 ms,
+        # so writers in other processes (stream shards sharing one store) queue on an advisory lock of the file
+        # too, which the kernel hands over at once, instead of sleeping in SQLite's busy handler
         key = str(engine.url)
         lock = self._locks.get(key)
         if lock is None:
             with self._guard:
-                lock = self._locks.setdefault(key, threading.Lock())
+                lock = self._locks.get(key)
+                if lock is None:
+                    lock = self._locks[key] = _FileWriteLock(engine.url.database)
         return lock
 
     def upsert_rows(self, engine: Engine, schema: Schema, columns: tuple[str, ...], rows: list[Sequence]) -> None:

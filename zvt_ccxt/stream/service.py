@@ -59,7 +59,9 @@ class CcxtStream:
     ``orders``, ``positions``, ``my_trades`` (credentials required). A subscription silent for longer than
     ``stall_factor`` times its normal event spacing, and at least ``stall_after`` seconds, is resubscribed.
     ``shard="i/n"``: stream only this process's part of ``symbols`` (``zvt_ccxt.stream.shards``: the same
-    split in every process given the same list) and publish its metrics every ``shard_publish_interval``
+    split in every process given the same list and ``shard_weights``, each symbol's share of the messages as
+    a mapping or ``"SYMBOL=WEIGHT,..."``, so that busy symbols are spread and the shards carry similar rates) and
+    publish its metrics every ``shard_publish_interval``
     seconds to ``shard_status_dir`` for the combined view (``read_shards``, ``zvt-ccxt stream-status``).
     """
 
@@ -85,6 +87,7 @@ class CcxtStream:
         shard: object = None,
         shard_status_dir: str | None = None,
         shard_publish_interval: float = 2.0,
+        shard_weights: object = None,
     ) -> None:
         self.exchange_id = check_exchange_id(exchange)
         if isinstance(symbols, str):
@@ -102,7 +105,7 @@ class CcxtStream:
         # sharded: this process streams its own part of the list and publishes its metrics for the combined view
         self.shard = None if shard is None else parse_shard(shard)
         if self.shard is not None:
-            self.symbols = shard_symbols(self.symbols, self.shard)
+            self.symbols = shard_symbols(self.symbols, self.shard, shard_weights)
         self.shard_status_dir = shard_status_dir
         self.shard_publish_interval = shard_publish_interval
         self.private = list(dict.fromkeys(private))

@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import ccxt
 
@@ -26,6 +27,7 @@ from zvt_ccxt.store.rows import book_row, trade_rows, valid_trade
 from zvt_ccxt.stream.books import crossed, top_levels
 from zvt_ccxt.stream.candles import BarValues, NativeCandles, TradeCandles
 from zvt_ccxt.stream.client import ProClient
+from zvt_ccxt.stream.decoders import Signal
 from zvt_ccxt.stream.gaps import CacheCursor, Gap, TradeSequence, fetch_bars_between, trade_pages
 from zvt_ccxt.stream.metrics import StreamMetrics, SubscriptionMetrics
 from zvt_ccxt.stream.rows import (
@@ -130,10 +132,40 @@ class Subscription:
         self.backoff = Backoff(ctx.backoff)
         self.connected = False
         self.failed: str | None = None
+        #: set when the client's decoder takes a frame of this subscription's markets (``register``)
+        self.signal = Signal()
+        self.decoded = False
+        self._pending_watch: asyncio.Future | None = None
         ctx.watchdog.watch(self.name, self.clock, self.on_stall, lambda: self.connected)
+
+    def register(self, kind: str, symbol: str, interval: str | None = None, timeframe: str | None = None) -> None:
+        """Have the client's decoder deliver ``kind`` frames of ``symbol`` to this subscription."""
+        if self.ctx.pro.feed.register(kind, self.exchange.market(symbol), self.signal, interval, timeframe):
+            self.decoded = True
 
     async def watch(self) -> None:
         raise NotImplementedError
+
+    async def watch_or_decoded(self, start_watch: Callable[[], Any]) -> None:
+        """ccxt's watch (it subscribes, and resolves on frames ccxt parsed), or a decoded frame, whichever
+        comes first. The watch stays pending across decoded wake-ups: its errors (a lost connection) still
+        surface here, and ccxt subscribes once."""
+        if self._pending_watch is None:
+            self._pending_watch = asyncio.ensure_future(start_watch())
+        watching = self._pending_watch
+        if self.decoded and not watching.done():
+            await asyncio.wait((watching, self.signal.wait()), return_when=asyncio.FIRST_COMPLETED)
+            self.signal.clear()  # what arrives from now on, while the wake-up drains, wakes the next watch
+            if not watching.done():
+                return
+        self._pending_watch = None
+        await watching
+
+    def _cancel_watch(self) -> None:
+        if self._pending_watch is not None:
+            self._pending_watch.cancel()
+            self._pending_watch.add_done_callback(_retrieve)
+            self._pending_watch = None
 
     async def wake(self) -> None:
         raise NotImplementedError
@@ -153,6 +185,7 @@ class Subscription:
                 await self.wake()
                 self.backoff.reset()
             except asyncio.CancelledError:
+                self._cancel_watch()
                 raise
             except ccxt.InvalidNonce as error:  # ccxt's own book sequence check: it resubscribes by itself
                 self.metrics.resyncs += 1
@@ -175,6 +208,11 @@ class Subscription:
         self.metrics.stalls += 1
         clients = self.ctx.pro.connections(self.hints, self.symbols) or list((self.exchange.clients or {}).values())
         self.ctx.pro.drop_connections(clients, f"{self.name}: no data for {stale_s:.1f}s")
+
+
+def _retrieve(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class CandleOutput:
@@ -259,6 +297,8 @@ class TradesSubscription(Subscription):
         self.sequences = {s: TradeSequence(s, sequential) for s in symbols}
         self.builders: dict[str, TradeCandles] = {}
         self.outputs: dict[str, CandleOutput] = {}
+        for symbol in symbols:
+            self.register("trades", symbol)
         if build_candles:
             candle_metrics = ctx.metrics.of(
                 f"{ctx.pro.exchange_id} ohlcv {group} (from trades)", ctx.pro.exchange_id, "ohlcv"
@@ -270,9 +310,9 @@ class TradesSubscription(Subscription):
 
     async def watch(self) -> None:
         if len(self.symbols) == 1:
-            await self.exchange.watch_trades(self.symbols[0])
+            await self.watch_or_decoded(lambda: self.exchange.watch_trades(self.symbols[0]))
         else:
-            await self.exchange.watch_trades_for_symbols(self.symbols)
+            await self.watch_or_decoded(lambda: self.exchange.watch_trades_for_symbols(self.symbols))
 
     def interrupted(self) -> None:
         for sequence in self.sequences.values():
@@ -280,10 +320,14 @@ class TradesSubscription(Subscription):
 
     async def wake(self) -> None:
         caches = self.exchange.trades
+        feed = self.ctx.pro.feed
         while True:
             drained = False
             for symbol in self.symbols:
                 fresh, evicted = self.cursors[symbol].take(caches.get(symbol))
+                if self.decoded:  # decoded frames, and any frame of the same markets ccxt parsed instead
+                    decoded, dropped = feed.take_trades(symbol)
+                    fresh, evicted = fresh + decoded, evicted or dropped
                 if fresh:
                     drained = True
                     _lighten(fresh)
@@ -393,12 +437,30 @@ class OhlcvSubscription(Subscription):
         self.trackers = {s: NativeCandles(ctx.level) for s in symbols}
         self.outputs = {s: CandleOutput(ctx, ctx.entities[s], self.metrics, self.timeframe, False) for s in symbols}
         self.seen: dict[str, tuple | None] = {}
+        interval = (self.exchange.timeframes or {}).get(self.timeframe)
+        for symbol in symbols:
+            self.register("ohlcv", symbol, str(interval), self.timeframe)
 
     async def watch(self) -> None:
         if len(self.symbols) == 1:
-            await self.exchange.watch_ohlcv(self.symbols[0], self.timeframe)
+            await self.watch_or_decoded(lambda: self.exchange.watch_ohlcv(self.symbols[0], self.timeframe))
         else:
-            await self.exchange.watch_ohlcv_for_symbols([[s, self.timeframe] for s in self.symbols])
+            await self.watch_or_decoded(
+                lambda: self.exchange.watch_ohlcv_for_symbols([[s, self.timeframe] for s in self.symbols])
+            )
+
+    def _cache(self, symbol: str) -> list:
+        """The symbol's latest candles, oldest first: ccxt's cache, with the decoded ones over it (a bar the
+        decoder saw is newer than anything ccxt parsed of it: the decoder takes every frame it recognises)."""
+        parsed = (self.exchange.ohlcvs.get(symbol) or {}).get(self.timeframe)
+        decoded = self.ctx.pro.feed.candles.get((symbol, self.timeframe)) if self.decoded else None
+        if not decoded:
+            return parsed or []
+        if not parsed:
+            return list(decoded.values())
+        merged = {row[0]: row for row in parsed}
+        merged.update(decoded)
+        return [merged[start] for start in sorted(merged)]
 
     def interrupted(self) -> None:
         for tracker in self.trackers.values():
@@ -406,7 +468,7 @@ class OhlcvSubscription(Subscription):
 
     async def wake(self) -> None:
         for symbol in self.symbols:
-            cache = (self.exchange.ohlcvs.get(symbol) or {}).get(self.timeframe)
+            cache = self._cache(symbol)
             if not cache:
                 continue
             tracker = self.trackers[symbol]
