@@ -106,8 +106,9 @@ def encode(
         if array.dtype.kind == "f":
             finite &= np.isfinite(array)
     every_finite = bool(finite.all())
-    keep = slice(None) if every_finite else np.flatnonzero(finite)
-    kept = count if every_finite else len(keep)
+    kept_rows = np.flatnonzero(finite)
+    keep = slice(None) if every_finite else kept_rows
+    kept = len(kept_rows)
     rows = np.empty((kept, len(template)), dtype=np.uint8)
     rows[:] = np.frombuffer(bytes(template), dtype=np.uint8)
     at = slots["id"]
