@@ -48,9 +48,9 @@ class _TablesOf:
 
     def _column_names(self, table_name: str) -> list[str]:
         if self._bind.dialect.name == "sqlite":  # one pragma; an inspector costs ten times as much to set up
-            quoted = table_name.replace('"', '""')
             with self._bind.connect() as connection:
-                return [row[1] for row in connection.exec_driver_sql(f'PRAGMA table_info("{quoted}")')]
+                rows = connection.exec_driver_sql("SELECT name FROM pragma_table_info(?)", (table_name,))
+                return [row[0] for row in rows]
         return [column["name"] for column in inspect(self._bind).get_columns(table_name)]
 
 
@@ -106,6 +106,10 @@ def _restore(module: Any) -> None:
 
 
 _SYNC_KEY = "zvt_ccxt_synchronous"
+# SQLite's four levels as whole statements: a pragma takes no bound parameter
+_SET_SYNCHRONOUS = {
+    0: "PRAGMA synchronous=0", 1: "PRAGMA synchronous=1", 2: "PRAGMA synchronous=2", 3: "PRAGMA synchronous=3",
+}
 
 
 def _sqlite(dbapi_connection: Any) -> bool:
@@ -127,7 +131,7 @@ def _resynced_checkin(dbapi_connection: Any, record: Any) -> None:
     if dbapi_connection is not None and level is not None:
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA synchronous={int(level)}")
+            cursor.execute(_SET_SYNCHRONOUS[int(level)])
         finally:
             cursor.close()
 
