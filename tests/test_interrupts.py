@@ -48,7 +48,7 @@ def _assert_requested_range_accounted(windows: list[tuple], requested_start: int
     assert windows and any(w[2] == "interrupted" for w in windows), windows
     assert windows[0][0] <= requested_start and {w[4] for w in windows} == {"simulator"}
     covered_to = requested_start
-    for start, end, status, *_ in windows:
+    for start, end, *_ in windows:
         assert start <= covered_to, f"a hole before {start}: {windows}"
         covered_to = max(covered_to, end)
     last_end = max(w[1] for w in windows)

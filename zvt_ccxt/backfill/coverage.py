@@ -24,6 +24,15 @@ Range = tuple[int, int]
 
 #: what ``coverage`` shows for windows saved before their source was kept
 UNKNOWN_SOURCE = "unknown"
+#: the ledger key suffix of rows stored but not covering their table's range: a stream's forming bar, or a first
+#: bar built from part of its trades (``partial_key``)
+PARTIAL_SUFFIX = "_partial"
+
+
+def partial_key(data_table: str) -> str:
+    """The ledger key of ``data_table``'s rows that are stored, with their source, but cover nothing (a forming
+    bar): a REST run still fetches their range, and a live run discards synthetic ones with their rows."""
+    return f"{data_table}{PARTIAL_SUFFIX}"
 
 
 def drop_synthetic(

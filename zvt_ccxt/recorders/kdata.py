@@ -122,6 +122,9 @@ class CcxtKdataRecorder(CcxtRecorder):
         windows = coverage.drop_synthetic(
             table, instrument.entity_id, store.coverage.windows(table, instrument.entity_id), self.data_schema
         )
+        forming = coverage.partial_key(table)  # a synthetic stream's forming bars go too: no REST run rewrites them
+        coverage.drop_synthetic(forming, instrument.entity_id, store.coverage.windows(forming, instrument.entity_id),
+                                self.data_schema, {"closed": False})
         if self.repair_only:
             end = min(end, max((w.end_ms for w in windows), default=0))
         requested[1] = end

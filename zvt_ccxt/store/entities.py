@@ -57,6 +57,17 @@ def listed_ms(schema: Schema, entity_id: str) -> int | None:
     return int(pd.Timestamp(rows[0].list_date).value // 1_000_000)
 
 
+def delete(schema: Schema, entity_ids: Sequence[str]) -> None:
+    """Remove the entities ``entity_ids`` (markets only a replayed or simulated listing ever had)."""
+    if not entity_ids:
+        return
+    statement = text(f'DELETE FROM "{schema.__tablename__}" WHERE "id" IN :ids').bindparams(
+        bindparam("ids", expanding=True)
+    )
+    with engine_for(schema).begin() as connection:
+        connection.execute(statement, {"ids": list(entity_ids)})
+
+
 def save(schema: Schema, frame: pd.DataFrame) -> int:
     """Insert or update entity rows (a DataFrame of schema columns, ``id`` among them)."""
     return upsert_frame(schema, frame)

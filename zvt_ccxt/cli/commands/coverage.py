@@ -39,7 +39,8 @@ live (the exchange), replay (a cassette) or simulator; a live run fetches replay
 `zvt-ccxt repair` re-fetches failed and unknown. Series of trades, funding, open interest and order books,
 recorded or streamed, have a table of their own (windows, failed and unknown ranges, source), and their failed
 and unknown ranges are listed below it; order books have no unknown ranges (no past book can be fetched) and a
-failed snapshot counts until a later snapshot succeeds.
+failed snapshot counts until a later snapshot succeeds; so do an account's rows, a stream's sessions (audit log)
+and its forming bars (`<table>_partial`: stored, not counted as covered, fetched whole by a later run).
 For alarms: run `coverage --check` after each recording (cron, a monitoring probe): exit status 1 whenever
 anything requested is failed (whatever the error) or unknown, 0 when everything requested is complete."""
 
@@ -206,7 +207,26 @@ def _market_data_table(frame: pd.DataFrame) -> str:
     return render_frame(shown, MARKET_DATA_COLUMNS)
 
 
+def _markets_lines(args: argparse.Namespace) -> list[str]:
+    """The stored markets per source (none with --level or --symbols, which name series)."""
+    if args.level or args.symbols:
+        return []
+    from zvt_ccxt.api import markets_coverage
+
+    frame = markets_coverage(args.exchange)
+    if args.type:
+        frame = frame[frame["markets"] == ENTITY_TYPES[args.type]]
+    return ["", render_frame(frame, list(frame.columns))] if not frame.empty else []
+
+
 def run_coverage(args: argparse.Namespace) -> int:
+    code = _run_coverage(args)
+    for line in _markets_lines(args):
+        print(line)
+    return code
+
+
+def _run_coverage(args: argparse.Namespace) -> int:
     import pandas as pd
 
     reports = _reports(args)
