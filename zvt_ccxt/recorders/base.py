@@ -110,7 +110,7 @@ def run_all(
     ``skipped(item)`` for each item a stop (SIGINT/SIGTERM) kept from starting."""
     if workers > 1 and len(items) > 1:
         with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="zvt-ccxt") as pool:
-            list(pool.map(lambda pair: _run_one(work, *pair, skipped), zip(items, results, strict=True)))
+            list(pool.map(lambda pair: _run_one(work, pair[0], pair[1], skipped), zip(items, results, strict=True)))
     else:
         for item, result in zip(items, results, strict=True):
             _run_one(work, item, result, skipped)
