@@ -52,7 +52,8 @@ examples:
   zvt-ccxt repair --exchange okx --replay okx-backfill
 
 Only failed and unknown windows inside what was already requested are fetched: no new bars.
-exit status: 0 nothing left to repair, 1 something still failed, 2 the command could not run as asked."""
+exit status: 0 nothing left to repair, 1 something still failed, 2 the command could not run as asked,
+130 interrupted (what was fetched is stored, the rest stays to repair)."""
 
 COLUMNS = [
     "entity_id",
