@@ -34,8 +34,10 @@ examples:
 
 columns: bars stored / expected over every range ever requested; no-trading: bars the exchange had no
 trades for (fetched, nothing came back); empty: before listing / after delisting; failed: inside windows
-whose request failed; unknown: never requested inside the span. source: where the windows' data came from,
-live (the exchange), replay (a cassette) or simulator; a live run fetches replayed or simulated windows again.
+whose request failed; unknown: not fetched inside the span (never asked for, or left by an interrupted run:
+its ledger windows say `interrupted`). source: where the windows' data came from, live (the exchange), replay
+(a cassette) or simulator; a live run fetches replayed or simulated windows again. The stored markets come last,
+counted per exchange and source (the source of the listing that last wrote each).
 `zvt-ccxt repair` re-fetches failed and unknown. Series of trades, funding, open interest and order books,
 recorded or streamed, have a table of their own (windows, failed and unknown ranges, source), and their failed
 and unknown ranges are listed below it; order books have no unknown ranges (no past book can be fetched) and a
