@@ -38,6 +38,23 @@ def _record(environment: dict[str, str], *extra: str) -> subprocess.Popen:
     return subprocess.Popen(argv, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _cli_argv(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "zvt_ccxt.cli", *argv]
+
+
+def _assert_requested_range_accounted(windows: list[tuple], requested_start: int) -> None:
+    """The windows of an interrupted run leave no hole from the requested start to its end: fetched ones, then the
+    rest ``interrupted`` (at least one, as the run was cut short), all from the simulator."""
+    assert windows and any(w[2] == "interrupted" for w in windows), windows
+    assert windows[0][0] <= requested_start and {w[4] for w in windows} == {"simulator"}
+    covered_to = requested_start
+    for start, end, *_ in windows:
+        assert start <= covered_to, f"a hole before {start}: {windows}"
+        covered_to = max(covered_to, end)
+    last_end = max(w[1] for w in windows)
+    assert [w for w in windows if w[1] == last_end][0][2] == "interrupted", windows
+
+
 def _requests(served, path_part: str, market_id: str) -> int:
     served_now = list(served.rest.requests)
     return sum(1 for r in served_now if path_part in r["path"] and r["query"].get("symbol") == market_id)
@@ -110,6 +127,16 @@ def test_klines_interrupted_keep_what_was_fetched_with_exact_coverage(tmp_path, 
         assert sum(w[3] for w in fetched) == len(stored_ms)  # no window without its bars
         # every page the simulator served was stored, but for the one in flight
         assert _requests(served, "klines", "BTCUSDT") - len(fetched) <= 1
+        # what was asked for and not fetched stays in the ledger, interrupted: from the last fetched window on to
+        # the end the run asked for, so coverage shows it unknown and an alarm's `coverage --check` fails
+        requested_start = levels.bar_start(served.rest.now_ms, "1d") - DAYS * levels.DAY_MS
+        _assert_requested_range_accounted(windows, requested_start)
+        for entity in ("cryptopair_binance_ethusdt",):  # the other symbol, cut short or never begun
+            _assert_requested_range_accounted(_windows(home, "cryptopair_1m_kdata", entity), requested_start)
+        check = subprocess.run(_cli_argv("coverage", "--check", "--level", "1m"), env=environment,
+                               capture_output=True, text=True, timeout=300)
+        assert check.returncode == 1, (check.stdout, check.stderr)
+        assert "cryptopair_binance_btcusdt 1m: unknown" in check.stdout, check.stdout
 
         started_ms = int(time.time() * 1000)
         again = _record(environment, "--level", "1m")
@@ -126,6 +153,9 @@ def test_klines_interrupted_keep_what_was_fetched_with_exact_coverage(tmp_path, 
         # minute may turn over during it, so the bound is the bar closed at its start or at its end)
         assert completed == _served_bar_times(served, start, completed[-1])
         assert levels.bar_start(started_ms, "1m") - 60_000 <= completed[-1] < levels.bar_start(ended_ms, "1m")
+        check = subprocess.run(_cli_argv("coverage", "--check", "--level", "1m"), env=environment,
+                               capture_output=True, text=True, timeout=300)
+        assert check.returncode == 0, (check.stdout, check.stderr)  # the interrupted range is fetched now
 
 
 
@@ -147,3 +177,8 @@ def test_trades_interrupted_keep_each_saved_window_whole(tmp_path):
         assert stamps and windows
         assert all(any(s <= ts < e for s, e, *_ in windows) for ts in stamps)
         assert sum(w[3] for w in windows) == len(stamps)
+        every = _windows(home, "crypto_trade", entity)
+        assert any(w[2] == "interrupted" for w in every), every  # the rest of the range asked for
+        check = subprocess.run(_cli_argv("coverage", "--check"), env=environment, capture_output=True, text=True,
+                               timeout=300)
+        assert check.returncode == 1 and f"{entity} crypto_trade: unknown" in check.stdout, check.stdout

@@ -3,6 +3,7 @@ environment it writes, then the simulator stopped with Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -93,3 +94,27 @@ def test_simulate_without_the_test_kit_says_what_to_install(monkeypatch, capsys)
     assert main(["simulate", "--duration", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install zvt-ccxt-testkit" in err[0]
+
+
+def test_binance_order_books_stream_against_the_served_simulator(tmp_path):
+    """binance builds its book from a REST snapshot plus websocket diffs: the snapshot must come from the book the
+    diffs follow (its last update id), or every diff is older than it and no book is ever complete."""
+    import sqlite3
+
+    from zvt_ccxt_testkit.serve import serving
+
+    home = tmp_path / "home"
+    with serving(trades_per_second=20) as served:
+        environment = {**_clean(home), **served.environment}
+        streamed = subprocess.run(
+            _cli("stream", "-e", "binance", "-s", "BTC/USDT,BTC/USDT:USDT", "--channels", "orderbook",
+                 "--duration", "4", "--status", "none"),
+            env=environment, capture_output=True, text=True, timeout=300,
+        )
+    assert streamed.returncode == 0, streamed.stderr
+    path = home / "synthetic" / "data" / "ccxt" / "ccxt_crypto_orderbook.db"
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+        counts = dict(connection.execute(
+            'SELECT "entity_id", COUNT(*) FROM "crypto_orderbook" GROUP BY "entity_id"').fetchall())
+    assert counts.get("cryptopair_binance_btcusdt", 0) > 0 and counts.get("cryptoperp_binance_btcusdt", 0) > 0, (
+        counts, streamed.stdout)

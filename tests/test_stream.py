@@ -515,6 +515,33 @@ def test_private_streams_store_balances_and_orders_and_audit_without_secrets(sto
     for value in (secret, passphrase, key):
         assert value not in dumped
 
+    # each private row and each session is a window in the ledger with its source
+    from zvt_ccxt import provenance
+    from zvt_ccxt import store as stored
+
+    for table in ("crypto_balance", "crypto_order"):
+        windows = stored.coverage.windows(table, "account_okx")
+        assert windows and {w.source for w in windows} == {"simulator"}, table
+    [session] = stored.coverage.windows("ccxt_stream_audit", "stream_okx")
+    assert session.source == "simulator" and session.rows == len(audit)
+
+    # a live stream of the same account: the simulated balances go, the live ones stay, with live windows
+    with simulated_streams(SIM_NOW) as ws, provenance.sourced(provenance.LIVE):
+        ws.credentials["okx"] = (key, secret, passphrase)
+        ws.balances["okx"] = {"USDT": ("7", "0")}
+        stream = make_stream("okx", ["BTC/USDT"], ["trades"], private=["balance"])
+
+        async def live():
+            task = await started(stream, ws, "okx", TRADES)
+            await until(lambda: query(CryptoBalance, "SELECT total FROM crypto_balance") == [(7.0,)],
+                        what="the live balance alone")
+            stream.stop()
+            await task
+
+        asyncio.run(live())
+    assert {w.source for w in stored.coverage.windows("crypto_balance", "account_okx")} == {"live"}
+    assert {w.source for w in stored.coverage.windows("ccxt_stream_audit", "stream_okx")} == {"simulator", "live"}
+
 
 def test_a_permanent_error_stops_its_subscription_and_a_stream_left_with_none_ends(ws):
     """okx answers 60018 (no such instrument): reconnecting cannot help, so the subscription stops and says why."""

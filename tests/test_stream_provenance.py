@@ -328,3 +328,62 @@ def test_a_live_run_discards_simulated_snapshots(sim):
     with provenance.sourced(provenance.LIVE):
         assert _books().ok
     assert _tagged(CryptoOrderbook) == 0 and {w.source for w in _windows("crypto_orderbook")} == {"live"}
+
+
+@pytest.mark.usefixtures("store")
+def test_forming_bars_keep_their_source_and_a_live_run_discards_simulated_ones(capsys):
+    """A stream's forming bar is stored but covers nothing: its window (under the table's partial key) says where it
+    came from, coverage shows it without counting it missing, and a live REST run removes a simulated one."""
+    from zvt_ccxt.backfill.coverage import partial_key
+
+    klines = kdata_schema("cryptopair", "1m")
+    _stream(["trades", "ohlcv"], 1_500)
+    forming = query(klines, f'SELECT timestamp FROM "{KLINES}" WHERE entity_id = ? AND closed = 0', ENTITY)
+    partial = _windows(partial_key(KLINES))
+    assert forming and partial and {w.source for w in partial} == {"simulator"}
+    assert all(any(w.start_ms <= levels.to_utc_ms(t) < w.end_ms for w in partial) for (t,) in forming)
+    assert main(["coverage", "--exchange", "binance", "--check"]) == 0
+    out = capsys.readouterr().out
+    line = next(line.split() for line in out.splitlines() if f" {partial_key(KLINES)} " in f" {line} ")
+    assert line[0] == ENTITY and line[-1] == "simulator", out
+
+    hour_ago = pd.Timestamp(SIM_NOW, unit="ms").floor("h") - pd.Timedelta("1h")
+    with simulated(SIM_NOW), provenance.sourced(provenance.LIVE):
+        assert klines.record_data(provider="ccxt", exchange="binance", symbols=["BTC/USDT"],
+                                  start_timestamp=hour_ago).ok
+    assert query(klines, f'SELECT id FROM "{KLINES}" WHERE entity_id = ? AND closed = 0', ENTITY) == []
+    assert _windows(partial_key(KLINES)) == []
+
+
+@pytest.mark.usefixtures("store")
+def test_markets_keep_the_source_of_their_listing_and_a_live_listing_replaces_synthetic_ones(capsys):
+    from zvt_ccxt.domain import CryptoPair
+
+    with simulated(SIM_NOW):
+        CryptoPair.record_data(provider="ccxt", exchange="okx")
+    stored_ids = store.entities.ids(CryptoPair, "okx")
+    assert stored_ids and {w.source for w in store.coverage.latest_by_entity("cryptopair", "okx").values()} == {
+        "simulator"}
+    assert main(["coverage", "--exchange", "okx"]) == 0
+    out = capsys.readouterr().out
+    row = next(line.split() for line in out.splitlines() if line.startswith("cryptopair ") and " okx " in line)
+    assert row[2] == str(len(stored_ids)) and row[3] == "simulator", out
+
+    # a market only the synthetic listing had goes when the exchange lists its markets; the rest become live
+    invented = "cryptopair_okx_zzzusdt"
+    store.entities.save(CryptoPair, pd.DataFrame({"id": [invented], "entity_id": [invented], "exchange": ["okx"],
+                                                  "code": ["zzzusdt"], "symbol": ["ZZZ/USDT"]}))
+    store.coverage.save("cryptopair", invented, [store.coverage.Window(0, SIM_NOW, FETCHED, 1, source="simulator")])
+    live_only = "cryptopair_okx_oldusdt"  # a market a live listing had and no longer has: kept, inactive
+    store.entities.save(CryptoPair, pd.DataFrame({"id": [live_only], "entity_id": [live_only], "exchange": ["okx"],
+                                                  "code": ["oldusdt"], "symbol": ["OLD/USDT"], "active": [True]}))
+    store.coverage.save("cryptopair", live_only, [store.coverage.Window(0, SIM_NOW, FETCHED, 1, source="live")])
+    with simulated(SIM_NOW):  # a synthetic listing says nothing of the exchange: the live market stays active
+        CryptoPair.record_data(provider="ccxt", exchange="okx")
+    assert query(CryptoPair, "SELECT active FROM cryptopair WHERE id = ?", live_only) == [(1,)]
+    with simulated(SIM_NOW), provenance.sourced(provenance.LIVE):
+        CryptoPair.record_data(provider="ccxt", exchange="okx")
+    assert invented not in store.entities.ids(CryptoPair, "okx")
+    assert query(CryptoPair, "SELECT active FROM cryptopair WHERE id = ?", live_only) == [(0,)]
+    sources = {e: w.source for e, w in store.coverage.latest_by_entity("cryptopair", "okx").items()}
+    assert invented not in sources and set(sources.values()) == {"live"}

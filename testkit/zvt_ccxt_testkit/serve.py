@@ -100,7 +100,7 @@ def serving(
     spacing_ms = max(1, int(1000 / trades_per_second)) if trades_per_second > 0 else 100
     with (
         ExchangeSimulator(latency_ms=latency_ms) as rest,
-        WsExchangeServer(rest=rest, start_ms=rest.now_ms, spacing_ms=spacing_ms) as ws,
+        WsExchangeServer(rest=rest, start_ms=rest.now_ms, spacing_ms=spacing_ms, history_from_rest=True) as ws,
     ):
 
         def follow() -> None:
@@ -116,8 +116,9 @@ def serving(
                     with contextlib.suppress(KeyError, LookupError):
                         ws.play(exchange, symbol, None, rate=trades_per_second)
         try:
-            # REST history from the REST simulator (the websocket server's own REST answers follow its short tapes)
-            yield Served(rest, ws, cli_environment(rest.base_url, ws=ws, page_cap=page_cap))
+            # REST through the websocket server: history from the REST simulator (the tapes began just now), book
+            # snapshots from the books the websocket diffs follow (binance's diffs older than its snapshot are void)
+            yield Served(rest, ws, cli_environment(ws.base_url, ws=ws, page_cap=page_cap))
         finally:
             stop.set()
             if follower.is_alive():

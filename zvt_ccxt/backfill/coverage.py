@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from zvt_ccxt import provenance
-from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED
+from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED, INTERRUPTED
 from zvt_ccxt.errors import ZvtCcxtError
 from zvt_ccxt.store.coverage import Window
 
@@ -24,6 +24,15 @@ Range = tuple[int, int]
 
 #: what ``coverage`` shows for windows saved before their source was kept
 UNKNOWN_SOURCE = "unknown"
+#: the ledger key suffix of rows stored but not covering their table's range: a stream's forming bar, or a first
+#: bar built from part of its trades (``partial_key``)
+PARTIAL_SUFFIX = "_partial"
+
+
+def partial_key(data_table: str) -> str:
+    """The ledger key of ``data_table``'s rows that are stored, with their source, but cover nothing (a forming
+    bar): a REST run still fetches their range, and a live run discards synthetic ones with their rows."""
+    return f"{data_table}{PARTIAL_SUFFIX}"
 
 
 def drop_synthetic(
@@ -52,17 +61,32 @@ def fail_missing(data_table: str, entity_id: str, start_ms: int, end_ms: int, er
     """Save every part of ``[start_ms, end_ms)`` no window covers as ``failed`` with ``error``'s text: what a run
     does when it stops on an error of any kind, so that the ledger (``coverage --check``, repair) sees it. Returns
     how many windows were saved."""
+    text = str(error).strip() or type(error).__name__
+    if not isinstance(error, ZvtCcxtError):  # an unexpected kind: its name says more than its message alone
+        text = f"{type(error).__name__}: {text}"
+    return _save_missing(data_table, entity_id, start_ms, end_ms, FAILED, text)
+
+
+#: the error text of an ``interrupted`` window
+INTERRUPTED_TEXT = "interrupted (SIGINT/SIGTERM) before it was fetched"
+
+
+def interrupt_missing(data_table: str, entity_id: str, start_ms: int, end_ms: int) -> int:
+    """Save every part of ``[start_ms, end_ms)`` no window covers as ``interrupted``: what a run asked for and was
+    stopped before fetching. It covers nothing, so coverage counts it unknown (``coverage --check`` fails) and the
+    next run fetches it. Returns how many windows were saved."""
+    return _save_missing(data_table, entity_id, start_ms, end_ms, INTERRUPTED, INTERRUPTED_TEXT)
+
+
+def _save_missing(data_table: str, entity_id: str, start_ms: int, end_ms: int, status: str, text: str) -> int:
     from zvt_ccxt import store
 
     if end_ms <= start_ms:
         return 0
-    text = str(error).strip() or type(error).__name__
-    if not isinstance(error, ZvtCcxtError):  # an unexpected kind: its name says more than its message alone
-        text = f"{type(error).__name__}: {text}"
     windows = store.coverage.windows(data_table, entity_id)
     failed = merge((w.start_ms, w.end_ms) for w in windows if w.status == FAILED)  # kept with their own errors
     missing = [part for span in missing_ranges(start_ms, end_ms, windows) for part in subtract(span, failed)]
-    store.coverage.save(data_table, entity_id, [Window(s, e, FAILED, 0, text) for s, e in missing])
+    store.coverage.save(data_table, entity_id, [Window(s, e, status, 0, text) for s, e in missing])
     return len(missing)
 
 

@@ -75,10 +75,11 @@ examples:
 exit status (every command):
   0    ok
   1    something failed: a symbol, a window or a request (the summary says which); coverage --check:
-       failed or unknown bars
+       failed or unknown bars or ranges (an interrupted run's unfetched range is unknown)
   2    the command could not run as asked: usage, unknown exchange, symbol or level, unsupported data,
        a missing, unreadable or malformed cassette, zvt not installed
-  130  interrupted: Ctrl-C or SIGTERM (record and repair store what was fetched and print the summary)"""
+  130  interrupted: Ctrl-C or SIGTERM (record and repair store what was fetched, mark the rest interrupted and
+       print the summary; stream flushes what it buffered; simulate stops)"""
 
 
 class _Parser(argparse.ArgumentParser):

@@ -20,7 +20,10 @@ from zvt_ccxt.errors import ZvtCcxtError
 #: Ctrl-C (or SIGTERM)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: printed after a recording run that SIGINT/SIGTERM cut short
-INTERRUPTED_NOTE = "interrupted: what was fetched is stored and its coverage saved; run the command again to continue"
+INTERRUPTED_NOTE = (
+    "interrupted: what was fetched is stored and its coverage saved, the rest of the range marked interrupted "
+    "(`coverage --check` fails until it is fetched); run the command again to continue"
+)
 
 #: what ``--type`` accepts -> zvt entity type
 ENTITY_TYPES = {"spot": SPOT, "perp": PERP}

@@ -1,7 +1,9 @@
 """Coverage: what happened to every requested window of every (data table, entity).
 
 A window ends as ``fetched`` (the exchange answered; bars missing inside it had no trading),
-``empty`` (the exchange answered with nothing: before listing, after delisting, a halt) or ``failed``.
+``empty`` (the exchange answered with nothing: before listing, after delisting, a halt) or ``failed``; what a run
+was asked for but stopped (SIGINT/SIGTERM) before fetching is saved ``interrupted``, which covers nothing: coverage
+counts it unknown until a later run fetches it.
 Resume, gap reports and repair are all computed from these rows. ``source`` says where the window's data
 came from (``live``, ``replay`` or ``simulator``: ``zvt_ccxt.provenance``); NULL in a ledger older than it.
 """
@@ -20,6 +22,7 @@ from zvt_ccxt.domain.recordable import PROVIDER
 CoverageBase: Any = declarative_base()  # built at run time, so typed Any for its subclasses
 
 FETCHED, EMPTY, FAILED = "fetched", "empty", "failed"
+INTERRUPTED = "interrupted"
 
 
 class CcxtCoverage(CoverageBase, Mixin):
@@ -41,4 +44,4 @@ class CcxtCoverage(CoverageBase, Mixin):
 
 register_schema(providers=[PROVIDER], db_name="ccxt_coverage", schema_base=CoverageBase)
 
-__all__ = ["CcxtCoverage", "FETCHED", "EMPTY", "FAILED"]
+__all__ = ["CcxtCoverage", "FETCHED", "EMPTY", "FAILED", "INTERRUPTED"]

@@ -85,6 +85,7 @@ def run_isolated(
     work: Callable[[Item, SymbolResult], None],
     describe: Callable[[Item], tuple[str, str]],
     workers: int = 1,
+    skipped: Callable[[Item], None] | None = None,
 ) -> RecordSummary:
     """Run ``work`` for every item; a failure is recorded in its result and the next item goes on.
 
@@ -93,26 +94,42 @@ def run_isolated(
     """
     results = [SymbolResult(*describe(item)) for item in items]
     summary.results.extend(results)
-    run_all(items, results, work, workers)
+    run_all(items, results, work, workers, skipped)
     logger.info("%s", summary)
     return summary
 
 
 def run_all(
-    items: Sequence[Item], results: list[SymbolResult], work: Callable[[Item, SymbolResult], None], workers: int = 1
+    items: Sequence[Item],
+    results: list[SymbolResult],
+    work: Callable[[Item, SymbolResult], None],
+    workers: int = 1,
+    skipped: Callable[[Item], None] | None = None,
 ) -> None:
-    """``work(item, result)`` for every item and its result, ``workers`` at once, a failure kept in its result."""
+    """``work(item, result)`` for every item and its result, ``workers`` at once, a failure kept in its result;
+    ``skipped(item)`` for each item a stop (SIGINT/SIGTERM) kept from starting."""
     if workers > 1 and len(items) > 1:
         with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="zvt-ccxt") as pool:
-            list(pool.map(lambda pair: _run_one(work, *pair), zip(items, results, strict=True)))
+            list(pool.map(lambda pair: _run_one(work, pair[0], pair[1], skipped), zip(items, results, strict=True)))
     else:
         for item, result in zip(items, results, strict=True):
-            _run_one(work, item, result)
+            _run_one(work, item, result, skipped)
 
 
-def _run_one(work: Callable[[Item, SymbolResult], None], item: Item, result: SymbolResult) -> None:
+def _run_one(
+    work: Callable[[Item, SymbolResult], None],
+    item: Item,
+    result: SymbolResult,
+    skipped: Callable[[Item], None] | None = None,
+) -> None:
     if interrupts.requested():  # stopped before this one began
         result.interrupted = True
+        if skipped is not None:
+            try:
+                skipped(item)
+            except Exception as error:  # the interrupt is what the run reports
+                logger.error("%s: its unfetched range could not be saved in the coverage ledger: %s",
+                             result.symbol, error)
         return
     try:
         work(item, result)
@@ -246,7 +263,8 @@ class CcxtRecorder(Recorder):
                 if self.processes > 1 and len(self.instruments) > 1 and can_fork():
                     return self._run_forked(summary)
                 return run_isolated(
-                    summary, self.instruments, self._record_one, lambda i: (i.entity_id, i.symbol), self.workers
+                    summary, self.instruments, self._record_one, lambda i: (i.entity_id, i.symbol), self.workers,
+                    self._skipped,
                 )
         finally:
             self.session.close()
@@ -261,7 +279,7 @@ class CcxtRecorder(Recorder):
         def run_share(items: list[Instrument], share: list[SymbolResult], relay: Any) -> None:
             if progress is not None:  # this process reports to the parent, which calls the caller's progress
                 self.progress = relay
-            run_all(items, share, self._record_one, self.workers)
+            run_all(items, share, self._record_one, self.workers, self._skipped)
 
         run_forked(self.instruments, results, run_share, self.processes,
                    sorted({i.exchange for i in self.instruments}), progress)
@@ -271,6 +289,28 @@ class CcxtRecorder(Recorder):
     def _record_one(self, instrument: Instrument, result: SymbolResult) -> None:
         self.check_exchange(instrument.exchange)  # instruments given by entity id were not checked before
         self.record_instrument(instrument, result)
+
+    def _skipped(self, instrument: Instrument) -> None:
+        """A stop came before this instrument began: the range asked of it is saved ``interrupted`` (unknown to
+        coverage until a later run fetches it)."""
+        from zvt_ccxt.backfill import coverage
+
+        asked = self.interrupted_range(instrument)
+        if asked is not None:
+            coverage.interrupt_missing(self.ledger_key, instrument.entity_id, *asked)
+
+    def interrupted_range(self, instrument: Instrument) -> tuple[int, int] | None:
+        """The range this run asked of ``instrument`` when a stop kept it from starting, None when the run named
+        none (a resume, a repair: the ledger already holds what they would fetch)."""
+        if self.start_ms is None or self.repair_only:
+            return None
+        start = levels.bar_start(self.start_ms, self.range_grain)
+        return start, self.end_of(levels.bar_start(clock.now_ms(), self.range_grain))
+
+    @property
+    def range_grain(self) -> str:
+        """The bar length a run's range is cut to (the last one, still forming, is left to the next run)."""
+        return "1m"
 
     def end_of(self, natural_end_ms: int) -> int:
         """The end of this run: ``natural_end_ms`` (what the exchange can have settled), the user's end if sooner."""

@@ -23,6 +23,7 @@ from zvt_ccxt.backfill.pager import OhlcvPager, Page, prefetched
 from zvt_ccxt.backfill.summary import SymbolResult
 from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED
 from zvt_ccxt.domain.kdata import KDATA_SCHEMAS
+from zvt_ccxt.domain.meta import ENTITY_SCHEMAS
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange.client import ExchangeClient, get_client
 from zvt_ccxt.recorders.base import CcxtRecorder
@@ -79,15 +80,33 @@ class CcxtKdataRecorder(CcxtRecorder):
         try:
             self._record_instrument(instrument, result, requested)
         except Exception as error:
-            table = self.table
-            start, end = requested
-            end = end if end is not None else levels.bar_start(clock.now_ms(), self.level_value)
-            if start is None:  # nothing said where it begins: what was asked before, else the last bar
-                previous = store.coverage.windows(table, instrument.entity_id)
-                start = min((w.start_ms for w in previous), default=end - levels.nominal_ms(self.level_value))
-            start = levels.bar_start(start, self.level_value)
-            result.windows[FAILED] += coverage.fail_missing(table, instrument.entity_id, start, end, error)
+            start, end = self._asked(instrument, *requested)
+            result.windows[FAILED] += coverage.fail_missing(self.table, instrument.entity_id, start, end, error)
             raise
+        except KeyboardInterrupt:  # stopped: what was asked for and not fetched stays requested, interrupted
+            coverage.interrupt_missing(self.table, instrument.entity_id, *self._asked(instrument, *requested))
+            raise
+
+    def _asked(self, instrument: Instrument, start: int | None, end: int | None) -> tuple[int, int]:
+        """The range a run asked for, completed where it stopped before knowing it: to the last closed bar, from
+        where earlier runs began (else that bar)."""
+        end = end if end is not None else levels.bar_start(clock.now_ms(), self.level_value)
+        if start is None:
+            previous = store.coverage.windows(self.table, instrument.entity_id)
+            start = min((w.start_ms for w in previous), default=end - levels.nominal_ms(self.level_value))
+        return levels.bar_start(start, self.level_value), end
+
+    def interrupted_range(self, instrument: Instrument) -> tuple[int, int] | None:
+        if self.start_ms is None or self.repair_only:
+            return None
+        end = levels.bar_start(clock.now_ms(), self.level_value)
+        if self.end_ms is not None:
+            end = min(end, levels.bar_start(self.end_ms, self.level_value))
+        start = self.start_ms
+        listed = store.entities.listed_ms(ENTITY_SCHEMAS[instrument.entity_type], instrument.entity_id)
+        if listed:  # as a run that began would: nothing is asked of the time before listing
+            start = max(start, listed)
+        return levels.bar_start(start, self.level_value), end
 
     def _record_instrument(self, instrument: Instrument, result: SymbolResult, requested: list[int | None]) -> None:
         client = get_client(instrument.exchange)
@@ -103,6 +122,9 @@ class CcxtKdataRecorder(CcxtRecorder):
         windows = coverage.drop_synthetic(
             table, instrument.entity_id, store.coverage.windows(table, instrument.entity_id), self.data_schema
         )
+        forming = coverage.partial_key(table)  # a synthetic stream's forming bars go too: no REST run rewrites them
+        coverage.drop_synthetic(forming, instrument.entity_id, store.coverage.windows(forming, instrument.entity_id),
+                                self.data_schema, {"closed": False})
         if self.repair_only:
             end = min(end, max((w.end_ms for w in windows), default=0))
         requested[1] = end

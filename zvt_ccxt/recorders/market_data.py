@@ -72,6 +72,9 @@ class MarketDataRecorder(CcxtRecorder):
         except Exception as error:  # whatever it is, what was not fetched is failed in the ledger
             result.windows[FAILED] += coverage.fail_missing(key, instrument.entity_id, start_ms, end_ms, error)
             raise
+        except KeyboardInterrupt:  # stopped: what was asked for and not fetched stays requested, interrupted
+            coverage.interrupt_missing(key, instrument.entity_id, start_ms, end_ms)
+            raise
 
     def save(
         self, key: str, instrument: Instrument, result: SymbolResult, batch: Batch, write: Callable[[Batch], int]

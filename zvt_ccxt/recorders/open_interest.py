@@ -46,6 +46,10 @@ class CcxtOpenInterestRecorder(MarketDataRecorder):
     def ledger_key(self) -> str:
         return f"{TABLE}_{self.period}"
 
+    @property
+    def range_grain(self) -> str:
+        return self.period
+
     def check_exchange(self, exchange_id: str) -> None:
         super().check_exchange(exchange_id)
         served = profile_for(exchange_id).open_interest_periods or PERIODS

@@ -100,6 +100,20 @@ def windows(data_table: str, entity_id: str) -> list[Window]:
         ]
 
 
+def latest_by_entity(data_table: str, exchange: str | None = None) -> dict[str, Window]:
+    """The latest window (by end) of every entity of ``data_table`` (of ``exchange`` only, if given)."""
+    where, parameters = _table_filter(data_table, exchange)
+    statement = text(
+        'SELECT "entity_id", "start_ms", "end_ms", "status", "rows", "error", "source" FROM "ccxt_coverage" '
+        f'WHERE {where} ORDER BY "end_ms"'
+    )
+    with _ledger_engine().connect() as connection:
+        return {
+            r.entity_id: Window(int(r.start_ms), int(r.end_ms), r.status, int(r.rows or 0), r.error, r.source)
+            for r in connection.execute(statement, parameters)
+        }
+
+
 def data_tables() -> list[str]:
     """Every data table (ledger key) with windows, sorted."""
     statement = text('SELECT DISTINCT "data_table" FROM "ccxt_coverage"')
@@ -185,12 +199,19 @@ def _add_source_column(engine: Engine) -> None:
 
 def entity_ids(data_table: str, exchange: str | None = None) -> list[str]:
     """The entities with windows for ``data_table`` (of ``exchange`` only, if given), sorted."""
-    where = '"data_table" = :data_table'
-    parameters = {"data_table": data_table}
-    if exchange:
-        # ids are {entity_type}_{exchange}_{code}: "_" is a LIKE wildcard, escaped
-        where += " AND \"entity_id\" LIKE :pattern ESCAPE '\\'"
-        parameters["pattern"] = f"%\\_{exchange}\\_%"
+    where, parameters = _table_filter(data_table, exchange)
     statement = text(f'SELECT DISTINCT "entity_id" FROM "ccxt_coverage" WHERE {where}')
     with _ledger_engine().connect() as connection:
         return sorted(r.entity_id for r in connection.execute(statement, parameters))
+
+
+def _table_filter(data_table: str, exchange: str | None) -> tuple[str, dict[str, str]]:
+    where = '"data_table" = :data_table'
+    parameters = {"data_table": data_table}
+    if exchange:
+        # ids are {entity_type}_{exchange}_{code}, or {kind}_{exchange} for an account's rows and a stream's audit
+        # log: "_" is a LIKE wildcard, escaped
+        where += " AND (\"entity_id\" LIKE :pattern ESCAPE '\\' OR \"entity_id\" LIKE :suffix ESCAPE '\\')"
+        parameters["pattern"] = f"%\\_{exchange}\\_%"
+        parameters["suffix"] = f"%\\_{exchange}"
+    return where, parameters

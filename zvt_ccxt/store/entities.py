@@ -49,6 +49,25 @@ def by_id(schema: Schema, entity_ids: Sequence[str]) -> list[StoredEntity]:
     return [StoredEntity(r.id, r.exchange, r.code, r.symbol) for r in rows]
 
 
+def listed_ms(schema: Schema, entity_id: str) -> int | None:
+    """When the stored entity ``entity_id`` was listed (epoch ms), None when unknown or not stored."""
+    rows = _rows(schema, '"list_date"', '"id" = :id', {"id": entity_id})
+    if not rows or rows[0].list_date is None:
+        return None
+    return int(pd.Timestamp(rows[0].list_date).value // 1_000_000)
+
+
+def delete(schema: Schema, entity_ids: Sequence[str]) -> None:
+    """Remove the entities ``entity_ids`` (markets only a replayed or simulated listing ever had)."""
+    if not entity_ids:
+        return
+    statement = text(f'DELETE FROM "{schema.__tablename__}" WHERE "id" IN :ids').bindparams(
+        bindparam("ids", expanding=True)
+    )
+    with engine_for(schema).begin() as connection:
+        connection.execute(statement, {"ids": list(entity_ids)})
+
+
 def save(schema: Schema, frame: pd.DataFrame) -> int:
     """Insert or update entity rows (a DataFrame of schema columns, ``id`` among them)."""
     return upsert_frame(schema, frame)

@@ -156,13 +156,17 @@ class StreamLedger:
 def replace_synthetic(series: Iterable[tuple[Table, str]]) -> int:
     """Before a live stream writes: discard the replayed or simulated windows of every ``(table, entity id)`` it
     will write, with their rows, as a live REST run does (``backfill.coverage.drop_synthetic``), so that synthetic
-    rows never sit beside live ones as if they were exchange history. Returns how many windows went."""
+    rows never sit beside live ones as if they were exchange history (a table's forming bars too, under its partial
+key). Returns how many windows went."""
     dropped = 0
     for table, entity_id in series:
-        if table.ledger is None:
-            continue
-        windows = store.coverage.windows(table.ledger, entity_id)
-        rows_where = dict(table.discard_where) or None
-        kept = coverage.drop_synthetic(table.ledger, entity_id, windows, table.schema, rows_where)
-        dropped += len(windows) - len(kept)
+        if table.ledger is not None:
+            dropped += _drop(table.ledger, entity_id, table.schema, dict(table.discard_where) or None)
+        if table.partial_ledger is not None:  # synthetic forming bars; a closed bar is replaced by its REST fetch
+            dropped += _drop(table.partial_ledger, entity_id, table.schema, {"closed": False})
     return dropped
+
+
+def _drop(key: str, entity_id: str, schema, rows_where: dict | None) -> int:
+    windows = store.coverage.windows(key, entity_id)
+    return len(windows) - len(coverage.drop_synthetic(key, entity_id, windows, schema, rows_where))

@@ -14,8 +14,11 @@ import logging
 import time
 import uuid
 
+from zvt_ccxt import provenance
+from zvt_ccxt.domain.coverage import FETCHED
 from zvt_ccxt.domain.private import CcxtStreamAudit, CryptoBalance, CryptoMyTrade, CryptoOrder, CryptoPosition
 from zvt_ccxt.exchange.redaction import redact
+from zvt_ccxt.store.coverage import Window, save
 from zvt_ccxt.store.rows import number, stamp
 from zvt_ccxt.store.writer import upsert
 from zvt_ccxt.stream.subscriptions import Subscription
@@ -26,7 +29,12 @@ logger = logging.getLogger(__name__)
 PRIVATE_CHANNELS = ("balance", "orders", "positions", "my_trades")
 
 _COMMON = ("id", "entity_id", "timestamp", "exchange", "ts_ms", "code")
-BALANCE_TABLE = Table(CryptoBalance, _COMMON + ("currency", "free", "used", "total"))
+# accounted in the coverage ledger like public rows, so each stored row's source (live, replay, simulator) is known
+# and a live stream discards synthetic ones (``stream.ledger.replace_synthetic``); they are states and fills of an
+# account, not history to fetch again, so coverage reports no unknown range between runs
+BALANCE_TABLE = Table(
+    CryptoBalance, _COMMON + ("currency", "free", "used", "total"), ledger=CryptoBalance.__tablename__
+)
 ORDER_TABLE = Table(
     CryptoOrder,
     _COMMON
@@ -43,6 +51,7 @@ ORDER_TABLE = Table(
         "average",
         "status",
     ),
+    ledger=CryptoOrder.__tablename__,
 )
 POSITION_TABLE = Table(
     CryptoPosition,
@@ -58,6 +67,7 @@ POSITION_TABLE = Table(
         "leverage",
         "margin_mode",
     ),
+    ledger=CryptoPosition.__tablename__,
 )
 MY_TRADE_TABLE = Table(
     CryptoMyTrade,
@@ -74,7 +84,10 @@ MY_TRADE_TABLE = Table(
         "fee_currency",
         "taker_or_maker",
     ),
+    ledger=CryptoMyTrade.__tablename__,
 )
+PRIVATE_TABLES = {"balance": BALANCE_TABLE, "orders": ORDER_TABLE, "positions": POSITION_TABLE,
+                  "my_trades": MY_TRADE_TABLE}
 AUDIT_COLUMNS = (
     "id",
     "entity_id",
@@ -91,6 +104,11 @@ AUDIT_COLUMNS = (
 )
 
 
+def account_entity(exchange: str) -> str:
+    """The entity id private rows of ``exchange``'s account are kept under."""
+    return f"account_{exchange}"
+
+
 class PrivateSubscription(Subscription):
     """One private channel of the account: the latest state of each balance, order and position, every fill."""
 
@@ -103,7 +121,7 @@ class PrivateSubscription(Subscription):
             "my_trades": ("myTrades", "trade", "execution"),
         }[channel]
         super().__init__(ctx, [], "private")
-        self.account = f"account_{ctx.pro.exchange_id}"
+        self.account = account_entity(ctx.pro.exchange_id)
         self.result = None
 
     async def watch(self) -> None:
@@ -207,11 +225,14 @@ class PrivateSubscription(Subscription):
 class AuditLog:
     """Audit rows of one stream session: what was opened, by whom (credentials yes/no), and how it ended."""
 
-    def __init__(self, exchange: str, authenticated: bool) -> None:
+    def __init__(self, exchange: str, authenticated: bool, source: str | None = None) -> None:
         self.exchange = exchange
         self.authenticated = authenticated
+        #: where the session's data comes from: its rows' window in the coverage ledger says so
+        self.source = source or provenance.current()
         self.session_id = uuid.uuid4().hex[:16]
         self.sequence = 0
+        self.started_ms: int | None = None
 
     def _row(
         self, event: str, channel: str | None, symbols: list[str] | None, private: bool, rows: int | None, detail: str
@@ -244,6 +265,15 @@ class AuditLog:
     ) -> None:
         row = self._row(event, channel, symbols, private, rows, detail)
         try:
-            await asyncio.to_thread(upsert, CcxtStreamAudit, AUDIT_COLUMNS, [row])
+            await asyncio.to_thread(self._write, row)
         except Exception as error:  # the audit trail must never stop a stream
             logger.warning("%s: audit row not written: %s", self.exchange, error)
+
+    def _write(self, row: tuple) -> None:
+        """The row, then the session's window (one per session, widened by each row) with its source."""
+        upsert(CcxtStreamAudit, AUDIT_COLUMNS, [row])
+        at_ms = int(time.time() * 1000)
+        if self.started_ms is None:
+            self.started_ms = at_ms
+        window = Window(self.started_ms, max(at_ms, self.started_ms) + 1, FETCHED, self.sequence, source=self.source)
+        save(CcxtStreamAudit.__tablename__, row[1], [window])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from zvt_ccxt.backfill.coverage import partial_key
 from zvt_ccxt.backfill.instruments import Instrument
 from zvt_ccxt.domain.kdata import kdata_schema
 from zvt_ccxt.domain.market_data import CryptoFunding, CryptoOrderbook, CryptoTrade
@@ -32,7 +33,8 @@ FUNDING_TABLE = Table(
 
 def kdata_table(entity_type: str, level: str) -> Table:
     schema = kdata_schema(entity_type, level)
-    return Table(schema, KDATA_COLUMNS, ledger=schema.__tablename__, bar_level=level)
+    return Table(schema, KDATA_COLUMNS, ledger=schema.__tablename__, bar_level=level,
+                 partial_ledger=partial_key(schema.__tablename__))
 
 
 def candle_row(

@@ -22,7 +22,7 @@ from zvt_ccxt.exchange.client import check_exchange_id, get_client
 from zvt_ccxt.stream.client import CACHE_LIMIT, ProClient
 from zvt_ccxt.stream.ledger import replace_synthetic
 from zvt_ccxt.stream.metrics import StreamMetrics
-from zvt_ccxt.stream.private import PRIVATE_CHANNELS, AuditLog, PrivateSubscription
+from zvt_ccxt.stream.private import PRIVATE_CHANNELS, PRIVATE_TABLES, AuditLog, PrivateSubscription, account_entity
 from zvt_ccxt.stream.rows import BOOKS_TABLE, FUNDING_TABLE, TRADES_TABLE, kdata_table
 from zvt_ccxt.stream.shards import parse_shard, publish, shard_symbols
 from zvt_ccxt.stream.subscriptions import (
@@ -165,7 +165,7 @@ class CcxtStream:
                     f"private channels {self.private} need {self.exchange_id} credentials "
                     f"(ZVT_CCXT_{self.exchange_id.upper()}_API_KEY/_SECRET or the config file)"
                 )
-            audit = AuditLog(self.exchange_id, bool(self.private) and self.pro.has_credentials)
+            audit = AuditLog(self.exchange_id, bool(self.private) and self.pro.has_credentials, provenance.current())
             await audit.record("session_start", symbols=self.symbols, detail=f"channels={','.join(self.channels)}")
             await self.pro.exchange.load_markets()
             # the source of the whole run (live, replay, simulator), kept with the windows of what it stores
@@ -290,7 +290,9 @@ class CcxtStream:
             tables.append(lambda entity: BOOKS_TABLE)
         if "funding" in self.channels:
             tables.append(lambda entity: FUNDING_TABLE)
-        return [(table(entity), entity.entity_id) for entity in entities.values() for table in tables]
+        series = [(table(entity), entity.entity_id) for entity in entities.values() for table in tables]
+        account = account_entity(self.exchange_id)
+        return series + [(PRIVATE_TABLES[channel], account) for channel in self.private]
 
     # -- background ---------------------------------------------------------------------------------
 

@@ -45,6 +45,8 @@ class Table:
     #: which rows a live run discards with a synthetic window of this ledger key, as (column, value) pairs
     #: (empty: every row inside the window)
     discard_where: tuple[tuple[str, object], ...] = ()
+    #: the ledger key of its rows stored but not accounted as covered (a forming bar), None: not kept
+    partial_ledger: str | None = None
 
 
 class _Chunk(NamedTuple):
@@ -256,6 +258,10 @@ class StreamWriter:
         if table.ledger is not None:
             stored = [chunk.rows for chunk in batch if chunk.accounted]
             self.ledger.note(table.ledger, table.columns, table.bar_level, stored)
+        if table.partial_ledger is not None:  # what they are and where they came from, without covering anything
+            partial = [chunk.rows for chunk in batch if not chunk.accounted]
+            if partial:
+                self.ledger.note(table.partial_ledger, table.columns, table.bar_level, partial)
         commit_ms = time.time() * 1000
         by_metrics: dict[int, tuple[SubscriptionMetrics, list[int | None]]] = {}
         for chunk in batch:

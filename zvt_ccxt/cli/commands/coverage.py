@@ -34,12 +34,15 @@ examples:
 
 columns: bars stored / expected over every range ever requested; no-trading: bars the exchange had no
 trades for (fetched, nothing came back); empty: before listing / after delisting; failed: inside windows
-whose request failed; unknown: never requested inside the span. source: where the windows' data came from,
-live (the exchange), replay (a cassette) or simulator; a live run fetches replayed or simulated windows again.
+whose request failed; unknown: not fetched inside the span (never asked for, or left by an interrupted run:
+its ledger windows say `interrupted`). source: where the windows' data came from, live (the exchange), replay
+(a cassette) or simulator; a live run fetches replayed or simulated windows again. The stored markets come last,
+counted per exchange and source (the source of the listing that last wrote each).
 `zvt-ccxt repair` re-fetches failed and unknown. Series of trades, funding, open interest and order books,
 recorded or streamed, have a table of their own (windows, failed and unknown ranges, source), and their failed
 and unknown ranges are listed below it; order books have no unknown ranges (no past book can be fetched) and a
-failed snapshot counts until a later snapshot succeeds.
+failed snapshot counts until a later snapshot succeeds; so do an account's rows, a stream's sessions (audit log)
+and its forming bars (`<table>_partial`: stored, not counted as covered, fetched whole by a later run).
 For alarms: run `coverage --check` after each recording (cron, a monitoring probe): exit status 1 whenever
 anything requested is failed (whatever the error) or unknown, 0 when everything requested is complete."""
 
@@ -51,7 +54,8 @@ examples:
   zvt-ccxt repair --exchange okx --replay okx-backfill
 
 Only failed and unknown windows inside what was already requested are fetched: no new bars.
-exit status: 0 nothing left to repair, 1 something still failed, 2 the command could not run as asked."""
+exit status: 0 nothing left to repair, 1 something still failed, 2 the command could not run as asked,
+130 interrupted (what was fetched is stored, the rest stays to repair)."""
 
 COLUMNS = [
     "entity_id",
@@ -206,7 +210,26 @@ def _market_data_table(frame: pd.DataFrame) -> str:
     return render_frame(shown, MARKET_DATA_COLUMNS)
 
 
+def _markets_lines(args: argparse.Namespace) -> list[str]:
+    """The stored markets per source (none with --level or --symbols, which name series)."""
+    if args.level or args.symbols:
+        return []
+    from zvt_ccxt.api import markets_coverage
+
+    frame = markets_coverage(args.exchange)
+    if args.type:
+        frame = frame[frame["markets"] == ENTITY_TYPES[args.type]]
+    return ["", render_frame(frame, list(frame.columns))] if not frame.empty else []
+
+
 def run_coverage(args: argparse.Namespace) -> int:
+    code = _run_coverage(args)
+    for line in _markets_lines(args):
+        print(line)
+    return code
+
+
+def _run_coverage(args: argparse.Namespace) -> int:
     import pandas as pd
 
     reports = _reports(args)

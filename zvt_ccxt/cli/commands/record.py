@@ -53,7 +53,8 @@ examples:
 A second run fetches only what is new (and windows that failed). Codes (btcusdt) and ccxt symbols (BTC/USDT)
 are both accepted; BASE/QUOTE:SETTLE symbols are perpetuals, others spot unless --type says so.
 Ctrl-C or SIGTERM stops it cleanly: what was fetched is stored (at most the page in flight is lost per symbol),
-coverage stays exact, the table marks the symbols cut short `interrupted`; the same command continues.
+coverage stays exact, the table marks the symbols cut short `interrupted`, and the range not fetched is saved
+`interrupted` (unknown to `coverage --check` until fetched); the same command continues.
 Add --scheduler tcp://HOST:8786 (a Dask cluster) or --scheduler local:4 (four worker processes here) to record
 as jobs, one per symbol and window, into the shared store (docs/cluster.md).
 exit status: 0 all recorded, 1 a symbol or window failed (see the table; rerun or `zvt-ccxt repair`),

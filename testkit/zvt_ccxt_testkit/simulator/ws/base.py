@@ -86,6 +86,11 @@ class Protocol:
         """Answer a REST request from the tapes, or None to pass it to the HTTP simulator."""
         return None
 
+    def book_rest(self, host: str, path: str, query: dict[str, str]) -> RestAnswer | None:
+        """Answer a REST request a stream's book is built from (a snapshot its websocket diffs follow), or None:
+        whoever serves history, this answer must come from the book the diffs are cut from."""
+        return None
+
     def interval_name(self, interval_ms: int) -> str:
         for name, ms in self.intervals.items():
             if ms == interval_ms:

@@ -150,12 +150,22 @@ class Binance(Protocol):
         if endpoint == "aggTrades" and tape is not None:
             return RestAnswer(200, self._agg_trades(tape, query))
         if endpoint == "depth" and tape is not None:
-            return RestAnswer(200, self._depth(tape, int(query.get("limit") or 100)))
+            return self._depth_answer(tape, query)
         if endpoint == "premiumIndex" and kind != "spot" and tape is not None:
             return RestAnswer(200, self._premium(tape))
         if endpoint == "klines" and tape is not None and tape.position and query.get("interval") in self.intervals:
             return RestAnswer(200, self._klines(tape, query))
         return None
+
+    def book_rest(self, host: str, path: str, query: dict[str, str]) -> RestAnswer | None:
+        kind = _REST_KINDS.get(host)
+        if kind is None or not path.startswith(_PREFIXES) or path.rsplit("/", 1)[-1] != "depth":
+            return None
+        tape = self.server.tape_by_id(self.name, query.get("symbol", ""), kind)
+        return None if tape is None else self._depth_answer(tape, query)
+
+    def _depth_answer(self, tape: Tape, query: dict[str, str]) -> RestAnswer:
+        return RestAnswer(200, self._depth(tape, int(query.get("limit") or 100)))
 
     def _klines(self, tape: Tape, query: dict[str, str]) -> list[list]:
         """Bars of the tape's trades so far (the candles REST repair reads, consistent with the stream)."""

@@ -34,7 +34,9 @@ MAX_TRADES_PER_TICK = 2000
 
 
 class WsExchangeServer:
-    """Local websocket exchange. ``rest`` (an ``ExchangeSimulator``) answers the REST calls the tapes do not."""
+    """Local websocket exchange. ``rest`` (an ``ExchangeSimulator``) answers the REST calls the tapes do not; with
+    ``history_from_rest`` it answers every REST call but those a stream's book is built from (``book_rest``), so
+    history reaches back before the tapes began while books still agree with their websocket diffs."""
 
     def __init__(
         self,
@@ -44,8 +46,10 @@ class WsExchangeServer:
         tick_s: float = 0.005,
         funding_every_s: float = 0.2,
         host: str = "127.0.0.1",
+        history_from_rest: bool = False,
     ) -> None:
         self.rest_sim = rest
+        self.history_from_rest = history_from_rest
         if start_ms is None:
             now = rest.now_ms if rest is not None else int(time.time() * 1000)
             start_ms = (now - 2 * HOUR) // MINUTE * MINUTE
@@ -436,7 +440,10 @@ class WsExchangeServer:
         host, path = request.match_info["host"], "/" + request.match_info["path"]
         query = dict(request.query)
         for protocol in self.protocols.values():
-            answer = protocol.rest(host, path, query)
+            if self.history_from_rest:
+                answer = protocol.book_rest(host, path, query)
+            else:
+                answer = protocol.rest(host, path, query)
             if answer is not None:
                 return web.json_response(answer.body, status=answer.status, dumps=dumps)
         if self.rest_sim is None:
