@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, NoSuchTableError
 from zvt_ccxt import clock, provenance
 from zvt_ccxt.domain.coverage import CcxtCoverage
 from zvt_ccxt.domain.schema import Schema
+from zvt_ccxt.store.dialect import Together
 from zvt_ccxt.store.engines import engine_for
 from zvt_ccxt.store.rows import sql_datetime, sql_datetimes
 from zvt_ccxt.store.writer import upsert
@@ -58,7 +59,14 @@ def save(data_table: str, entity_id: str, windows: Sequence[Window]) -> None:
     """Record the outcome of ``windows`` (one transaction)."""
     if not windows:
         return
-    _ledger_engine()
+    ledger = entries(data_table, entity_id, windows)
+    upsert(ledger.schema, ledger.columns, ledger.rows)
+
+
+def entries(data_table: str, entity_id: str, windows: Sequence[Window]) -> Together:
+    """The ledger rows of ``windows``, for a write of their data rows to store in the same transaction
+    (``writer.upsert`` or ``writer.prepare_bars`` with ``together=``)."""
+    engine = _ledger_engine()
     source = provenance.current()
     starts = sql_datetimes([w.start_ms for w in windows])
     updated = sql_datetime(pd.Timestamp(clock.now_ms(), unit="ms"))
@@ -78,7 +86,7 @@ def save(data_table: str, entity_id: str, windows: Sequence[Window]) -> None:
         )
         for w, start in zip(windows, starts, strict=True)
     ]
-    upsert(CcxtCoverage, _COLUMNS, rows)
+    return Together(engine, CcxtCoverage, _COLUMNS, rows)
 
 
 def windows(data_table: str, entity_id: str) -> list[Window]:
