@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,7 +24,7 @@ from zvt_ccxt_testkit import simulated  # noqa: E402
 from zvt_ccxt_testkit.simulated_exchanges import point_this_process  # noqa: E402
 from zvt_ccxt_testkit.simulator.server import WeightLimit  # noqa: E402
 
-from conftest import SIM_NOW, empty_store  # noqa: E402
+from conftest import DATABASES, SIM_NOW, empty_store  # noqa: E402
 
 #: request weight a minute per client address
 LIMIT = 1200
@@ -47,9 +48,24 @@ def exchange():
         yield simulator
 
 
+@pytest.fixture(scope="module", params=DATABASES)
+def shared_store(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The store the driver and the workers share, one module pass per entry of ``DATABASES``: zvt's SQLite files
+    under this session's ``ZVT_HOME``, or the session's PostgreSQL server (``ZVT_CCXT_DB_URL``)."""
+    from zvt_ccxt.config import DB_URL_ENV
+
+    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    with pytest.MonkeyPatch.context() as patch:
+        if url is None:
+            patch.delenv(DB_URL_ENV, raising=False)
+        else:
+            patch.setenv(DB_URL_ENV, url)
+        yield url
+
+
 @pytest.fixture(scope="module")
-def client(exchange):
-    """Two single-threaded worker processes, pointed at the simulator like this process."""
+def client(exchange, shared_store):
+    """Two single-threaded worker processes, pointed at the simulator and the shared store like this process."""
     from zvt_ccxt.cluster import WorkerSetup, local_cluster
 
     setup = functools.partial(
@@ -62,7 +78,7 @@ def client(exchange):
 
 
 @pytest.fixture
-def clean(exchange, store):
+def clean(exchange, shared_store, store):
     exchange.clear_faults()
     yield exchange
 
