@@ -34,6 +34,8 @@ PAGE = 100
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "LUNA/USDT"]
 DAY_MS = 86_400_000
 START = (SIM_NOW // 60_000) * 60_000 - DAY_MS
+#: how long a job may store nothing before its worker is restarted, in these tests
+STALL_SECONDS = 5.0
 FAST_RETRY = {"attempts": 4, "initial_wait": 0.05, "max_wait": 0.2, "max_server_wait": 10}
 
 
@@ -227,6 +229,34 @@ def test_a_worker_killed_mid_run_leaves_the_tables_of_a_clean_local_run(clean, c
     summary = outcome["summary"]
     _assert_complete(summary)
     assert [(r.symbol, r.rows) for r in summary.results] == [(r.symbol, r.rows) for r in local.results]
+    rows = _stored_rows()
+    assert len(rows) == len({row[0] for row in rows})
+    assert rows == expected
+
+
+def test_a_job_that_stops_making_progress_is_given_up_and_run_again(clean, client):
+    from zvt_ccxt_testkit.simulated_exchanges import hang_next_request
+
+    symbols = SYMBOLS[:2]
+    local = _record(symbols)
+    assert local.ok
+    expected = _stored_rows()
+    empty_store()
+
+    before = client.run(os.getpid)
+    hung = sorted(before)[0]
+    client.run(hang_next_request, "/klines", workers=[hung])
+    outcome = {}
+    runner = threading.Thread(
+        target=lambda: outcome.update(summary=_record(symbols, client=client, stall_seconds=STALL_SECONDS)),
+        daemon=True,
+    )
+    runner.start()
+    runner.join(STALL_SECONDS + 40)
+    assert not runner.is_alive(), "the run still waits for the hung job"
+    _assert_complete(outcome["summary"])
+    # the hung worker's process was replaced, and its job ran again
+    assert before[hung] not in client.run(os.getpid).values()
     rows = _stored_rows()
     assert len(rows) == len({row[0] for row in rows})
     assert rows == expected

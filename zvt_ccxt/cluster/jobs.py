@@ -60,6 +60,40 @@ def schema_of(data_table: str) -> Schema:
     raise ValueError(f"no zvt-ccxt schema stores into {data_table!r}")
 
 
+#: the Dask event topic a running job reports its progress under (the driver's stall watch reads it)
+PROGRESS_TOPIC = "zvt-ccxt-progress"
+#: the least time between two progress events of one job, in seconds
+BEAT_SECONDS = 1.0
+
+
+def reports_pages(job: Job) -> bool:
+    """True for a job whose recorder reports each page it stores (klines): the ones a stall watch can judge."""
+    return job.data_table.endswith("_kdata")
+
+
+class _Heartbeat:
+    """Sends ``{"key", "worker"}`` under ``PROGRESS_TOPIC`` when the job starts and, at most every
+    ``BEAT_SECONDS``, when its recorder reports a page stored; outside a Dask worker it does nothing."""
+
+    def __init__(self, key: str) -> None:
+        try:
+            from distributed import get_worker
+
+            self._worker = get_worker()
+        except (ImportError, ValueError):  # run in the driver's process (a test, a debugger)
+            self._worker = None
+        self._key = key
+        self._last = 0.0
+        self.beat(force=True)
+
+    def beat(self, *_: object, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._worker is None or (not force and now - self._last < BEAT_SECONDS):
+            return
+        self._last = now
+        self._worker.log_event(PROGRESS_TOPIC, {"key": self._key, "worker": self._worker.address})
+
+
 def run_job(job: Job, *after: object) -> JobOutcome:
     """Record ``job`` in this process (``after``: the outcomes of the jobs it waits for, unused)."""
     from zvt_ccxt.cluster import worker
@@ -71,12 +105,16 @@ def run_job(job: Job, *after: object) -> JobOutcome:
     bind_database()
     started = time.monotonic()
     schema = schema_of(job.data_table)
+    options = dict(job.options)
+    heartbeat = _Heartbeat(job.key)
+    if reports_pages(job):
+        options["progress"] = heartbeat.beat
     summary = schema.record_data(
         provider="ccxt",
         entity_ids=[job.entity_id],
         start_timestamp=job.start_ms,
         end_timestamp=job.end_ms,
-        **job.options,
+        **options,
     )
     results = [r for r in summary.results if r.entity_id == job.entity_id]
     if results:
