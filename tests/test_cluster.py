@@ -262,6 +262,39 @@ def test_a_job_that_stops_making_progress_is_given_up_and_run_again(clean, clien
     assert rows == expected
 
 
+def test_the_database_restarted_mid_run_leaves_the_tables_of_a_clean_local_run(clean, client, shared_store, request):
+    if shared_store is None:
+        pytest.skip("a database server to restart: the PostgreSQL case")
+    server = request.getfixturevalue("postgres_server")
+    symbols = SYMBOLS[:2]
+    local = _record(symbols)
+    assert local.ok
+    expected = _stored_rows()
+    empty_store()
+
+    progress = threading.Event()
+    outcome = {}
+
+    def on_update(view):
+        if view.jobs_done >= 1:
+            progress.set()
+
+    runner = threading.Thread(
+        target=lambda: outcome.update(summary=_record(symbols, client=client, on_update=on_update)), daemon=True
+    )
+    runner.start()
+    assert progress.wait(60), "no job finished"
+    server.restart("immediate")  # a crash: every connection breaks, committed rows stay
+    runner.join(90)
+    assert not runner.is_alive()
+    summary = outcome["summary"]
+    _assert_complete(summary)
+    assert [(r.symbol, r.rows) for r in summary.results] == [(r.symbol, r.rows) for r in local.results]
+    rows = _stored_rows()
+    assert len(rows) == len({row[0] for row in rows})
+    assert rows == expected
+
+
 def test_record_command_runs_on_the_scheduler_with_one_progress_line(clean, client, capsys):
     from zvt_ccxt.cli import main
 

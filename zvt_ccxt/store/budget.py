@@ -7,6 +7,7 @@ writers; PostgreSQL re-reads a row another transaction just changed before updat
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -16,10 +17,11 @@ from sqlalchemy.exc import OperationalError
 
 from zvt_ccxt.domain.budget import CcxtRateBudget
 from zvt_ccxt.errors import StorageError
+from zvt_ccxt.store.dialect import RETRY_FIRST_PAUSE, RETRY_MAX_PAUSE, RETRY_SECONDS
 from zvt_ccxt.store.engines import engine_for
 
 T = TypeVar("T")
-#: tries of a budget statement the database turns away for now
+#: tries of a budget statement the database turns away for now, at least (then until ``RETRY_SECONDS``)
 ATTEMPTS = 6
 
 _ENSURE = text(
@@ -55,14 +57,18 @@ def ensure(exchange: str, egress: str) -> str:
 
 
 def _retried(work: Callable[[], T], doing: str) -> T:
-    """``work()``, tried again a few times when the database turns it away for now (a busy SQLite file)."""
-    for attempt in range(ATTEMPTS):
+    """``work()``, tried again while the database turns it away for now: a busy SQLite file, or a PostgreSQL
+    server restarting (for as long as a write would retry, ``dialect.RETRY_SECONDS``)."""
+    deadline = time.monotonic() + RETRY_SECONDS
+    pause = RETRY_FIRST_PAUSE
+    for attempt in itertools.count():
         try:
             return work()
         except OperationalError as error:
-            if attempt == ATTEMPTS - 1:
+            if attempt >= ATTEMPTS - 1 and time.monotonic() + pause > deadline:
                 raise StorageError(f"{doing} failed: {error}") from error
-            time.sleep(0.01 * 2**attempt)
+            time.sleep(pause)
+            pause = min(pause * 2, RETRY_MAX_PAUSE)
     raise AssertionError("unreachable")
 
 
