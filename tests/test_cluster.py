@@ -34,6 +34,8 @@ PAGE = 100
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "LUNA/USDT"]
 DAY_MS = 86_400_000
 START = (SIM_NOW // 60_000) * 60_000 - DAY_MS
+#: bars of a job's window
+WINDOW_BARS = 500
 #: how long a job may store nothing before its worker is restarted, in these tests
 STALL_SECONDS = 5.0
 FAST_RETRY = {"attempts": 4, "initial_wait": 0.05, "max_wait": 0.2, "max_server_wait": 10}
@@ -93,7 +95,7 @@ def _schema():
 
 def _record(symbols, **kwargs):
     return _schema().record_data(
-        provider="ccxt", exchange="binance", symbols=symbols, start_timestamp=START, window_bars=500, **kwargs
+        provider="ccxt", exchange="binance", symbols=symbols, start_timestamp=START, window_bars=WINDOW_BARS, **kwargs
     )
 
 
