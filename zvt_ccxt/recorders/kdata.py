@@ -195,11 +195,11 @@ class _KdataWriter:
         #: the stored bar after the gap, and the stored bar before that one, read before the gap is walked
         self.following: StoredBar | None = None
         self.before_following: StoredBar | None = None
-        # bars and windows not written yet: a batch of pages goes in one transaction, windows after their bars
+        # bars and windows not written yet: a batch of pages and the windows it completes go in one transaction
         self.unwritten: list[tuple[Candles, np.ndarray]] = []
         self.unwritten_rows = 0
         self.unsaved: list[coverage.Window] = []
-        # batches are encoded here and written by a thread of their own, in order, windows after their bars
+        # batches are encoded here and written by a thread of their own, in order
         self.behind = WriteBehind()
 
     def begin(self, start_ms: int, end_ms: int) -> None:
