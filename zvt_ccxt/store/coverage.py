@@ -70,7 +70,7 @@ def entries(data_table: str, entity_id: str, windows: Sequence[Window]) -> Toget
     source = provenance.current()
     starts = sql_datetimes([w.start_ms for w in windows])
     updated = sql_datetime(pd.Timestamp(clock.now_ms(), unit="ms"))
-    rows = [
+    rows: list[Sequence] = [
         (
             f"{data_table}|{entity_id}|{w.start_ms}",
             entity_id,
