@@ -13,7 +13,7 @@ import time
 from benchmarks import backfill_report
 from benchmarks.harness import ROOT, Table
 
-SUITES = ("cpu", "rate", "stream", "postgres", "cluster", "peers-stream", "peers-backfill")
+SUITES = ("cpu", "rate", "stream", "stream-postgres", "postgres", "cluster", "peers-stream", "peers-backfill")
 
 
 def main() -> None:
@@ -42,6 +42,11 @@ def main() -> None:
         from benchmarks import streaming_report
 
         tables += _show(streaming_report.run(quick=args.quick))
+    if "stream-postgres" in chosen and "stream" not in chosen:  # "stream" includes it
+        from benchmarks import captures, streaming_report
+
+        if captures.captures_dir() is not None:
+            tables += _show([streaming_report.postgres_streams(0.1 if args.quick else 1.0)])
     if "peers-stream" in chosen:
         from benchmarks import peers_stream
 

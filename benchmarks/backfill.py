@@ -80,6 +80,7 @@ def record(
     symbols: list[str],
     rate_limit: bool = False,
     workers: int | None = None,
+    processes: int | None = None,
     resume: bool = False,
     profile: bool = False,
     bar_path: str = "dialect",
@@ -98,6 +99,8 @@ def record(
 
     start, _ = span(days)
     extra = {} if workers is None else {"workers": workers}
+    if processes is not None:
+        extra["processes"] = processes
     if bar_path == "rows":
         from zvt_ccxt.store import sqlite_records
 

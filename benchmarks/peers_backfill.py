@@ -163,13 +163,25 @@ def _ours_command(base_url: str, pairs: list[str], days: int) -> dict:
 
 
 def _ours_inprocess(base_url: str, pairs: list[str], days: int, limited: bool) -> dict:
+    return _ours_inprocess_cfg(base_url, pairs, days, limited, _parallelism(len(pairs)))
+
+
+def _parallelism(pairs: int) -> dict:
+    """What ``zvt-ccxt record`` chooses by default: a process per core, 8 symbols at once in all."""
+    if pairs < 2:
+        return {}
+    processes = min(os.cpu_count() or 1, pairs)
+    return {"processes": processes, "workers": max(1, min(pairs, 8) // processes)}
+
+
+def _ours_inprocess_cfg(base_url: str, pairs: list[str], days: int, limited: bool, options: dict) -> dict:
     start, end = backfill.span(days)
     with tempfile.TemporaryDirectory(prefix="zvt-ccxt-bench-") as scratch:
         home = Path(scratch) / "home"
         before = _statuses(base_url)
         started = time.perf_counter()
         result = run_child("backfill", "record", home, base_url=base_url, days=days, symbols=pairs, rate_limit=limited,
-                           workers=8 if len(pairs) > 1 else None)
+                           **options)
         whole = time.perf_counter() - started
         statuses = _delta(_statuses(base_url), before)
         counted = run_child("peers_backfill", "stored_candles", home, pairs=pairs, start_ms=start, end_ms=end)
@@ -229,8 +241,9 @@ def run(quick: bool = False) -> list[Table]:
         "Candles/s = candles asked for (pairs x days x 1,440) / seconds. Whole command: the command a user types, "
         "from start to exit (imports, markets, download, files). In-process: freqtrade's `start_download_data` "
         "after its imports (configuration and markets included); zvt-ccxt's `CryptoPair1mKdata.record_data` "
-        "(workers=8 for 20 pairs) after the markets were loaded, rate limiting on only in (c). freqtrade writes "
-        "feather files without an index and keeps candles outside the asked range ('stored' counts them); zvt-ccxt "
+        f"({_parallelism(20)} for 20 pairs, what `zvt-ccxt record` picks here) after the markets were loaded, "
+        "rate limiting on only in (c). freqtrade writes feather files without an index and keeps candles outside "
+        "the asked range ('stored' counts them); zvt-ccxt "
         "writes SQLite with zvt's indexes and its coverage ledger. 1-minute load average after each round: "
         + ", ".join(f"{x:.1f}" for x in loads) + "."
     )

@@ -40,12 +40,12 @@ def _cpu() -> float:
 
 
 def _server_stats(base_url: str) -> dict:
-    with urllib.request.urlopen(f"{base_url}/_bench/stats", timeout=10) as answer:
+    with urllib.request.urlopen(f"{base_url}/_bench/stats", timeout=60) as answer:
         return json.loads(answer.read())
 
 
 def shard(base_url: str, ws_url: str, exchange: str, shard: str, settle_s: float = 1.0,
-          timeout_s: float = 300.0) -> dict:
+          timeout_s: float = 300.0, weights: dict | None = None) -> dict:
     """One shard of the replayed symbols into the store, until the server has sent everything and this
     shard's trade rows stopped changing for ``settle_s``; times the last commit (measured in a child)."""
     import asyncio
@@ -55,7 +55,7 @@ def shard(base_url: str, ws_url: str, exchange: str, shard: str, settle_s: float
 
     channels = ["trades", "ohlcv"] if exchange == "binance" else ["trades"]
     stream = CcxtStream(exchange, SYMBOLS[exchange], channels, "1m", stall_after=60, stall_factor=1e6, shard=shard,
-                        shard_status_dir=tempfile.mkdtemp(prefix="shards-"))
+                        shard_status_dir=tempfile.mkdtemp(prefix="shards-"), shard_weights=weights)
 
     async def scenario() -> dict:
         task = asyncio.ensure_future(stream.run())
@@ -69,7 +69,10 @@ def shard(base_url: str, ws_url: str, exchange: str, shard: str, settle_s: float
             if rows != last_rows:
                 last_rows, last_change = rows, time.time()
             if not server_done:
-                server_done = (await asyncio.to_thread(_server_stats, base_url))["done"]
+                try:
+                    server_done = (await asyncio.to_thread(_server_stats, base_url))["done"]
+                except OSError:  # a server busy sending (or a loaded machine) answers late: ask again
+                    pass
             elif time.time() - last_change > settle_s and rows >= stream.metrics.total("messages", "trades"):
                 break
             await asyncio.sleep(0.02 if server_done else 0.2)
@@ -90,15 +93,32 @@ def single(base_url: str, ws_url: str, exchange: str) -> dict:
     return shard(base_url, ws_url, exchange, "1/1")
 
 
+def shard_weights(exchange: str, frames: int) -> dict[str, int]:
+    """Each replayed symbol's frames in the replay: the weights a user gives ``--shard-weights`` from each
+    symbol's recent message count."""
+    from collections import Counter
+
+    from benchmarks.replay_server import selected_frames
+
+    def market_of(key: str) -> str:  # "sushiusdt@aggTrade" / "trades:BTC-USDT" -> "SUSHI" / "BTC"
+        if exchange == "binance":
+            return key.split("@")[0].upper().removesuffix("USDT")
+        return key.split(":")[1].split("-")[0]
+
+    counts = Counter(market_of(key) for key, _ in selected_frames(exchange, frames)[0])
+    return {symbol: counts.get(symbol.split("/")[0], 0) or 1 for symbol in SYMBOLS[exchange]}
+
+
 def _sharded(exchange: str, frames: int) -> dict:
     from benchmarks.streaming_report import replay_server
 
+    weights = shard_weights(exchange, frames)
     with replay_server("--exchange", exchange, "--frames", str(frames), *WAIT) as info, \
             tempfile.TemporaryDirectory(prefix="zvt-ccxt-shards-") as home:
         expect = _server_stats(info["base_url"])["trades"]
         with concurrent.futures.ThreadPoolExecutor(SHARDS) as pool:
             futures = [pool.submit(run_child, "peers_stream", "shard", zvt_home=Path(home), base_url=info["base_url"],
-                                   ws_url=info["ws_url"], exchange=exchange, shard=f"{i}/{SHARDS}")
+                                   ws_url=info["ws_url"], exchange=exchange, shard=f"{i}/{SHARDS}", weights=weights)
                        for i in range(1, SHARDS + 1)]
             parts = [f.result() for f in futures]
         stats = _server_stats(info["base_url"])
@@ -176,6 +196,7 @@ def run(quick: bool = False) -> list[Table]:
     table = Table(f"7. Streams vs cryptofeed {version(python, 'cryptofeed')}: the same captured frames, the same "
                   f"server, {SHARDS} shard processes into one SQLite store")
     repeat = 1 if quick else REPEAT
+    load_at_start = os.getloadavg()
     notes: list[str] = []
     for exchange, frames in FRAMES.items():
         frames = int(frames * (0.1 if quick else 1.0))
@@ -238,7 +259,8 @@ def run(quick: bool = False) -> list[Table]:
         "--ignore-requires-python (benchmarks/requirements-cryptofeed3.txt). Its callbacks only count. zvt-ccxt's "
         "shards are `CcxtStream(shard='i/2')` in two processes with one ZVT_HOME, each storing its symbols' trades "
         "and closed 1m candles; a sharded run is timed to the later shard's last commit. CPU-seconds are counted "
-        "from subscription to the end (imports excluded). Load average at the start of the table: "
+        "from subscription to the end (imports excluded). Load average (1, 5, 15 min) at the start of the table: "
+        + ", ".join(f"{x:.2f}" for x in load_at_start) + "; at its end: "
         + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + "."
     )
     return [table]

@@ -1,10 +1,12 @@
 """Benchmark 7: a year of 1m candles through the recorder into PostgreSQL, beside the ceilings measured in the
 same run: ccxt's parse alone (``backfill.parse_only``) and psycopg's COPY of the same rows into the same table
 (its indexes included). The server is the test kit's throwaway PostgreSQL (a fresh cluster in a temporary
-directory, default settings); each path runs in a process of its own."""
+directory) with PostgreSQL's default durability put back (``DURABLE_SETTINGS``: the test kit turns fsync off for
+tests); each path runs in a process of its own, and the server's CPU time is counted per path."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -13,6 +15,26 @@ from benchmarks.backfill_report import Sizes, _best, _server_args
 from benchmarks.harness import Row, Stopwatch, Table, mb, rate, run_child, server_process
 
 TABLE = "cryptopair_1m_kdata"
+#: PostgreSQL's own defaults for what the test kit's server relaxes (fsync, full-page writes, WAL for replicas)
+DURABLE_SETTINGS = {"fsync": "on", "full_page_writes": "on", "wal_level": "replica", "max_wal_senders": "10"}
+
+
+def _server_cpu_seconds(postmaster: int | None) -> float:
+    """CPU seconds the server has used: the postmaster, its live processes and the ended ones it reaped."""
+    import psutil
+
+    if postmaster is None:
+        return float("nan")
+    process = psutil.Process(postmaster)
+    times = process.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in process.children(recursive=True):
+        try:
+            child_times = child.cpu_times()
+        except psutil.Error:  # a backend that ended meanwhile is counted by the postmaster once reaped
+            continue
+        total += child_times.user + child_times.system
+    return total
 
 
 def _connect(db_url: str):
@@ -78,18 +100,24 @@ def postgres_backfill(sizes: Sizes) -> Table:
 
     days = sizes.cpu_days
     runs: dict[str, list[dict]] = {"recorder": [], "parse": [], "copy": []}
-    with tempfile.TemporaryDirectory(prefix="zvt-ccxt-bench-") as scratch, throwaway_postgres() as server, \
-            server_process(*_server_args(days)) as url:
+    with tempfile.TemporaryDirectory(prefix="zvt-ccxt-bench-") as scratch, \
+            throwaway_postgres(settings=DURABLE_SETTINGS) as server, server_process(*_server_args(days)) as url:
         db_url = server.url
+
+        def measured(name: str, *args, **kwargs) -> None:
+            before = _server_cpu_seconds(server.pid)
+            result = run_child(*args, **kwargs)
+            result["server_cpu_seconds"] = _server_cpu_seconds(server.pid) - before
+            result["load_after"] = os.getloadavg()[0]
+            runs[name].append(result)
+
         for attempt in range(sizes.repeat):
             run_child("postgres", "empty", db_url=db_url)
             home = Path(scratch) / f"recorder-{attempt}"
-            runs["recorder"].append(
-                run_child("backfill", "record", home, base_url=url, days=days, symbols=[backfill.SYMBOL],
-                          resume=True, db_url=db_url)
-            )
-            runs["copy"].append(run_child("postgres", "copy_ceiling", db_url=db_url))
-            runs["parse"].append(run_child("backfill", "parse_only", base_url=url, days=days))
+            measured("recorder", "backfill", "record", home, base_url=url, days=days, symbols=[backfill.SYMBOL],
+                     resume=True, db_url=db_url)
+            measured("copy", "postgres", "copy_ceiling", db_url=db_url)
+            measured("parse", "backfill", "parse_only", base_url=url, days=days)
     best = {name: _best(found) for name, found in runs.items()}
     recorder, parse, copy = best["recorder"], best["parse"], best["copy"]
     ceiling = min(parse["rate"], copy["rate"])
@@ -107,6 +135,12 @@ def postgres_backfill(sizes: Sizes) -> Table:
         Row("second run of the finished backfill, wall time", f"{recorder['resume_seconds'] * 1000:,.1f} ms",
             f"first run {recorder['seconds']:.2f} s", f"{recorder['resume_seconds'] / recorder['seconds']:.2%}"),
         Row("recorder CPU time (all threads) per wall second", f"{recorder['cpu_seconds'] / recorder['seconds']:.2f}"),
+        Row("CPU seconds: recorder process / server, (b) client, (c) server (both COPYs)",
+            f"{recorder['cpu_seconds']:.2f} / {recorder['server_cpu_seconds']:.2f}, {parse['cpu_seconds']:.2f}, "
+            f"{copy['server_cpu_seconds']:.2f}"),
+        Row("1-minute load average after each best run: recorder, (b), (c)",
+            f"{recorder['load_after']:.1f}, {parse['load_after']:.1f}, {copy['load_after']:.1f}",
+            f"during the recorder: {recorder['load_average']:.1f}"),
         Row("peak RSS: recorder", mb(recorder["peak_rss_mb"])),
         Row("size on the server: table / its indexes, per row",
             f"{copy['table_bytes'] / copy['rows']:.0f} B / {copy['index_bytes'] / copy['rows']:.0f} B",
@@ -115,7 +149,8 @@ def postgres_backfill(sizes: Sizes) -> Table:
     table.notes.append(
         f"Best of {sizes.repeat} runs per path; medians: recorder {rate(recorder['median_rate'])}, (b) "
         f"{rate(parse['median_rate'])}, (c) {rate(copy['median_rate'])}. The server runs on the same 2 cores as "
-        "the client (default settings, fsync on). The recorder writes each batch as one binary COPY built by numpy "
+        "the client, with PostgreSQL's default durability (fsync, full-page writes, wal_level replica; other settings "
+        "default). The recorder writes each batch as one binary COPY built by numpy "
         "(`zvt_ccxt/store/pg_binary.py`), straight into the table where the series has no bars in the batch's span, "
         "else into a staging table followed by `INSERT ... SELECT ... ON CONFLICT (id) DO UPDATE`; the table has "
         "its primary key and the (entity_id, timestamp) and (timestamp) indexes on every path."

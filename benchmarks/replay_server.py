@@ -98,7 +98,9 @@ class ReplayServer:
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True, max_msg_size=0)
         await ws.prepare(request)
-        combined = request.path.startswith("/binance/stream")
+        # combined streams (``/stream?streams=...``): cryptofeed 2.x asks for ``/stream``, 3.x for USD-M's
+        # ``/market/stream`` (and ``/public/stream`` for books); ccxt subscribes on a raw ``/ws`` socket
+        combined = request.path.startswith("/binance/") and request.path.rstrip("/").endswith("/stream")
         conn = Connection(ws, combined)
         if combined:
             conn.streams |= set(parse_qs(request.query_string).get("streams", [""])[0].split("/"))

@@ -140,8 +140,14 @@ def stream(
     timeout_s: float = 300.0,
     idle_s: float = 20.0,
     profile: bool = False,
+    db_url: str | None = None,
 ) -> dict:
-    """Stream trades and 1m candles of the replayed symbols until ``expect_trades`` trade rows are committed."""
+    """Stream trades and 1m candles of the replayed symbols until ``expect_trades`` trade rows are committed
+    (into ``db_url``'s database when given: PostgreSQL, else the SQLite files)."""
+    import os
+
+    if db_url:
+        os.environ["ZVT_CCXT_DB_URL"] = db_url
     from benchmarks.harness import peak_rss_mb
     from zvt_ccxt.exchange.client import client_hook
     from zvt_ccxt.stream import CcxtStream

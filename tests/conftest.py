@@ -64,13 +64,21 @@ def sim(store) -> Iterator[object]:
 
 @contextlib.contextmanager
 def statements_sent(schema) -> Iterator[list[str]]:
-    """The statements SQLite runs on ``schema``'s database inside the block (each cut to 200 characters)."""
-    from sqlalchemy import event
-
+    """The statements the database driver sends for ``schema``'s database inside the block (each cut to 200
+    characters): SQLite's own trace on SQLite; on PostgreSQL every statement psycopg executes or copies with."""
     engine = engine_for(schema)
-    if engine.dialect.name != "sqlite":  # the order of statements is the recorder's, the same on every database
-        pytest.skip("statements are traced on SQLite only")
     sent: list[str] = []
+    if engine.dialect.name == "sqlite":
+        with _sqlite_traced(engine, sent):
+            yield sent
+    else:
+        with _psycopg_traced(sent):
+            yield sent
+
+
+@contextlib.contextmanager
+def _sqlite_traced(engine, sent: list[str]) -> Iterator[None]:
+    from sqlalchemy import event
 
     def trace(dbapi_connection, _record) -> None:
         dbapi_connection.set_trace_callback(lambda sql: sent.append(sql[:200]))
@@ -78,10 +86,34 @@ def statements_sent(schema) -> Iterator[list[str]]:
     event.listen(engine, "connect", trace)
     engine.dispose()
     try:
-        yield sent
+        yield
     finally:
         event.remove(engine, "connect", trace)
         engine.dispose()
+
+
+@contextlib.contextmanager
+def _psycopg_traced(sent: list[str]) -> Iterator[None]:
+    import psycopg
+
+    def text_of(query) -> str:
+        return query if isinstance(query, str) else query.decode() if isinstance(query, bytes) else str(query)
+
+    originals = {name: getattr(psycopg.Cursor, name) for name in ("execute", "executemany", "copy")}
+
+    def traced(name: str):
+        def send(cursor, query, *args, **kwargs):
+            sent.append(text_of(query).lstrip()[:200])
+            return originals[name](cursor, query, *args, **kwargs)
+        return send
+
+    for name in originals:
+        setattr(psycopg.Cursor, name, traced(name))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(psycopg.Cursor, name, original)
 
 
 #: the stores storage tests run on: zvt's SQLite files, and a PostgreSQL server started by the test session

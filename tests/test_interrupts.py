@@ -74,6 +74,10 @@ def _ms(text: str) -> int:
     return levels.to_utc_ms(text)
 
 
+def _served_bar_times(served, start_ms: int, last_ms: int) -> list[int]:
+    return [int(bar[0]) for bar in served.rest.ohlcv("binance", "BTC/USDT", "1m", start_ms, last_ms)]
+
+
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_klines_interrupted_keep_what_was_fetched_with_exact_coverage(tmp_path, number):
     home = tmp_path / "home"
@@ -107,16 +111,22 @@ def test_klines_interrupted_keep_what_was_fetched_with_exact_coverage(tmp_path, 
         # every page the simulator served was stored, but for the one in flight
         assert _requests(served, "klines", "BTCUSDT") - len(fetched) <= 1
 
+        started_ms = int(time.time() * 1000)
         again = _record(environment, "--level", "1m")
         out, err = again.communicate(timeout=300)
         assert again.returncode == 0, (out, err)
+        ended_ms = int(time.time() * 1000)
         with _db(home, "cryptopair_1m_kdata") as connection:
-            (count,) = connection.execute(
-                'SELECT COUNT(*) FROM "cryptopair_1m_kdata" WHERE "entity_id" = ?', ("cryptopair_binance_btcusdt",)
-            ).fetchone()
+            rows = connection.execute(
+                'SELECT "timestamp" FROM "cryptopair_1m_kdata" WHERE "entity_id" = ?', ("cryptopair_binance_btcusdt",)
+            ).fetchall()
+        completed = sorted(_ms(ts) for (ts,) in rows)
         start = levels.bar_start(served.rest.now_ms, "1d") - DAYS * levels.DAY_MS
-        assert count == len(served.rest.ohlcv("binance", "BTC/USDT", "1m", start, levels.bar_start(
-            int(time.time() * 1000), "1m") - 1))
+        # every closed bar from the start on, without a hole; the last one closed while the second run ran (a
+        # minute may turn over during it, so the bound is the bar closed at its start or at its end)
+        assert completed == _served_bar_times(served, start, completed[-1])
+        assert levels.bar_start(started_ms, "1m") - 60_000 <= completed[-1] < levels.bar_start(ended_ms, "1m")
+
 
 
 def test_trades_interrupted_keep_each_saved_window_whole(tmp_path):

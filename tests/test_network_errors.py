@@ -84,3 +84,21 @@ def test_the_command_fails_within_seconds_with_one_line(tmp_path):
     assert "Traceback" not in result.stderr
     # retrying would add a minute (six attempts, backoff up to 30 s); failing at once adds a request or two
     assert elapsed < baseline + 10, f"took {elapsed:.1f} s, a command without requests {baseline:.1f} s"
+    # what an alarm runs next sees the failed run, though no market could be loaded
+    check = timed("coverage", "--check")[0]
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert "cryptopair_okx_btcusdt 1h: failed" in check.stdout, check.stdout
+
+
+def test_a_run_that_could_not_load_the_markets_leaves_its_range_failed(patient_retries):
+    from zvt_ccxt import store as ledger
+    from zvt_ccxt.domain import CryptoTrade
+    from zvt_ccxt.domain.coverage import FAILED
+
+    with client_hook(pointing_hook(f"http://127.0.0.1:{_closed_port()}")), pytest.raises(ExchangeRequestError):
+        CryptoTrade.record_data(provider="ccxt", exchange="binance", symbols=["BTC/USDT:USDT", "ethusdt"],
+                                start_timestamp="2024-01-01")
+    for entity_id in ("cryptoperp_binance_btcusdt", "cryptopair_binance_ethusdt"):
+        [window] = ledger.coverage.windows("crypto_trade", entity_id)
+        assert window.status == FAILED and window.start_ms == 1_704_067_200_000
+        assert "connection refused" in window.error

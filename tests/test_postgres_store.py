@@ -249,3 +249,39 @@ def test_bars_through_binary_copy_equal_the_row_path_nulls_and_doubles_included(
     assert len(by_rows) == count and by_rows == by_copy
     nulls = [r for r in by_copy if r[schema.__table__.columns.keys().index("close")] is None]
     assert len(nulls) == 3
+
+
+def test_a_few_rows_and_many_rows_are_stored_alike_through_their_two_statements(pg):
+    """Up to ``VALUES_ROWS`` rows go as one ``INSERT ... VALUES``, more through COPY and staging: the same rows
+    (an id given twice, the last winning; NULLs; text times) leave the same table either way."""
+    from zvt_ccxt.store.writer import upsert
+    from zvt_ccxt.stream.rows import TRADES_TABLE
+
+    def rows(count: int, price: float) -> list[tuple]:
+        made = [
+            (f"cryptopair_binance_btcusdt_{i}", "cryptopair_binance_btcusdt", f"2025-06-01 00:00:{i % 60:02d}.000000",
+             "btcusdt", "binance", 1_748_736_000_000 + i, str(i), price + i, None if i % 7 == 0 else 1.0,
+             price + i, "buy", "taker", "rest")
+            for i in range(count)
+        ]
+        return [*made, (*made[0][:7], -1.0, *made[0][8:])]  # the first id again, its later price winning
+
+    def table(count: int) -> list[tuple]:
+        with engine_for(CryptoTrade).connect() as connection:
+            found = connection.execute(text(f'SELECT * FROM "{CryptoTrade.__tablename__}" ORDER BY id'))
+            return [tuple(r) for r in found][:count]
+
+    few = dialect_module.VALUES_ROWS // 2
+    upsert(CryptoTrade, TRADES_TABLE.columns, rows(few, 100.0))  # one INSERT ... VALUES
+    upsert(CryptoTrade, TRADES_TABLE.columns, rows(few, 200.0))  # again: every row updated
+    by_values = table(few)
+    empty_store()
+    # rows of another series (their ids sort after the few's), to pass the threshold
+    padding = [(row[0].replace("btcusdt", "ethusdt"), *row[1:]) for row in rows(dialect_module.VALUES_ROWS * 2, 0.0)]
+    padding = padding[:-1]
+    upsert(CryptoTrade, TRADES_TABLE.columns, rows(few, 100.0) + padding)
+    upsert(CryptoTrade, TRADES_TABLE.columns, rows(few, 200.0) + padding)  # staging + upsert
+    by_staging = table(few)
+    assert _count(CryptoTrade) == few + len(padding)
+    assert len(by_values) == few and by_values == by_staging
+    assert by_values[0][[c.name for c in CryptoTrade.__table__.columns].index("price")] == -1.0

@@ -75,6 +75,13 @@ def test_simulate_serves_record_and_stream_then_stops_on_ctrl_c(tmp_path):
         assert streamed.returncode == 0, streamed.stderr
         line = next(line for line in streamed.stdout.splitlines() if line.startswith("binance trades"))
         assert int(line.split()[3]) > 0  # trades came over the simulator's websocket
+        assert "synthetic data (from the local exchange simulator)" in streamed.stdout
+        assert f"under {home / 'synthetic'}" in streamed.stdout and not (home / "data").exists()
+        coverage = subprocess.run(
+            _cli("coverage", "-e", "binance", "--check"), env=pointed, capture_output=True, text=True, timeout=300
+        )
+        trades = next(line for line in coverage.stdout.splitlines() if " crypto_trade " in f"{line} ")
+        assert coverage.returncode == 0 and trades.split()[-1] == "simulator", coverage.stdout
     finally:
         simulator.send_signal(signal.SIGINT)
         out, err = simulator.communicate(timeout=60)

@@ -44,7 +44,7 @@ def make_stream(exchange, symbols, channels, level="1m", **kwargs) -> CcxtStream
     return CcxtStream(exchange, symbols, channels, level, **kwargs)
 
 
-async def until(condition, timeout: float = 20.0, what: str = "condition") -> None:
+async def until(condition, timeout: float = 60.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

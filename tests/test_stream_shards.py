@@ -11,7 +11,7 @@ import pytest
 from zvt_ccxt.cli.app import main
 from zvt_ccxt.errors import ZvtCcxtError
 from zvt_ccxt.stream import CcxtStream
-from zvt_ccxt.stream.shards import Shard, combined, parse_shard, read_shards, shard_symbols
+from zvt_ccxt.stream.shards import Shard, combined, parse_shard, read_shards, shard_symbols, split
 from zvt_ccxt_testkit import simulated_streams
 from zvt_ccxt_testkit.simulator.ws import TRADES
 
@@ -115,3 +115,39 @@ def test_the_stream_command_refuses_a_bad_shard(store, capsys):
     assert main(["stream", "-e", "okx", "-s", "BTC/USDT", "--shard", "2/1"]) == 2
     assert "between 1 and n" in capsys.readouterr().err
 
+
+def test_the_stream_command_refuses_bad_shard_weights(store, capsys):
+    command = ["stream", "-e", "okx", "-s", "BTC/USDT,ETH/USDT", "--shard", "1/2", "--shard-weights", "BTC/USDT=x"]
+    assert main(command) == 2
+    assert "shard weight of BTC/USDT is 'x'" in capsys.readouterr().err
+
+
+WEIGHTS = {"BTC/USDT": 50.0, "ETH/USDT": 20.0, "SOL/USDT": 12.0, "XRP/USDT": 9.0, "DOGE/USDT": 5.0, "ADA/USDT": 4.0}
+
+
+def test_weighted_shards_carry_similar_message_rates_and_cover_every_symbol_once():
+    parts = split(WEIGHTS, 2, WEIGHTS)
+    assert sorted(s for part in parts for s in part) == sorted(WEIGHTS)
+    loads = [sum(WEIGHTS[s] for s in part) for part in parts]
+    assert loads == [50.0, 50.0]  # the busiest symbol alone, the other five together
+    by_name = split(WEIGHTS, 2)  # unweighted: round-robin over the sorted names, blind to the load
+    assert max(sum(WEIGHTS[s] for s in part) for part in by_name) > 60
+
+
+def test_weighted_split_is_the_same_whatever_the_order_and_the_weights_text():
+    text = ",".join(f"{s}={w:g}" for s, w in reversed(WEIGHTS.items()))
+    shuffled = list(reversed(sorted(WEIGHTS)))
+    for i in (1, 2, 3):
+        assert shard_symbols(shuffled, f"{i}/3", text) == shard_symbols(sorted(WEIGHTS), (i, 3), WEIGHTS)
+
+
+def test_symbols_without_a_weight_count_one():
+    assert split(["A", "B", "C", "D"], 2, {"A": 3}) == [["A"], ["B", "C", "D"]]
+
+
+@pytest.mark.parametrize(
+    "weights", ["BTC/USDT=0", "BTC/USDT=-2", "BTC/USDT=x", "BTC/USDT", "=3", {"BTC/USDT": float("nan")}]
+)
+def test_bad_shard_weights_are_refused_with_the_reason(weights):
+    with pytest.raises(ZvtCcxtError, match="shard weight"):
+        shard_symbols(["BTC/USDT", "ETH/USDT"], "1/2", weights)

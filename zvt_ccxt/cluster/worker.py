@@ -74,8 +74,9 @@ def _import_store() -> None:
     """Import zvt and the schemas (the budget's too) as one of several processes sharing the store."""
     from zvt_ccxt._zvt import home_lock
     from zvt_ccxt.store.processes import keeping_journal_mode
+    from zvt_ccxt.store.registration import reading_one_table
 
-    with keeping_journal_mode(), home_lock():
+    with keeping_journal_mode(), home_lock(), reading_one_table():
         import zvt_ccxt.domain  # noqa: F401
         import zvt_ccxt.domain.budget  # noqa: F401
 

@@ -30,6 +30,7 @@ from zvt_ccxt.errors import (
     ZvtCcxtError,
 )
 from zvt_ccxt.exchange import redaction
+from zvt_ccxt.exchange.kline_decoders import decode_page
 from zvt_ccxt.exchange.limiter import limiter_for
 from zvt_ccxt.exchange.profiles import profile_for
 from zvt_ccxt.exchange.retry import MalformedResponse, RetryPolicy, call_with_retry, default_policy, server_wait
@@ -123,11 +124,25 @@ class ExchangeClient:
             row.append(quote)
             return row
 
+        layout = profile_for(exchange_id).kline_rows
+        original_parse_ohlcvs = exchange.parse_ohlcvs
+
+        def parse_ohlcvs(ohlcvs, market=None, timeframe="1m", since=None, limit=None, tail=False):
+            # a page of the shape the profile describes is decoded here, to exactly the rows ccxt's parser and
+            # the hook above make (kline_decoders); anything else goes to ccxt's parser
+            rows = None
+            if layout is not None and exchange.number is float and exchange.parse_ohlcv is parse_ohlcv:
+                rows = decode_page(ohlcvs, layout, market, quote_index)
+            if rows is None:
+                return original_parse_ohlcvs(ohlcvs, market, timeframe, since, limit, tail)
+            return exchange.filter_by_since_limit(exchange.sort_by(rows, 0), since, limit, 0, tail)
+
         def throttle(cost=None):
             limiter_for(exchange_id, exchange.rateLimit).acquire(1 if cost is None else cost)
 
         exchange.on_rest_response = on_rest_response
         exchange.parse_ohlcv = parse_ohlcv
+        exchange.parse_ohlcvs = parse_ohlcvs
         exchange.throttle = throttle  # ccxt calls it before every request while enableRateLimit is on
         exchange.milliseconds = clock.now_ms
 
@@ -220,6 +235,17 @@ def get_client(exchange_id: str, *, private: bool = False, **overrides: Any) -> 
             client = ExchangeClient(load_exchange_config(exchange_id, overrides), private=private)
             _clients[key] = client
         return client
+
+
+def forget_inherited_connections() -> None:
+    """In a forked process: let go of the HTTP connections inherited from the parent (the same sockets), so this
+    process's requests open connections of its own; the clients, their markets and hooks are kept."""
+    with _clients_lock:
+        clients = list(_clients.values())
+    for client in clients:
+        session = getattr(client.ccxt, "session", None)
+        if session is not None:
+            session.close()  # closes this process's copies of the sockets; the adapters stay usable
 
 
 def reset_clients() -> None:

@@ -84,3 +84,46 @@ def limiter_for(exchange_id: str, rate_limit_ms: float) -> RequestLimiter:
             made = RequestLimiter(units_per_second) if factory is None else factory(exchange_id, units_per_second)
             limiter = _limiters.setdefault(key, made)
     return limiter
+
+
+class ProcessSharedLimiter(RequestLimiter):
+    """``RequestLimiter`` whose bucket lives in memory shared by forked processes: processes that record
+    different symbols of one exchange together stay under its limit, as threads of one process do. The
+    monotonic clock is the machine's, so every process reads the same time."""
+
+    def __init__(self, units_per_second: float, slot: tuple[Any, Any], burst: float = BURST_UNITS,
+                 headroom: float = HEADROOM) -> None:
+        self.seconds_per_unit = 1.0 / (units_per_second * headroom)
+        self.burst_seconds = burst * self.seconds_per_unit
+        self._state, self._lock = slot  # [next free, paused until] and the lock guarding them
+
+    @property  # type: ignore[override]
+    def _next_free(self) -> float:
+        return self._state[0]
+
+    @_next_free.setter
+    def _next_free(self, value: float) -> None:
+        self._state[0] = value
+
+    @property  # type: ignore[override]
+    def _paused_until(self) -> float:
+        return self._state[1]
+
+    @_paused_until.setter
+    def _paused_until(self, value: float) -> None:
+        self._state[1] = value
+
+
+def shared_budgets(exchange_ids: list[str]) -> Callable[[str, float], Any]:
+    """A ``use_budgets`` factory whose limiters for ``exchange_ids`` are shared with processes forked after this
+    call (the memory is allocated now); another exchange gets a limiter of its process's own."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    slots = {exchange_id: (context.RawArray("d", 2), context.Lock()) for exchange_id in dict.fromkeys(exchange_ids)}
+
+    def factory(exchange_id: str, units_per_second: float) -> RequestLimiter:
+        slot = slots.get(exchange_id)
+        return RequestLimiter(units_per_second) if slot is None else ProcessSharedLimiter(units_per_second, slot)
+
+    return factory

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from zvt_ccxt.exchange.kline_decoders import KlineRows
 from zvt_ccxt.levels import HOUR_MS
 
 T = TypeVar("T")
@@ -30,6 +31,9 @@ class ExchangeProfile:
     #: Where the raw OHLCV row holds the quote-currency volume, which ccxt's unified row drops (read by the
     #: client's ``parse_ohlcv`` hook; inverse markets get none, binance's hold the base volume there).
     quote_volume_index: int | None = None
+    #: The shape of the raw kline rows, when a page of them can be decoded without ccxt's per-value parser to
+    #: exactly ccxt's rows (``kline_decoders``); None: ccxt parses every page.
+    kline_rows: KlineRows | None = None
     #: Error answers ccxt maps to a permanent error although the exchange documents them as "try again
     #: later", as substrings of the error text.
     transient_errors: tuple[str, ...] = ()
@@ -45,6 +49,10 @@ class ExchangeProfile:
     #: saves is worth to a market-data stream (on loopback it halves ccxt.pro's frame rate); an exchange
     #: whose gateway refuses a handshake without the offer sets 15. ``ws.compress`` in the options wins.
     stream_compress: int = 0
+    #: The lean decoder reading this exchange's trade and candle frames instead of ccxt.pro's parser, by name
+    #: (``zvt_ccxt.stream.decoders``; proved to yield ccxt's rows on every captured and simulated frame, and
+    #: leaving to ccxt what it does not recognise). None: ccxt parses every frame.
+    stream_decoder: str | None = None
     #: Public trade ids are consecutive integers per market, so a skipped id is a lost trade.
     sequential_trade_ids: bool = False
     #: The order book check ccxt.pro does not make itself, by name (``zvt_ccxt.stream.books``).
@@ -112,12 +120,14 @@ DEFAULT_PROFILE = ExchangeProfile()
 
 PROFILES: dict[str, ExchangeProfile] = {
     "binance": ExchangeProfile(
+        kline_rows=KlineRows(inverse_volume=7),
         market_types=("spot", "linear", "inverse"),
         quote_volume_index=7,
         capability_facts={("funding", "live"): (True, "the mark price stream carries the funding rate")},
         # streamed trades are aggregate trades: their ids are those of the REST ``aggTrades`` endpoint that
         # repairs gaps, so a repaired trade is stored once
         stream_options={"watchTradesForSymbols": {"name": "aggTrade"}, "watchTrades": {"name": "aggTrade"}},
+        stream_decoder="binance_events",
         sequential_trade_ids=True,
         # aggregate trades: a time window holding more than the cap answers with its *last* trades, so the
         # first trade is found with a window small enough, then ``fromId`` walks forward
@@ -134,6 +144,7 @@ PROFILES: dict[str, ExchangeProfile] = {
         orderbook_max={"spot": 5000, "default": 1000},
     ),
     "okx": ExchangeProfile(
+        kline_rows=KlineRows(contract_volume=6),
         market_types=("spot", "swap"),
         quote_volume_index=7,
         capability_facts={
@@ -141,6 +152,7 @@ PROFILES: dict[str, ExchangeProfile] = {
         },
         # ccxt.pro checks the ``seqId`` chain, not the crc32 checksum over the top 25 levels
         book_check="okx_checksum",
+        stream_decoder="okx_v5",
         # ``trades`` may aggregate several fills under one id, so ids are not sequential; ``history-trades``
         # is walked back by trade id (``after``), starting from a timestamp cursor
         trade_paging="history_trades",
@@ -160,6 +172,7 @@ PROFILES: dict[str, ExchangeProfile] = {
         orderbook_max={"default": 400},
     ),
     "bybit": ExchangeProfile(
+        kline_rows=KlineRows(inverse_volume=6),
         market_types=("spot", "linear", "inverse"),
         quote_volume_index=6,
         # 10016: internal error or service restarting, sent with HTTP 200
@@ -169,6 +182,7 @@ PROFILES: dict[str, ExchangeProfile] = {
         },
         # the update id ``u`` of a delta grows by one; contracts' trade ids are UUIDs
         book_check="update_id",
+        stream_decoder="bybit_v5",
         trade_paging="recent_only",
         trade_limits={"spot": 60, "default": 1000},
         funding_paging="backward",
@@ -180,6 +194,9 @@ PROFILES: dict[str, ExchangeProfile] = {
         orderbook_max={"spot": 200, "default": 500},
     ),
     "coinbase": ExchangeProfile(
+        kline_rows=KlineRows(
+            time="start", time_in_seconds=True, prices=("open", "high", "low", "close"), volume="volume", dict_rows=True
+        ),
         sequential_trade_ids=True,
         # ``sequence_num`` counts every message of a connection
         book_check="connection_sequence",

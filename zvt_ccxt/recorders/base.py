@@ -15,15 +15,28 @@ from zvt_ccxt import clock, interrupts, levels
 from zvt_ccxt.backfill import instruments
 from zvt_ccxt.backfill.instruments import Instrument
 from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
+from zvt_ccxt.codes import looks_like_symbol, named_entity_type, normalise_code
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.domain.schema import Schema
-from zvt_ccxt.errors import InvalidTimeRangeError, ZvtCcxtError
+from zvt_ccxt.errors import (
+    CapabilityNotSupportedError,
+    ConfigError,
+    InvalidTimeRangeError,
+    UnknownSymbolError,
+    UnsupportedLevelError,
+    ZvtCcxtError,
+)
 from zvt_ccxt.exchange.client import check_exchange_id
+from zvt_ccxt.recorders.processes import can_fork, run_forked
 
 logger = logging.getLogger(__name__)
 
 #: what a run records one by one (an instrument, an exchange)
 Item = TypeVar("Item")
+
+#: errors that say the run was asked for something impossible, not that fetching it failed: nothing to account
+NOT_A_FAILURE = (ConfigError, UnknownSymbolError, UnsupportedLevelError, InvalidTimeRangeError,
+                 CapabilityNotSupportedError)
 
 
 def exchange_list(exchange: str | None, exchanges: Sequence[str] | str | None) -> list[str]:
@@ -80,14 +93,21 @@ def run_isolated(
     """
     results = [SymbolResult(*describe(item)) for item in items]
     summary.results.extend(results)
+    run_all(items, results, work, workers)
+    logger.info("%s", summary)
+    return summary
+
+
+def run_all(
+    items: Sequence[Item], results: list[SymbolResult], work: Callable[[Item, SymbolResult], None], workers: int = 1
+) -> None:
+    """``work(item, result)`` for every item and its result, ``workers`` at once, a failure kept in its result."""
     if workers > 1 and len(items) > 1:
         with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="zvt-ccxt") as pool:
             list(pool.map(lambda pair: _run_one(work, *pair), zip(items, results, strict=True)))
     else:
         for item, result in zip(items, results, strict=True):
             _run_one(work, item, result)
-    logger.info("%s", summary)
-    return summary
 
 
 def _run_one(work: Callable[[Item, SymbolResult], None], item: Item, result: SymbolResult) -> None:
@@ -123,8 +143,10 @@ class CcxtRecorder(Recorder):
     perpetuals_only: ClassVar[str | None] = None
     #: whether entity ids naming no stored entity are refused (else they record nothing)
     strict_ids: ClassVar[bool] = True
-    #: instruments recorded at once
+    #: instruments recorded at once (threads of each process)
     workers: int = 1
+    #: processes the instruments are split over (forked; 1: this process only)
+    processes: int = 1
 
     def __init__(
         self,
@@ -151,17 +173,53 @@ class CcxtRecorder(Recorder):
         exchange_ids = exchange_list(exchange, exchanges)
         for exchange_id in exchange_ids:
             self.check_exchange(exchange_id)
-        self.instruments: list[Instrument] = instruments.resolve(
-            exchange_ids,
-            wanted_items(code, codes, symbol, symbols),
-            [entity_id] if entity_id else entity_ids,
-            market=market,
-            default_type=self.default_entity_type,
-            entity_type=self.entity_type,
-            perpetuals_only=self.perpetuals_only,
-            strict_ids=self.strict_ids,
-        )
+        wanted = wanted_items(code, codes, symbol, symbols)
+        try:
+            self.instruments: list[Instrument] = instruments.resolve(
+                exchange_ids,
+                wanted,
+                [entity_id] if entity_id else entity_ids,
+                market=market,
+                default_type=self.default_entity_type,
+                entity_type=self.entity_type,
+                perpetuals_only=self.perpetuals_only,
+                strict_ids=self.strict_ids,
+            )
+        except Exception as error:
+            if not isinstance(error, NOT_A_FAILURE):
+                self._fail_unresolved(exchange_ids, wanted, [entity_id] if entity_id else entity_ids, error)
+            raise
         super().__init__(force_update=True, sleeping_time=0)
+
+    def _fail_unresolved(
+        self, exchange_ids: list[str], wanted: list[str] | None, ids: Sequence[str] | None, error: BaseException
+    ) -> None:
+        """The markets could not be loaded (no network, the exchange down...): the run asked for a range it got
+        nothing of, so that range is ``failed`` in the ledger under the entities the symbols name by the code rule
+        (``coverage --check``, what an alarm runs, must not pass after such a run); a later run that resolves them
+        covers it."""
+        from zvt_ccxt.backfill import coverage
+
+        targets = list(ids or [])
+        for exchange_id in exchange_ids:
+            for item in wanted or []:
+                entity_type = self.entity_type or named_entity_type(item) or self.default_entity_type
+                code = normalise_code(item.split(":", 1)[0]) if looks_like_symbol(item) else normalise_code(item)
+                if code:
+                    targets.append(instruments.entity_id_of(entity_type, exchange_id, code))
+        now = clock.now_ms()
+        start = self.start_ms if self.start_ms is not None else now
+        end = max(self.end_ms if self.end_ms is not None else now, start + 1)
+        try:
+            for target in dict.fromkeys(targets):
+                coverage.fail_missing(self.ledger_key, target, start, end, error)
+        except Exception as ledger_error:  # the run's own error is the one to report
+            logger.error("the failed range could not be saved in the coverage ledger: %s", ledger_error)
+
+    @property
+    def ledger_key(self) -> str:
+        """The coverage ledger key of this recorder's windows."""
+        return self.table
 
     # -- to override ----------------------------------------------------------------------------------
 
@@ -185,12 +243,30 @@ class CcxtRecorder(Recorder):
         summary = RecordSummary(self.table)
         try:
             with interrupts.handled():
+                if self.processes > 1 and len(self.instruments) > 1 and can_fork():
+                    return self._run_forked(summary)
                 return run_isolated(
                     summary, self.instruments, self._record_one, lambda i: (i.entity_id, i.symbol), self.workers
                 )
         finally:
             self.session.close()
             self.http_session.close()
+
+    def _run_forked(self, summary: RecordSummary) -> RecordSummary:
+        """The instruments split over ``processes`` forked processes, ``workers`` threads each."""
+        results = [SymbolResult(i.entity_id, i.symbol) for i in self.instruments]
+        summary.results.extend(results)
+        progress = getattr(self, "progress", None)
+
+        def run_share(items: list[Instrument], share: list[SymbolResult], relay: Any) -> None:
+            if progress is not None:  # this process reports to the parent, which calls the caller's progress
+                self.progress = relay
+            run_all(items, share, self._record_one, self.workers)
+
+        run_forked(self.instruments, results, run_share, self.processes,
+                   sorted({i.exchange for i in self.instruments}), progress)
+        logger.info("%s", summary)
+        return summary
 
     def _record_one(self, instrument: Instrument, result: SymbolResult) -> None:
         self.check_exchange(instrument.exchange)  # instruments given by entity id were not checked before

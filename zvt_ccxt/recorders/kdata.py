@@ -47,8 +47,9 @@ class CcxtKdataRecorder(CcxtRecorder):
     Later runs fetch only what coverage says is missing: new bars, failed windows, and any earlier range
     a new ``start_timestamp`` asks for. One failing symbol does not stop the others. Options: ``level``
     (the schema's by default), ``progress`` (called with (result, ms of the range done, ms to do) when a
-    symbol starts and after every page), ``workers`` (symbols recorded at once; they share each exchange's
-    rate limiter, so more only fills its budget).
+    symbol starts and after every page), ``workers`` (symbols recorded at once by threads of a process; they
+    share each exchange's rate limiter, so more only fills its budget), ``processes`` (the symbols split over that
+    many forked processes, ``workers`` threads each, one rate limit for all: parsing and writing on every core).
     """
 
     #: entity ids naming nothing stored record nothing, as they always have for klines
@@ -59,9 +60,11 @@ class CcxtKdataRecorder(CcxtRecorder):
         level: str | None = None,
         progress: Callable[[SymbolResult, int, int], None] | None = None,
         workers: int = DEFAULT_WORKERS,
+        processes: int = 1,
         **_zvt_arguments: object,
     ) -> None:
         self.workers = max(1, int(workers))
+        self.processes = max(1, int(processes))
         self.progress = progress
         self.level_value = levels.level_value(level or self.data_schema.level_value)
 

@@ -44,6 +44,10 @@ class CcxtOpenInterestRecorder(MarketDataRecorder):
             raise UnsupportedLevelError(f"open interest period {period!r}: use one of {', '.join(PERIODS)}")
         self.period = period
 
+    @property
+    def ledger_key(self) -> str:
+        return f"{TABLE}_{self.period}"
+
     def check_exchange(self, exchange_id: str) -> None:
         super().check_exchange(exchange_id)
         served = profile_for(exchange_id).open_interest_periods or PERIODS
@@ -56,7 +60,7 @@ class CcxtOpenInterestRecorder(MarketDataRecorder):
         client = get_client(instrument.exchange)
         market = client.market(instrument.symbol)
         pager = open_interest_pager(client, market, self.period)
-        key = f"{TABLE}_{self.period}"
+        key = self.ledger_key
         end = self.end_of(levels.bar_start(self.now_ms(), self.period))
         start = self.start_ms
         if start is None and not store.coverage.windows(key, instrument.entity_id):

@@ -6,6 +6,10 @@ interval_seconds=0)`` takes ``snapshots`` rounds of one snapshot per instrument,
 turns a query result into arrays); ``best_bid``, ``best_ask``, their sizes, ``spread``, ``mid`` and the
 exchange's sequence number (``nonce``, where ccxt gives one) are columns. ``timestamp`` is the exchange's
 time of the book, or the time it was fetched when the exchange gives none (binance spot).
+
+Each snapshot is a window in the coverage ledger (``[timestamp, timestamp + 1 ms)``, with its source), and a
+snapshot that could not be taken, whatever the error, a ``failed`` one at the time it was asked for; a live run
+discards replayed or simulated snapshots first, as the other recorders do.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from zvt_ccxt import interrupts
+from zvt_ccxt import interrupts, store
+from zvt_ccxt.backfill import coverage
 from zvt_ccxt.backfill.instruments import Instrument
 from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
+from zvt_ccxt.domain.coverage import FAILED, FETCHED
 from zvt_ccxt.domain.market_data import CryptoOrderbook
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.errors import DataValidationError, ZvtCcxtError
@@ -95,15 +101,25 @@ class CcxtOrderbookRecorder(MarketDataRecorder):
         summary.results.extend(results)
         with interrupts.handled():
             try:
+                for instrument in self.instruments:  # synthetic snapshots never sit beside live ones
+                    coverage.drop_synthetic(
+                        self.table, instrument.entity_id, store.coverage.windows(self.table, instrument.entity_id),
+                        CryptoOrderbook,
+                    )
                 for round_index in range(self.snapshots):
                     if round_index:
                         interrupts.sleep(self.interval_seconds)
                     for instrument, result in zip(self.instruments, results, strict=True):
+                        asked_ms = self.now_ms()
                         try:
                             self._record_one(instrument, result)
-                        except ZvtCcxtError as error:
-                            result.error = str(error)
-                            logger.error("%s: %s", instrument.symbol, error)
+                        except Exception as error:  # whatever it is, the ledger keeps the snapshot failed
+                            text = str(error) if isinstance(error, ZvtCcxtError) else f"{type(error).__name__}: {error}"
+                            result.error = text
+                            result.windows[FAILED] += 1
+                            failed = coverage.Window(asked_ms, asked_ms + 1, FAILED, 0, text)
+                            store.coverage.save(self.table, instrument.entity_id, [failed])
+                            logger.error("%s: %s", instrument.symbol, text)
                     interrupts.check()
             except KeyboardInterrupt:  # SIGINT/SIGTERM: the snapshots taken are stored; no symbol gets the rest
                 for result in results:
@@ -125,6 +141,8 @@ class CcxtOrderbookRecorder(MarketDataRecorder):
             raise DataValidationError(f"{instrument.exchange} {instrument.symbol}: {error}") from None
         result.rows += upsert(CryptoOrderbook, BOOK_COLUMNS, [row])
         ts_ms = row[BOOK_COLUMNS.index("ts_ms")]
+        store.coverage.save(self.table, instrument.entity_id, [coverage.Window(ts_ms, ts_ms + 1, FETCHED, 1)])
+        result.windows[FETCHED] += 1
         result.extend(ts_ms, ts_ms)
 
 

@@ -9,7 +9,7 @@ failed) is worked out in ``zvt_ccxt.backfill.coverage``. Each window keeps its `
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -57,18 +57,28 @@ class Window:
 
 def save(data_table: str, entity_id: str, windows: Sequence[Window]) -> None:
     """Record the outcome of ``windows`` (one transaction)."""
-    if not windows:
+    save_many([(data_table, entity_id, w) for w in windows])
+
+
+def save_many(entries: Sequence[tuple[str, str, Window]]) -> None:
+    """Record the outcome of windows of several series, ``(data_table, entity_id, window)`` each, in one
+    transaction: what a stream saves after each flush, whatever the number of series it touched."""
+    if not entries:
         return
-    ledger = entries(data_table, entity_id, windows)
+    ledger = _ledger_rows(entries)
     upsert(ledger.schema, ledger.columns, ledger.rows)
 
 
 def entries(data_table: str, entity_id: str, windows: Sequence[Window]) -> Together:
     """The ledger rows of ``windows``, for a write of their data rows to store in the same transaction
     (``writer.upsert`` or ``writer.prepare_bars`` with ``together=``)."""
+    return _ledger_rows([(data_table, entity_id, w) for w in windows])
+
+
+def _ledger_rows(entries: Sequence[tuple[str, str, Window]]) -> Together:
     engine = _ledger_engine()
     source = provenance.current()
-    starts = sql_datetimes([w.start_ms for w in windows])
+    starts = sql_datetimes([w.start_ms for _, _, w in entries])
     updated = sql_datetime(pd.Timestamp(clock.now_ms(), unit="ms"))
     rows: list[Sequence] = [
         (
@@ -84,7 +94,7 @@ def entries(data_table: str, entity_id: str, windows: Sequence[Window]) -> Toget
             updated,
             w.source or source,
         )
-        for w, start in zip(windows, starts, strict=True)
+        for (data_table, entity_id, w), start in zip(entries, starts, strict=True)
     ]
     return Together(engine, CcxtCoverage, _COLUMNS, rows)
 
@@ -109,21 +119,36 @@ def data_tables() -> list[str]:
         return sorted(r.data_table for r in connection.execute(statement))
 
 
-def discard(data_table: str, entity_id: str, windows: Sequence[Window], data_schema: Schema | None = None) -> None:
-    """Forget ``windows`` of (``data_table``, ``entity_id``) and, given ``data_schema``, the rows stored inside them:
-    what a live run does to replayed or simulated windows before it fetches their range from the exchange.
+def discard(
+    data_table: str,
+    entity_id: str,
+    windows: Sequence[Window],
+    data_schema: Schema | None = None,
+    rows_where: Mapping[str, object] | None = None,
+) -> None:
+    """Forget ``windows`` of (``data_table``, ``entity_id``) and, given ``data_schema``, the rows stored inside them
+    (only those whose columns hold ``rows_where``'s values, if given): what a live run does to replayed or simulated
+    windows before it fetches their range from the exchange.
 
     The rows go first, then the windows: cut in between, the windows still say synthetic, so the next live run
     fetches that range all the same."""
     if not windows:
         return
+    filters = dict(rows_where or {})
     spans = [{"start": sql_datetime(pd.Timestamp(w.start_ms, unit="ms")),
               "end": sql_datetime(pd.Timestamp(w.end_ms, unit="ms")),
-              "start_ms": int(w.start_ms), "entity_id": entity_id, "data_table": data_table} for w in windows]
+              "start_ms": int(w.start_ms), "entity_id": entity_id, "data_table": data_table,
+              **{f"where_{i}": value for i, value in enumerate(filters.values())}} for w in windows]
     if data_schema is not None:
         table = data_schema.__tablename__
+        known = set(data_schema.__table__.columns.keys())
+        unknown = [name for name in filters if name not in known]
+        if unknown:
+            raise ValueError(f"{table} has no column {', '.join(unknown)}")
+        extra = "".join(f' AND "{name}" = :where_{i}' for i, name in enumerate(filters))
         rows_statement = text(
             f'DELETE FROM "{table}" WHERE "entity_id" = :entity_id AND "timestamp" >= :start AND "timestamp" < :end'
+            + extra
         )
         with engine_for(data_schema).begin() as connection:
             connection.execute(rows_statement, spans)

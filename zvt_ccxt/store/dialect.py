@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -50,6 +51,11 @@ from zvt_ccxt.errors import StorageError
 from zvt_ccxt.store import pg_binary, sqlite_records
 from zvt_ccxt.store.rows import sql_datetimes
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: SQLite's busy handler alone orders writers of several processes
+    fcntl = None  # type: ignore[assignment]
+
 #: how long an SQLite connection waits for another writer's lock before failing
 BUSY_TIMEOUT_MS = 30_000
 log = logging.getLogger(__name__)
@@ -58,6 +64,8 @@ RETRY_SECONDS = 60.0
 #: the first pause between retries, doubled each time up to ``RETRY_MAX_PAUSE``
 RETRY_FIRST_PAUSE = 0.05
 RETRY_MAX_PAUSE = 2.0
+#: up to this many rows a PostgreSQL upsert is one ``INSERT ... VALUES`` statement; more go through COPY and staging
+VALUES_ROWS = 200
 #: the advisory lock key held while creating the provider's tables ("zvtccxt" in ASCII)
 SCHEMA_LOCK_KEY = int.from_bytes(b"zvtccxt", "big")
 #: bars as ``prepare_bars`` takes them: integer ms open times, a column array per value, a value per constant
@@ -219,6 +227,34 @@ class Dialect:
         return len(rows)
 
 
+class _FileWriteLock:
+    """One writer at a time per SQLite file: a thread lock in this process, then ``flock`` on ``FILE-writer``
+    beside the database across processes (where the platform has ``fcntl``; in-memory databases need none)."""
+
+    def __init__(self, database: str | None) -> None:
+        self._thread_lock = threading.Lock()
+        self._path = None if not database or database == ":memory:" or database.startswith("file:") else database
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        if self._path is None or fcntl is None:
+            return
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path + "-writer", os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except OSError:  # no lock file here (read-only directory): SQLite's own locking still holds
+            self._fd = None
+
+    def __exit__(self, *_exc: object) -> None:
+        try:
+            if self._fd is not None and fcntl is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+
 class SQLite(Dialect):
     """SQLite: WAL and a busy timeout, one writer per file at a time, ``executemany`` on the driver's cursor,
     and bars as one statement over fixed-width records (``sqlite_records``) where this SQLite can decode them."""
@@ -227,7 +263,7 @@ class SQLite(Dialect):
 
     def __init__(self) -> None:
         super().__init__()
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, _FileWriteLock] = {}
         self._compiled: dict[str, str] = {}
 
     def _tune_once(self, engine: Engine) -> None:
@@ -245,12 +281,16 @@ class SQLite(Dialect):
         cursor.close()
 
     def writing(self, engine: Engine) -> contextlib.AbstractContextManager:
-        # threads queued on a lock wake the moment it is free; SQLite's busy handler polls in steps up to 100 ms
+        # threads queued on a lock wake the moment it is free; SQLite's busy handler polls in steps up to 100 ms,
+        # so writers in other processes (stream shards sharing one store) queue on an advisory lock of the file
+        # too, which the kernel hands over at once, instead of sleeping in SQLite's busy handler
         key = str(engine.url)
         lock = self._locks.get(key)
         if lock is None:
             with self._guard:
-                lock = self._locks.setdefault(key, threading.Lock())
+                lock = self._locks.get(key)
+                if lock is None:
+                    lock = self._locks[key] = _FileWriteLock(engine.url.database)
         return lock
 
     def upsert_rows(self, engine: Engine, schema: Schema, columns: tuple[str, ...], rows: list[Sequence],
@@ -406,6 +446,16 @@ class PostgreSQL(Dialect):
         rows = last_per_id(columns, rows)
         table = schema.__tablename__
         names, updates = column_clauses(schema, columns)
+        if len(rows) <= VALUES_ROWS:
+            # a few rows (a ledger's windows, a stream's flush): one statement, one round trip, no staging table
+            position = columns.index("id")
+            # id order, as the staging path's ORDER BY (a missing id sorts first: the statement refuses it)
+            rows = sorted(rows, key=lambda row: "" if row[position] is None else str(row[position]))
+            marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
+            statement = (f'INSERT INTO "{table}" ({names}) VALUES {", ".join([marks] * len(rows))} '
+                         f"ON CONFLICT (id) DO UPDATE SET {updates}")
+            cells = [cell for row in rows for cell in row]
+            return lambda connection: connection.cursor().execute(statement, cells)
         statements = (
             f'CREATE TEMP TABLE IF NOT EXISTS "zvt_ccxt_stage_{table}" (LIKE "{table}") ON COMMIT DELETE ROWS',
             f'COPY "zvt_ccxt_stage_{table}" ({names}) FROM STDIN',
@@ -434,12 +484,12 @@ class PostgreSQL(Dialect):
         return functools.partial(self._write_bars, engine, schema, tuple(columns), payload, span, len(ts_ms),
                                  together)
 
-    def _write_bars(self, engine: Engine, schema: Schema, columns: tuple[str, ...], payload: bytes,
+    def _write_bars(self, engine: Engine, schema: Schema, columns: tuple[str, ...], payload: Sequence,
                     span: tuple, count: int, together: Together | None = None) -> int:
-        """Bars of one series, as a binary COPY payload: straight into the table when it holds none of the
-        series' bars in their time span (a backfill reaching new ground, PostgreSQL's fastest path), else through
-        the staging table and the upsert. A writer racing for the same new bars makes the straight COPY fail on
-        the primary key; the transaction is then redone through the upsert."""
+        """Bars of one series, as a binary COPY payload (buffers sent in order): straight into the table when it
+        holds none of the series' bars in their time span (a backfill reaching new ground, PostgreSQL's fastest
+        path), else through the staging table and the upsert. A writer racing for the same new bars makes the
+        straight COPY fail on the primary key; the transaction is then redone through the upsert."""
         import psycopg
 
         table = schema.__tablename__
@@ -458,7 +508,7 @@ class PostgreSQL(Dialect):
                 if not cursor.fetchone()[0]:
                     try:
                         with cursor.copy(f'COPY "{table}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
-                            copy.write(payload)
+                            _send(copy, payload)
                         return
                     except psycopg.errors.UniqueViolation:
                         through_stage[0] = True
@@ -468,7 +518,7 @@ class PostgreSQL(Dialect):
                 f'CREATE TEMP TABLE IF NOT EXISTS "zvt_ccxt_stage_{table}" (LIKE "{table}") ON COMMIT DELETE ROWS'
             )
             with cursor.copy(f'COPY "zvt_ccxt_stage_{table}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
-                copy.write(payload)
+                _send(copy, payload)
             cursor.execute(
                 f'INSERT INTO "{table}" ({names}) SELECT {names} FROM "zvt_ccxt_stage_{table}" ORDER BY "id" '
                 f"ON CONFLICT (id) DO UPDATE SET {updates}"
@@ -535,6 +585,11 @@ def _in_turn(works: Sequence[Callable], connection) -> None:
 
 def _same_database(engine: Engine, other: Engine) -> bool:
     return engine is other or str(engine.url) == str(other.url)
+
+
+def _send(copy, buffers: Sequence) -> None:
+    for buffer in buffers:
+        copy.write(buffer)
 
 
 def _pg_time(ms: int):

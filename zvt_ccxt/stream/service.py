@@ -15,13 +15,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from zvt_ccxt import levels
+from zvt_ccxt import levels, provenance
 from zvt_ccxt.backfill.instruments import resolve_symbols
 from zvt_ccxt.errors import ConfigError, ZvtCcxtError
 from zvt_ccxt.exchange.client import check_exchange_id, get_client
 from zvt_ccxt.stream.client import CACHE_LIMIT, ProClient
+from zvt_ccxt.stream.ledger import replace_synthetic
 from zvt_ccxt.stream.metrics import StreamMetrics
 from zvt_ccxt.stream.private import PRIVATE_CHANNELS, AuditLog, PrivateSubscription
+from zvt_ccxt.stream.rows import BOOKS_TABLE, FUNDING_TABLE, TRADES_TABLE, kdata_table
 from zvt_ccxt.stream.shards import parse_shard, publish, shard_symbols
 from zvt_ccxt.stream.subscriptions import (
     BackoffPolicy,
@@ -57,7 +59,9 @@ class CcxtStream:
     ``orders``, ``positions``, ``my_trades`` (credentials required). A subscription silent for longer than
     ``stall_factor`` times its normal event spacing, and at least ``stall_after`` seconds, is resubscribed.
     ``shard="i/n"``: stream only this process's part of ``symbols`` (``zvt_ccxt.stream.shards``: the same
-    split in every process given the same list) and publish its metrics every ``shard_publish_interval``
+    split in every process given the same list and ``shard_weights``, each symbol's share of the messages as
+    a mapping or ``"SYMBOL=WEIGHT,..."``, so that busy symbols are spread and the shards carry similar rates) and
+    publish its metrics every ``shard_publish_interval``
     seconds to ``shard_status_dir`` for the combined view (``read_shards``, ``zvt-ccxt stream-status``).
     """
 
@@ -83,6 +87,7 @@ class CcxtStream:
         shard: object = None,
         shard_status_dir: str | None = None,
         shard_publish_interval: float = 2.0,
+        shard_weights: object = None,
     ) -> None:
         self.exchange_id = check_exchange_id(exchange)
         if isinstance(symbols, str):
@@ -100,7 +105,7 @@ class CcxtStream:
         # sharded: this process streams its own part of the list and publishes its metrics for the combined view
         self.shard = None if shard is None else parse_shard(shard)
         if self.shard is not None:
-            self.symbols = shard_symbols(self.symbols, self.shard)
+            self.symbols = shard_symbols(self.symbols, self.shard, shard_weights)
         self.shard_status_dir = shard_status_dir
         self.shard_publish_interval = shard_publish_interval
         self.private = list(dict.fromkeys(private))
@@ -163,7 +168,9 @@ class CcxtStream:
             audit = AuditLog(self.exchange_id, bool(self.private) and self.pro.has_credentials)
             await audit.record("session_start", symbols=self.symbols, detail=f"channels={','.join(self.channels)}")
             await self.pro.exchange.load_markets()
-            self.writer = StreamWriter(self.max_pending_rows, flush_interval=self.flush_interval)
+            # the source of the whole run (live, replay, simulator), kept with the windows of what it stores
+            source = provenance.current()
+            self.writer = StreamWriter(self.max_pending_rows, flush_interval=self.flush_interval, source=source)
             watchdog = StallWatchdog(floor_s=self.stall_after, factor=self.stall_factor)
             ctx = StreamContext(
                 pro=self.pro,
@@ -184,6 +191,11 @@ class CcxtStream:
                 raise ZvtCcxtError(
                     f"nothing to stream: {self.exchange_id} offers none of {self.channels} for {self.symbols}"
                 )
+            if not provenance.is_synthetic(source):
+                dropped = await asyncio.to_thread(replace_synthetic, self._series(entities))
+                if dropped:
+                    logger.info("%s stream: %d replayed or simulated windows discarded with their rows",
+                                self.exchange_id, dropped)
             for sub in self.subscriptions:
                 await audit.record(
                     "subscribe", channel=sub.channel, symbols=sub.symbols, private=isinstance(sub, PrivateSubscription)
@@ -266,6 +278,19 @@ class CcxtStream:
                     logger.warning("%s offers no funding rates: funding skipped", self.exchange_id)
         subs += [PrivateSubscription(ctx, channel) for channel in self.private]
         return subs
+
+    def _series(self, entities: dict) -> list:
+        """``(table, entity id)`` of every series this stream may write."""
+        tables = []
+        if "trades" in self.channels:
+            tables.append(lambda entity: TRADES_TABLE)
+        if "ohlcv" in self.channels:
+            tables.append(lambda entity: kdata_table(entity.entity_type, self.level))
+        if "orderbook" in self.channels:
+            tables.append(lambda entity: BOOKS_TABLE)
+        if "funding" in self.channels:
+            tables.append(lambda entity: FUNDING_TABLE)
+        return [(table(entity), entity.entity_id) for entity in entities.values() for table in tables]
 
     # -- background ---------------------------------------------------------------------------------
 

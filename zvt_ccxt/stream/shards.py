@@ -1,8 +1,12 @@
 """Streams split over processes: which symbols shard ``i/n`` streams, and every shard's metrics in one view.
 
-A shard is written ``i/n`` with ``1 <= i <= n``. The split depends only on the set of symbols (sorted, then
-dealt round-robin), so every process given the same list, in any order and on any machine, takes its own
-disjoint part, and the parts together are the whole list. Each sharded stream publishes its metrics as a
+A shard is written ``i/n`` with ``1 <= i <= n``. The split depends only on the set of symbols and their weights
+(each symbol's share of the messages, e.g. trades a minute; 1 when not given), never on timing or order, so
+every process given the same list and weights, in any order and on any machine, takes its own disjoint part,
+and the parts together are the whole list. Symbols are placed heaviest first, each on the shard carrying the
+least weight so far (ties: the lower shard; equal weights: by name), so the shards carry similar message
+rates; without weights that deals the sorted symbols round-robin. A symbol is the smallest unit: one symbol
+busier than all the others together fills a shard of its own. Each sharded stream publishes its metrics as a
 small JSON file in a status directory (``$ZVT_HOME/stream-shards`` unless set; a directory every shard can
 reach, such as a shared mount, when shards run on several machines); :func:`read_shards` and
 ``zvt-ccxt stream-status`` read them all back as one view. This module imports nothing heavy: the CLI uses it.
@@ -59,11 +63,53 @@ def parse_shard(value: object) -> Shard:
     return Shard(index, count)
 
 
-def shard_symbols(symbols: Iterable[str], shard: object) -> list[str]:
-    """The symbols shard ``shard`` streams: sorted, every n-th from the i-th; the same on every machine."""
+def parse_weights(value: object) -> dict[str, float]:
+    """Shard weights as a mapping, or text ``SYMBOL=WEIGHT,...`` (``BTC/USDT=40,ETH/USDT=12``); refused with
+    the reason when a weight is not a positive number."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        pairs = []
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            symbol, equals, weight = item.rpartition("=")
+            if not equals or not symbol.strip():
+                raise ZvtCcxtError(f"shard weight {item!r} is not of the form SYMBOL=WEIGHT, e.g. BTC/USDT=40")
+            pairs.append((symbol.strip(), weight.strip()))
+    elif isinstance(value, dict):
+        pairs = list(value.items())
+    else:
+        raise ZvtCcxtError(f"shard weights {value!r}: give a mapping or SYMBOL=WEIGHT,... text")
+    weights = {}
+    for symbol, weight in pairs:
+        try:
+            number = float(weight)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not number > 0 or number == float("inf"):
+            raise ZvtCcxtError(f"shard weight of {symbol} is {weight!r}: it must be a positive number")
+        weights[str(symbol)] = number
+    return weights
+
+
+def split(symbols: Iterable[str], count: int, weights: object = None) -> list[list[str]]:
+    """All ``count`` parts of ``symbols`` (each sorted), balanced by weight as the module says."""
+    given = parse_weights(weights)
+    ordered = sorted(set(symbols), key=lambda s: (-given.get(s, 1.0), s))
+    parts: list[list[str]] = [[] for _ in range(count)]
+    loads = [0.0] * count
+    for symbol in ordered:
+        lightest = min(range(count), key=lambda i: (loads[i], i))
+        parts[lightest].append(symbol)
+        loads[lightest] += given.get(symbol, 1.0)
+    return [sorted(part) for part in parts]
+
+
+def shard_symbols(symbols: Iterable[str], shard: object, weights: object = None) -> list[str]:
+    """The symbols shard ``shard`` streams (``weights``: each symbol's share of the messages, see the module);
+    the same on every machine."""
     part = parse_shard(shard)
     ordered = sorted(set(symbols))
-    chosen = ordered[part.index - 1 :: part.count]
+    chosen = split(ordered, part.count, weights)[part.index - 1]
     if not chosen:
         raise ZvtCcxtError(
             f"shard {part} of {len(ordered)} symbols holds none: use at most {len(ordered)} shards"

@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import ccxt
 
@@ -26,6 +27,7 @@ from zvt_ccxt.store.rows import book_row, trade_rows, valid_trade
 from zvt_ccxt.stream.books import crossed, top_levels
 from zvt_ccxt.stream.candles import BarValues, NativeCandles, TradeCandles
 from zvt_ccxt.stream.client import ProClient
+from zvt_ccxt.stream.decoders import Signal
 from zvt_ccxt.stream.gaps import CacheCursor, Gap, TradeSequence, fetch_bars_between, trade_pages
 from zvt_ccxt.stream.metrics import StreamMetrics, SubscriptionMetrics
 from zvt_ccxt.stream.rows import (
@@ -130,10 +132,40 @@ class Subscription:
         self.backoff = Backoff(ctx.backoff)
         self.connected = False
         self.failed: str | None = None
+        #: set when the client's decoder takes a frame of this subscription's markets (``register``)
+        self.signal = Signal()
+        self.decoded = False
+        self._pending_watch: asyncio.Future | None = None
         ctx.watchdog.watch(self.name, self.clock, self.on_stall, lambda: self.connected)
+
+    def register(self, kind: str, symbol: str, interval: str | None = None, timeframe: str | None = None) -> None:
+        """Have the client's decoder deliver ``kind`` frames of ``symbol`` to this subscription."""
+        if self.ctx.pro.feed.register(kind, self.exchange.market(symbol), self.signal, interval, timeframe):
+            self.decoded = True
 
     async def watch(self) -> None:
         raise NotImplementedError
+
+    async def watch_or_decoded(self, start_watch: Callable[[], Any]) -> None:
+        """ccxt's watch (it subscribes, and resolves on frames ccxt parsed), or a decoded frame, whichever
+        comes first. The watch stays pending across decoded wake-ups: its errors (a lost connection) still
+        surface here, and ccxt subscribes once."""
+        if self._pending_watch is None:
+            self._pending_watch = asyncio.ensure_future(start_watch())
+        watching = self._pending_watch
+        if self.decoded and not watching.done():
+            await asyncio.wait((watching, self.signal.wait()), return_when=asyncio.FIRST_COMPLETED)
+            self.signal.clear()  # what arrives from now on, while the wake-up drains, wakes the next watch
+            if not watching.done():
+                return
+        self._pending_watch = None
+        await watching
+
+    def _cancel_watch(self) -> None:
+        if self._pending_watch is not None:
+            self._pending_watch.cancel()
+            self._pending_watch.add_done_callback(_retrieve)
+            self._pending_watch = None
 
     async def wake(self) -> None:
         raise NotImplementedError
@@ -153,6 +185,7 @@ class Subscription:
                 await self.wake()
                 self.backoff.reset()
             except asyncio.CancelledError:
+                self._cancel_watch()
                 raise
             except ccxt.InvalidNonce as error:  # ccxt's own book sequence check: it resubscribes by itself
                 self.metrics.resyncs += 1
@@ -177,6 +210,11 @@ class Subscription:
         self.ctx.pro.drop_connections(clients, f"{self.name}: no data for {stale_s:.1f}s")
 
 
+def _retrieve(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class CandleOutput:
     """Writes one symbol's bars: the forming bar coalesced, every closed bar queued (never dropped)."""
 
@@ -192,6 +230,9 @@ class CandleOutput:
         self.previous_close: float | None = None
         #: ids of bars already written closed, newest last (a forming write must never follow one)
         self.closed_ids: dict[str, None] = {}
+        #: a bar built from trades that began before the stream did holds only part of them: the first one closed
+        #: is stored but not accounted as covered (a REST run fetches it whole)
+        self.partial_first = derived
 
     def forming(self, bar: BarValues, estimated: bool) -> None:
         row = candle_row(
@@ -205,7 +246,9 @@ class CandleOutput:
             previous_close=self.previous_close,
         )
         if row[0] not in self.closed_ids:
-            self.ctx.writer.put_latest(self.table, row[0], row, self.metrics, None, count_coalesced=False)
+            self.ctx.writer.put_latest(
+                self.table, row[0], row, self.metrics, None, count_coalesced=False, accounted=False
+            )
 
     async def closed(self, bars: list[BarValues], estimated: bool | list[bool]) -> None:
         rows, events = [], []
@@ -228,7 +271,17 @@ class CandleOutput:
             self.closed_ids[rows[-1][0]] = None
             if len(self.closed_ids) > 4096:
                 self.closed_ids = dict.fromkeys(list(self.closed_ids)[-1024:])
+        if self.partial_first and rows:
+            self.partial_first = False
+            await self.ctx.writer.add(self.table, rows[:1], self.metrics, events[:1], accounted=False)
+            rows, events = rows[1:], events[1:]
         await self.ctx.writer.add(self.table, rows, self.metrics, events)
+
+    def lost(self, start_ms: int, end_ms: int, error: str) -> None:
+        """Bars overlapping ``[start_ms, end_ms)`` cannot be vouched for: the ledger keeps them failed."""
+        start = levels.bar_start(start_ms, self.ctx.level)
+        end = levels.next_bar_start(levels.bar_start(max(start_ms, end_ms - 1), self.ctx.level), self.ctx.level)
+        self.ctx.writer.failed_range(self.table, self.entity.entity_id, start, end, error)
 
 
 class TradesSubscription(Subscription):
@@ -244,6 +297,8 @@ class TradesSubscription(Subscription):
         self.sequences = {s: TradeSequence(s, sequential) for s in symbols}
         self.builders: dict[str, TradeCandles] = {}
         self.outputs: dict[str, CandleOutput] = {}
+        for symbol in symbols:
+            self.register("trades", symbol)
         if build_candles:
             candle_metrics = ctx.metrics.of(
                 f"{ctx.pro.exchange_id} ohlcv {group} (from trades)", ctx.pro.exchange_id, "ohlcv"
@@ -255,9 +310,9 @@ class TradesSubscription(Subscription):
 
     async def watch(self) -> None:
         if len(self.symbols) == 1:
-            await self.exchange.watch_trades(self.symbols[0])
+            await self.watch_or_decoded(lambda: self.exchange.watch_trades(self.symbols[0]))
         else:
-            await self.exchange.watch_trades_for_symbols(self.symbols)
+            await self.watch_or_decoded(lambda: self.exchange.watch_trades_for_symbols(self.symbols))
 
     def interrupted(self) -> None:
         for sequence in self.sequences.values():
@@ -265,10 +320,14 @@ class TradesSubscription(Subscription):
 
     async def wake(self) -> None:
         caches = self.exchange.trades
+        feed = self.ctx.pro.feed
         while True:
             drained = False
             for symbol in self.symbols:
                 fresh, evicted = self.cursors[symbol].take(caches.get(symbol))
+                if self.decoded:  # decoded frames, and any frame of the same markets ccxt parsed instead
+                    decoded, dropped = feed.take_trades(symbol)
+                    fresh, evicted = fresh + decoded, evicted or dropped
                 if fresh:
                     drained = True
                     _lighten(fresh)
@@ -319,6 +378,14 @@ class TradesSubscription(Subscription):
         for symbol in self.builders:
             await self._candles(symbol, set())
 
+    def _lost(self, symbol: str, gap: Gap, error: str) -> None:
+        """The ledger keeps a gap that could not be repaired failed, for the trades and the bars built from them."""
+        end_ms = gap.end_ms + 1  # the gap's bounds are the times of the trades either side of it
+        if self.ctx.write_trades:
+            self.ctx.writer.failed_range(TRADES_TABLE, self.ctx.entities[symbol].entity_id, gap.start_ms, end_ms, error)
+        if symbol in self.outputs:
+            self.outputs[symbol].lost(gap.start_ms, end_ms, error)
+
     async def _repair(self, symbol: str, gap: Gap) -> None:
         """Fetch the gap page by page, each queued before the next is asked for: a repair holds one page of
         trades however large the gap, and the writer paces it. It keeps its repair slot meanwhile, so repairs
@@ -346,9 +413,12 @@ class TradesSubscription(Subscription):
             else:
                 self.metrics.gaps_unrepaired += 1
                 logger.warning("%s %s: REST returned %d of %d missing trades", self.name, symbol, found, gap.expected)
-        except ZvtCcxtError as error:
+                self._lost(symbol, gap, f"stream gap: REST returned {found} of {gap.expected} missing trades")
+        except Exception as error:  # whatever it is, the gap stays failed in the ledger
             self.metrics.gaps_unrepaired += 1
-            logger.error("%s %s: gap repair failed: %s", self.name, symbol, error)
+            text = str(error) if isinstance(error, ZvtCcxtError) else f"{type(error).__name__}: {error}"
+            logger.error("%s %s: gap repair failed: %s", self.name, symbol, text)
+            self._lost(symbol, gap, f"stream gap not repaired: {text}")
         finally:
             if builder is not None:
                 builder.release(id(gap))
@@ -367,12 +437,30 @@ class OhlcvSubscription(Subscription):
         self.trackers = {s: NativeCandles(ctx.level) for s in symbols}
         self.outputs = {s: CandleOutput(ctx, ctx.entities[s], self.metrics, self.timeframe, False) for s in symbols}
         self.seen: dict[str, tuple | None] = {}
+        interval = (self.exchange.timeframes or {}).get(self.timeframe)
+        for symbol in symbols:
+            self.register("ohlcv", symbol, str(interval), self.timeframe)
 
     async def watch(self) -> None:
         if len(self.symbols) == 1:
-            await self.exchange.watch_ohlcv(self.symbols[0], self.timeframe)
+            await self.watch_or_decoded(lambda: self.exchange.watch_ohlcv(self.symbols[0], self.timeframe))
         else:
-            await self.exchange.watch_ohlcv_for_symbols([[s, self.timeframe] for s in self.symbols])
+            await self.watch_or_decoded(
+                lambda: self.exchange.watch_ohlcv_for_symbols([[s, self.timeframe] for s in self.symbols])
+            )
+
+    def _cache(self, symbol: str) -> list:
+        """The symbol's latest candles, oldest first: ccxt's cache, with the decoded ones over it (a bar the
+        decoder saw is newer than anything ccxt parsed of it: the decoder takes every frame it recognises)."""
+        parsed = (self.exchange.ohlcvs.get(symbol) or {}).get(self.timeframe)
+        decoded = self.ctx.pro.feed.candles.get((symbol, self.timeframe)) if self.decoded else None
+        if not decoded:
+            return parsed or []
+        if not parsed:
+            return list(decoded.values())
+        merged = {row[0]: row for row in parsed}
+        merged.update(decoded)
+        return [merged[start] for start in sorted(merged)]
 
     def interrupted(self) -> None:
         for tracker in self.trackers.values():
@@ -380,7 +468,7 @@ class OhlcvSubscription(Subscription):
 
     async def wake(self) -> None:
         for symbol in self.symbols:
-            cache = (self.exchange.ohlcvs.get(symbol) or {}).get(self.timeframe)
+            cache = self._cache(symbol)
             if not cache:
                 continue
             tracker = self.trackers[symbol]
@@ -416,9 +504,11 @@ class OhlcvSubscription(Subscription):
             await self.outputs[symbol].closed(values, [bool(b[7]) for b in bars])
             self.metrics.gaps_repaired += 1
             self.metrics.repaired_rows += len(values)
-        except ZvtCcxtError as error:
+        except Exception as error:  # whatever it is, the bars stay failed in the ledger
             self.metrics.gaps_unrepaired += 1
-            logger.error("%s %s: candle repair failed: %s", self.name, symbol, error)
+            text = str(error) if isinstance(error, ZvtCcxtError) else f"{type(error).__name__}: {error}"
+            logger.error("%s %s: candle repair failed: %s", self.name, symbol, text)
+            self.outputs[symbol].lost(start_ms, end_ms, f"stream gap not repaired: {text}")
 
 
 class BookSubscription(Subscription):

@@ -5,6 +5,7 @@ queue is full, ``add`` waits, which pushes back on the stream (ccxt keeps receiv
 anything that overflows it shows up as a gap and is repaired from REST). Snapshots, forming candles and
 predicted funding are coalesced per key instead: only the newest waiting one is written. A failed batch
 is retried, never discarded. Writes run in a worker thread so the event loop keeps reading the sockets.
+After each flush the windows of what it stored go to the coverage ledger in one write (``stream.ledger``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from zvt_ccxt import provenance
 from zvt_ccxt.errors import StorageError
+from zvt_ccxt.store.coverage import save_many
 from zvt_ccxt.store.writer import upsert
+from zvt_ccxt.stream.ledger import StreamLedger
 from zvt_ccxt.stream.metrics import SubscriptionMetrics
 
 logger = logging.getLogger(__name__)
@@ -34,6 +38,13 @@ class Table:
 
     schema: Any  # a zvt schema class
     columns: tuple[str, ...]
+    #: the coverage ledger key its stored rows are accounted under (None: not accounted)
+    ledger: str | None = None
+    #: the bar level of candle rows (a row's window runs to the bar's end), None: rows are instants
+    bar_level: str | None = None
+    #: which rows a live run discards with a synthetic window of this ledger key, as (column, value) pairs
+    #: (empty: every row inside the window)
+    discard_where: tuple[tuple[str, object], ...] = ()
 
 
 class _Chunk(NamedTuple):
@@ -42,6 +53,9 @@ class _Chunk(NamedTuple):
     rows: Sequence[tuple]
     event_ms: Sequence[int | None]
     metrics: SubscriptionMetrics
+    #: whether the rows count as covered in the ledger (a forming bar, or a first bar built from part of its
+    #: trades, does not)
+    accounted: bool = True
 
 
 class StreamWriter:
@@ -53,13 +67,16 @@ class StreamWriter:
         batch_rows: int = 5_000,
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         retry_wait: float = 0.5,
+        source: str | None = None,
     ) -> None:
         self.max_pending_rows = max_pending_rows
         self.batch_rows = batch_rows
         self.flush_interval = flush_interval
         self.retry_wait = retry_wait
         self._queued: dict[Table, deque[_Chunk]] = {}
-        self._latest: dict[Table, dict[object, tuple[tuple, int | None, SubscriptionMetrics]]] = {}
+        self._latest: dict[Table, dict[object, tuple[tuple, int | None, SubscriptionMetrics, bool]]] = {}
+        #: where this stream's rows come from, kept with their windows (default: the process's current source)
+        self.ledger = StreamLedger(source or provenance.current())
         self._pending = 0
         self._space = asyncio.Condition()
         self._wake = asyncio.Event()
@@ -78,6 +95,7 @@ class StreamWriter:
         metrics: SubscriptionMetrics,
         event_ms: Sequence[int | None],
         repair: bool = False,
+        accounted: bool = True,
     ) -> None:
         """Queue rows that must all be written (waits while the queue is full).
 
@@ -95,7 +113,7 @@ class StreamWriter:
         async with self._space:
             bound = self.max_pending_rows // 2 if repair else self.max_pending_rows
             await self._space.wait_for(lambda: self._pending < bound)
-            self._queued.setdefault(table, deque()).append(_Chunk(rows, event_ms, metrics))
+            self._queued.setdefault(table, deque()).append(_Chunk(rows, event_ms, metrics, accounted))
             self._pending += len(rows)
         if self._pending >= self.batch_rows:
             self._wake.set()
@@ -108,12 +126,13 @@ class StreamWriter:
         metrics: SubscriptionMetrics,
         event_ms: int | None,
         count_coalesced: bool = True,
+        accounted: bool = True,
     ) -> None:
         """Keep ``row`` as the newest for ``key``; an older one still waiting is superseded."""
         latest = self._latest.setdefault(table, {})
         if key in latest and count_coalesced:
             metrics.coalesced += 1
-        latest[key] = (row, event_ms, metrics)
+        latest[key] = (row, event_ms, metrics, accounted)
 
     def abandon(self) -> int:
         """Give up on everything still waiting (the database is gone at shutdown): count it as dropped."""
@@ -123,7 +142,7 @@ class StreamWriter:
                 chunk.metrics.drops += len(chunk.rows)
                 dropped += len(chunk.rows)
             queue.clear()  # a flush writing meanwhile finds nothing left to remove
-        for _, _, metrics in (e for latest in self._latest.values() for e in latest.values()):
+        for _, _, metrics, _ in (e for latest in self._latest.values() for e in latest.values()):
             metrics.drops += 1
             dropped += 1
         self._queued.clear()
@@ -147,7 +166,10 @@ class StreamWriter:
 
     async def _flush(self, attempts: int | None) -> None:
         for table in list(self._latest):
-            chunks = [_Chunk((row,), (event,), metrics) for row, event, metrics in self._latest.pop(table).values()]
+            chunks = [
+                _Chunk((row,), (event,), metrics, accounted)
+                for row, event, metrics, accounted in self._latest.pop(table).values()
+            ]
             if chunks:
                 await self._write(table, chunks, attempts)
         for table, queue in list(self._queued.items()):
@@ -158,13 +180,40 @@ class StreamWriter:
                 async with self._space:
                     self._pending -= written
                     self._space.notify_all()
+        await self._save_ledger(attempts)
+
+    def failed_range(self, table: Table, entity_id: str, start_ms: int, end_ms: int, error: str) -> None:
+        """``[start_ms, end_ms)`` of ``table``'s rows of ``entity_id`` is lost (a gap not repaired): the ledger says
+        so at the next flush."""
+        if table.ledger is not None:
+            self.ledger.failed(table.ledger, entity_id, start_ms, end_ms, error)
+
+    async def _save_ledger(self, attempts: int | None) -> None:
+        """The windows of what this flush stored, in one ledger write; a failed save waits for the next flush
+        (``attempts`` given: the last flush, retried like rows)."""
+        tries = 0
+        while self.ledger.waiting:
+            entries = self.ledger.take()
+            tries += 1
+            try:
+                await asyncio.to_thread(save_many, entries)
+                return
+            except StorageError as error:
+                self.ledger.restore(entries)
+                self.write_failures += 1
+                if attempts is None:
+                    logger.warning("coverage ledger: write failed, retrying at the next flush: %s", error)
+                    return
+                if tries >= attempts:
+                    raise
+                await asyncio.sleep(self.retry_wait)
 
     def _next_batch(self, queue: deque[_Chunk]) -> list[_Chunk]:
         """The oldest ``batch_rows`` rows, left in the queue until they are written."""
         batch, room = [], self.batch_rows
         for chunk in queue:
             if len(chunk.rows) > room:
-                batch.append(_Chunk(chunk.rows[:room], chunk.event_ms[:room], chunk.metrics))
+                batch.append(_Chunk(chunk.rows[:room], chunk.event_ms[:room], chunk.metrics, chunk.accounted))
                 break
             batch.append(chunk)
             room -= len(chunk.rows)
@@ -183,7 +232,7 @@ class StreamWriter:
             if n >= len(head.rows):
                 queue.popleft()
             else:
-                queue[0] = _Chunk(head.rows[n:], head.event_ms[n:], head.metrics)
+                queue[0] = _Chunk(head.rows[n:], head.event_ms[n:], head.metrics, head.accounted)
             written += n
         return written
 
@@ -204,6 +253,9 @@ class StreamWriter:
                 )
                 await asyncio.sleep(self.retry_wait)
         self.batches += 1
+        if table.ledger is not None:
+            stored = [chunk.rows for chunk in batch if chunk.accounted]
+            self.ledger.note(table.ledger, table.columns, table.bar_level, stored)
         commit_ms = time.time() * 1000
         by_metrics: dict[int, tuple[SubscriptionMetrics, list[int | None]]] = {}
         for chunk in batch:

@@ -36,8 +36,10 @@ columns: bars stored / expected over every range ever requested; no-trading: bar
 trades for (fetched, nothing came back); empty: before listing / after delisting; failed: inside windows
 whose request failed; unknown: never requested inside the span. source: where the windows' data came from,
 live (the exchange), replay (a cassette) or simulator; a live run fetches replayed or simulated windows again.
-`zvt-ccxt repair` re-fetches failed and unknown. Failed and unknown ranges of trades, funding, open interest and
-order books are listed below the table.
+`zvt-ccxt repair` re-fetches failed and unknown. Series of trades, funding, open interest and order books,
+recorded or streamed, have a table of their own (windows, failed and unknown ranges, source), and their failed
+and unknown ranges are listed below it; order books have no unknown ranges (no past book can be fetched) and a
+failed snapshot counts until a later snapshot succeeds.
 For alarms: run `coverage --check` after each recording (cron, a monitoring probe): exit status 1 whenever
 anything requested is failed (whatever the error) or unknown, 0 when everything requested is complete."""
 
@@ -152,33 +154,74 @@ def _to_repair(report: pd.DataFrame) -> list[str]:
     return list(report.loc[needs > 0, "entity_id"])
 
 
-def _market_data_problems(args: argparse.Namespace) -> list[str]:
-    """Lines for the failed and unknown ranges of trades, funding, open interest and order books (not with
-    --level, which names bars)."""
+MARKET_DATA_COLUMNS = [
+    "entity_id",
+    "data",
+    "requested_from",
+    "requested_to",
+    "windows",
+    "failed_ranges",
+    "unknown_ranges",
+    "source",
+]
+
+
+def _market_data(args: argparse.Namespace) -> pd.DataFrame | None:
+    """Series of trades, funding, open interest and order books (recorded or streamed), None with --level (which
+    names bars)."""
     if args.level:
-        return []
+        return None
     from zvt_ccxt.api import market_data_coverage
 
     frame = market_data_coverage(args.exchange)
     if args.type and not frame.empty:
         frame = frame[frame["entity_id"].str.startswith(ENTITY_TYPES[args.type])]
+    if args.symbols and not frame.empty:
+        from zvt_ccxt.backfill.instruments import stored_ids
+
+        ids = list(dict.fromkeys(frame["entity_id"]))
+        wanted = split_list(args.symbols)
+        named = {e for entity_type in {i.split("_", 1)[0] for i in ids}
+                 for e in stored_ids(entity_type, [i for i in ids if i.startswith(f"{entity_type}_")], wanted)}
+        frame = frame[frame["entity_id"].isin(named)]
+    return frame
+
+
+def _market_data_problems(frame: pd.DataFrame | None) -> list[str]:
+    """Lines for the failed and unknown ranges of trades, funding, open interest and order books."""
     lines = []
-    for row in frame.to_dict("records"):
+    for row in [] if frame is None else frame.to_dict("records"):
         for kind in ("failed", "unknown"):
             for start, end in row[f"{kind}_ranges"]:
                 lines.append(f"  {row['entity_id']} {row['data_table']}: {kind} {start} .. {end}")
     return lines
 
 
+def _market_data_table(frame: pd.DataFrame) -> str:
+    shown = frame.assign(
+        data=frame["data_table"],
+        failed_ranges=[len(r) for r in frame["failed_ranges"]],
+        unknown_ranges=[len(r) for r in frame["unknown_ranges"]],
+    )
+    return render_frame(shown, MARKET_DATA_COLUMNS)
+
+
 def run_coverage(args: argparse.Namespace) -> int:
     import pandas as pd
 
     reports = _reports(args)
-    other = _market_data_problems(args) if not args.symbols else []
+    market_data = _market_data(args)
+    other = _market_data_problems(market_data)
+    series = market_data if market_data is not None and not market_data.empty else None
     if not reports:
-        print(_nothing_recorded(args))
+        if series is None:
+            print(_nothing_recorded(args))
+            return 0
+        print(_market_data_table(series))
         for line in other:
             print(line)
+        print(f"{len(series)} series of trades, funding, open interest or books; "
+              f"{len(other)} failed or unknown ranges")
         return 1 if args.check and other else 0
     frame = pd.concat([report for _, report in reports], ignore_index=True)
     for column in COLUMNS:
@@ -191,6 +234,9 @@ def run_coverage(args: argparse.Namespace) -> int:
         ranges += [("unknown", r) for r in row.get("unknown_ranges") or []]
         for kind, (start, end) in ranges:
             print(f"  {row['entity_id']} {row['level']}: {kind} {start} .. {end}")
+    if series is not None:
+        print()
+        print(_market_data_table(series))
     for line in other:
         print(line)
     print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from zvt_ccxt.cli.common import (
 )
 from zvt_ccxt.cli.progress import MODES, ProgressBoard
 from zvt_ccxt.cli.summaries import RunOutcome, kdata_gaps, outcome_table, totals_line
+from zvt_ccxt.config import REPLAY_ENV
 
 if TYPE_CHECKING:
     from zvt_ccxt.domain.schema import Schema
@@ -82,6 +84,20 @@ def register(subparsers, parents) -> None:
     parser.add_argument("--period", metavar="LEVEL", help="open interest bucket, e.g. 5m, 1h, 1d (oi; default 1h)")
     parser.add_argument("--depth", type=int, metavar="N", help="order book levels per side (orderbook; default 20)")
     parser.add_argument(
+        "--processes",
+        type=_count,
+        metavar="N",
+        help="klines: split the symbols over N processes (forked; one rate limit for all). Default: one per CPU "
+        "core, at most one per symbol",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_count,
+        metavar="N",
+        help=f"klines: symbols each process records at once (threads; default {DEFAULT_TOTAL_WORKERS} over all "
+        "processes, at most one per symbol): many over a slow link",
+    )
+    parser.add_argument(
         "--progress", choices=MODES, default="auto", help="auto: a live bar on a terminal, plain lines elsewhere"
     )
     parser.add_argument(
@@ -92,6 +108,36 @@ def register(subparsers, parents) -> None:
     )
     add_replay_option(parser)
     parser.set_defaults(run=run)
+
+
+#: symbols recorded at once over all processes by default: a 50-100 ms round trip needs about 8 to use a
+#: typical request limit (binance: 50 klines requests a second)
+DEFAULT_TOTAL_WORKERS = 8
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _parallelism(args: argparse.Namespace, symbols: int) -> dict:
+    """``processes`` and ``workers`` for a klines run of ``symbols`` symbols: as asked, else one process per core
+    and ``DEFAULT_TOTAL_WORKERS`` symbols at once in all, never more of either than symbols. A replay stays in
+    one process (its recorded answers are served in the order they were asked)."""
+    if symbols < 2:
+        return {}
+    if getattr(args, "replay", None) or os.environ.get(REPLAY_ENV):
+        processes = 1
+    else:
+        processes = args.processes or min(os.cpu_count() or 1, symbols)
+    processes = min(processes, symbols)
+    workers = args.workers or -(-min(symbols, DEFAULT_TOTAL_WORKERS) // processes)
+    return {"processes": processes, "workers": min(workers, -(-symbols // processes))}
 
 
 def _recorder_takes(schema: Schema, name: str) -> bool:
@@ -164,6 +210,8 @@ def run(args: argparse.Namespace) -> int:
                         kwargs["on_update"] = ClusterProgressLine(sys.stderr, args.progress)
                     elif _recorder_takes(schema, "progress"):
                         kwargs["progress"] = board.tracker(f"{args.exchange} {label}")
+                    if not scheduler and _recorder_takes(schema, "processes"):
+                        kwargs.update(_parallelism(args, len(kwargs.get("symbols") or ())))
                     summary = schema.record_data(**kwargs)
                     board.finish_all()
                     if summary is None:

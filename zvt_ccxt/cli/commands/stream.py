@@ -81,6 +81,12 @@ def register(subparsers, parents) -> None:
         "--shard", metavar="I/N", help="stream only the I-th of N parts of --symbols (1 <= I <= N), e.g. 1/2"
     )
     parser.add_argument(
+        "--shard-weights",
+        metavar="SYMBOL=W,...",
+        help="each symbol's share of the messages (e.g. trades a minute; 1 when not given): --shard balances these, "
+        "heaviest first, so the shards carry similar rates; give every shard the same weights",
+    )
+    parser.add_argument(
         "--shard-status-dir",
         metavar="DIR",
         help="where a shard publishes its metrics for stream-status (default $ZVT_HOME/stream-shards)",
@@ -195,10 +201,12 @@ def run(args: argparse.Namespace) -> int:
             from zvt_ccxt.stream.shards import parse_shard, shard_symbols
 
             try:
-                shard_symbols(symbols, parse_shard(args.shard))
+                shard_symbols(symbols, parse_shard(args.shard), args.shard_weights)
             except ZvtCcxtError as error:
                 raise UsageError(str(error)) from None
             sharding = {"shard": args.shard, "shard_status_dir": args.shard_status_dir}
+            if args.shard_weights:
+                sharding["shard_weights"] = args.shard_weights
         stream = stream_class(exchange=args.exchange, symbols=symbols, channels=channels, level=args.level, **sharding)
         try:
             ending = asyncio.run(_serve(stream, args, view))
@@ -208,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{ending}: {args.exchange}{part} {', '.join(getattr(stream, 'symbols', symbols))} ({', '.join(channels)})")
     print(StatusView(sys.stdout, live=False, plain_every=0).table(subscription_rows(stream)))
     source = synthetic_source(args)
-    note = synthetic_note(source, getattr(args, "synthetic_home", None), ledger=False) if source else None
+    note = synthetic_note(source, getattr(args, "synthetic_home", None)) if source else None
     if note:
         print(note)
     return EXIT_INTERRUPTED if ending == INTERRUPTED else 0

@@ -1,0 +1,165 @@
+"""zvt's schema registration at import, at the cost of the tables it registers rather than of the whole database.
+
+For every table it registers, zvt's ``register_schema`` reflects every table of the database (``MetaData()
+.reflect``) only to read the columns of that one table and add those the schema gained: the database is read
+once per table, quadratic in its tables, and most of ``import zvt`` (about 100 registrations, 200 tables). Inside
+``reading_one_table()`` that reflection reads the one table asked for, with the database's own inspector, so
+registration does all it did (tables created, new columns added, the same indexes, the same journal mode
+statements) in linear time. zvt itself is left untouched: only the name ``MetaData`` in its registration module
+is replaced, for the block.
+
+On a new ``ZVT_HOME`` registration creates some 130 SQLite files, 200 tables and 600 indexes, each index in a
+transaction of its own that SQLite syncs to disk (several fsyncs each): seconds of waiting for the disk. SQLite
+connections used within the block skip those syncs (``synchronous=OFF``) and get their own setting back when
+returned to the pool, so no later write runs without it. The schema is the same; what a power cut in the middle
+of a first import could leave half-written is an empty table of zvt's, which the next import creates again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.util
+import sys
+import threading
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import event, inspect
+from sqlalchemy.pool import Pool
+
+_REGISTER_MODULE = "zvt.contract.register"
+_lock = threading.Lock()
+_depth = 0
+
+
+class _TablesOf:
+    """``tables[name]`` of one database: an object whose ``columns`` have the ``name`` of each stored column."""
+
+    def __init__(self, bind: Any) -> None:
+        self._bind = bind
+
+    def __getitem__(self, table_name: str) -> SimpleNamespace:
+        names = self._column_names(table_name)
+        if not names:  # what reflecting the whole database would have said of a table it lacks
+            raise KeyError(table_name)
+        return SimpleNamespace(columns=[SimpleNamespace(name=name) for name in names])
+
+    def _column_names(self, table_name: str) -> list[str]:
+        if self._bind.dialect.name == "sqlite":  # one pragma; an inspector costs ten times as much to set up
+            quoted = table_name.replace('"', '""')
+            with self._bind.connect() as connection:
+                return [row[1] for row in connection.exec_driver_sql(f'PRAGMA table_info("{quoted}")')]
+        return [column["name"] for column in inspect(self._bind).get_columns(table_name)]
+
+
+class _OneTableReflection:
+    """Stands in for ``MetaData()`` where zvt reflects a database to read one table's columns."""
+
+    def __init__(self) -> None:
+        self.tables: _TablesOf | dict = {}
+
+    def reflect(self, bind: Any = None, **_ignored: Any) -> None:
+        self.tables = _TablesOf(bind)
+
+
+class _PatchOnLoad(importlib.abc.MetaPathFinder):
+    """Replaces ``MetaData`` in zvt's registration module as soon as that module has run (zvt imports it and
+    registers its schemas within one ``import zvt``)."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != _REGISTER_MODULE:
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return None
+        loader = spec.loader
+        run = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            _swap(module)
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+_originals: dict[int, Any] = {}
+
+
+def _swap(module: Any) -> None:
+    original = module.__dict__.get("MetaData")
+    if original is not None and original is not _OneTableReflection:
+        _originals[id(module)] = original
+        module.MetaData = _OneTableReflection
+
+
+def _restore(module: Any) -> None:
+    original = _originals.pop(id(module), None)
+    if original is not None:
+        module.MetaData = original
+
+
+_SYNC_KEY = "zvt_ccxt_synchronous"
+
+
+def _sqlite(dbapi_connection: Any) -> bool:
+    return type(dbapi_connection).__module__.startswith("sqlite3")
+
+
+def _unsynced_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    if _sqlite(dbapi_connection) and _SYNC_KEY not in record.info:
+        cursor = dbapi_connection.cursor()
+        try:
+            record.info[_SYNC_KEY] = cursor.execute("PRAGMA synchronous").fetchone()[0]
+            cursor.execute("PRAGMA synchronous=OFF")
+        finally:
+            cursor.close()
+
+
+def _resynced_checkin(dbapi_connection: Any, record: Any) -> None:
+    level = record.info.pop(_SYNC_KEY, None) if record is not None else None
+    if dbapi_connection is not None and level is not None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA synchronous={int(level)}")
+        finally:
+            cursor.close()
+
+
+@contextlib.contextmanager
+def reading_one_table() -> Iterator[None]:
+    """Within the block (nestable), zvt's registration reads only the table it registers."""
+    global _depth
+    finder = _PatchOnLoad()
+    with _lock:
+        _depth += 1
+        outermost = _depth == 1
+        if outermost:
+            module = sys.modules.get(_REGISTER_MODULE)
+            if module is not None:
+                _swap(module)
+            else:
+                sys.meta_path.insert(0, finder)
+            event.listen(Pool, "checkout", _unsynced_checkout)
+            if not event.contains(Pool, "checkin", _resynced_checkin):
+                event.listen(Pool, "checkin", _resynced_checkin)
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if outermost:
+                event.remove(Pool, "checkout", _unsynced_checkout)
+                # the checkin hook stays: a connection checked out in the block and returned later still gets
+                # its setting back (it does nothing for others)
+                if finder in sys.meta_path:
+                    sys.meta_path.remove(finder)
+                module = sys.modules.get(_REGISTER_MODULE)
+                if module is not None:
+                    _restore(module)
