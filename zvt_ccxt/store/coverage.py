@@ -22,6 +22,7 @@ from zvt_ccxt.domain.coverage import CcxtCoverage
 from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.store.dialect import Together
 from zvt_ccxt.store.engines import engine_for
+from zvt_ccxt.store.retrying import retried
 from zvt_ccxt.store.rows import sql_datetime, sql_datetimes
 from zvt_ccxt.store.writer import upsert
 
@@ -105,18 +106,26 @@ def windows(data_table: str, entity_id: str) -> list[Window]:
         'SELECT "start_ms", "end_ms", "status", "rows", "error", "source" FROM "ccxt_coverage" '
         'WHERE "data_table" = :data_table AND "entity_id" = :entity_id ORDER BY "start_ms"'
     )
-    with _ledger_engine().connect() as connection:
-        result = connection.execute(statement, {"data_table": data_table, "entity_id": entity_id})
-        return [
-            Window(int(r.start_ms), int(r.end_ms), r.status, int(r.rows or 0), r.error, r.source) for r in result
-        ]
+
+    def work() -> list[Window]:
+        with _ledger_engine().connect() as connection:
+            result = connection.execute(statement, {"data_table": data_table, "entity_id": entity_id})
+            return [
+                Window(int(r.start_ms), int(r.end_ms), r.status, int(r.rows or 0), r.error, r.source) for r in result
+            ]
+
+    return retried(work, "reading the coverage ledger")
 
 
 def data_tables() -> list[str]:
     """Every data table (ledger key) with windows, sorted."""
     statement = text('SELECT DISTINCT "data_table" FROM "ccxt_coverage"')
-    with _ledger_engine().connect() as connection:
-        return sorted(r.data_table for r in connection.execute(statement))
+
+    def work() -> list[str]:
+        with _ledger_engine().connect() as connection:
+            return sorted(r.data_table for r in connection.execute(statement))
+
+    return retried(work, "reading the coverage ledger")
 
 
 def discard(
@@ -204,5 +213,9 @@ def entity_ids(data_table: str, exchange: str | None = None) -> list[str]:
         where += " AND \"entity_id\" LIKE :pattern ESCAPE '\\'"
         parameters["pattern"] = f"%\\_{exchange}\\_%"
     statement = text(f'SELECT DISTINCT "entity_id" FROM "ccxt_coverage" WHERE {where}')
-    with _ledger_engine().connect() as connection:
-        return sorted(r.entity_id for r in connection.execute(statement, parameters))
+
+    def work() -> list[str]:
+        with _ledger_engine().connect() as connection:
+            return sorted(r.entity_id for r in connection.execute(statement, parameters))
+
+    return retried(work, "reading the coverage ledger")
