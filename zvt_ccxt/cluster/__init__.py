@@ -162,7 +162,7 @@ def record(
                 futures[previous] = job
         watched = {job.key: future for future, job in futures.items() if reports_pages(job)}
         try:
-            with StallWatch(dask, watched, stall_seconds):
+            with StallWatch(dask, watched, stall_seconds, run_id=the_plan.run_id):
                 for future in as_completed(list(futures)):
                     take(future, futures[future])
         except (SchedulerLost, OSError, CommClosedError) as lost:

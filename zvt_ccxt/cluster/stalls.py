@@ -26,13 +26,17 @@ STALL_SECONDS = 300.0
 class StallWatch:
     """Within the block, every ``poll`` seconds: restart the worker of any running job silent for ``stall_seconds``.
 
-    ``futures``: the run's futures by job key; ``given_up`` lists the keys whose worker was restarted."""
+    ``futures``: the run's futures by job key; ``run_id``: the run's id, which its jobs' progress names (a key
+    also names the same window in every earlier run, whose events the scheduler still keeps: a job judged by
+    them would look stalled before it started); ``given_up`` lists the keys whose worker was restarted."""
 
-    def __init__(self, dask: Any, futures: dict[str, Any], stall_seconds: float = STALL_SECONDS) -> None:
+    def __init__(self, dask: Any, futures: dict[str, Any], stall_seconds: float = STALL_SECONDS,
+                 run_id: str = "") -> None:
         if not stall_seconds > 0:
             raise ValueError(f"stall_seconds must be above 0, not {stall_seconds!r}")
         self._dask = dask
         self._futures = futures
+        self._run_id = run_id
         self._stall = float(stall_seconds)
         self._poll = min(1.0, self._stall / 5)
         #: key -> (driver's monotonic time its last progress was seen, its worker's address)
@@ -61,7 +65,8 @@ class StallWatch:
         now = time.monotonic()
         newest = self._newest
         for stamp, message in self._dask.get_events(PROGRESS_TOPIC):
-            if stamp > self._newest and isinstance(message, dict) and message.get("key") in self._futures:
+            if (stamp > self._newest and isinstance(message, dict) and message.get("run") == self._run_id
+                    and message.get("key") in self._futures):
                 self._seen[message["key"]] = (now, message["worker"])
                 newest = max(newest, stamp)
         self._newest = newest

@@ -54,6 +54,7 @@ class CcxtKdataRecorder(CcxtRecorder):
 
     #: entity ids naming nothing stored record nothing, as they always have for klines
     strict_ids = False
+    reports_pages = True
 
     def configure(
         self,

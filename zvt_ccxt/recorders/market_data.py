@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from zvt_ccxt import interrupts, store
 from zvt_ccxt.backfill import coverage
@@ -33,6 +33,13 @@ class MarketDataRecorder(CcxtRecorder):
 
     #: key of the data type in ``zvt_ccxt.exchange.capabilities``
     data_type: ClassVar[str] = ""
+    reports_pages = True
+
+    def __init__(self, *args: Any, progress: Callable[[SymbolResult, int, int], None] | None = None,
+                 **options: Any) -> None:
+        #: called with (result, ms of the range done, ms to do) after every batch stored
+        self.progress = progress
+        super().__init__(*args, **options)
 
     @property
     def mode(self) -> str:
@@ -67,11 +74,14 @@ class MarketDataRecorder(CcxtRecorder):
             end_ms = min(end_ms, max((w.end_ms for w in windows), default=0))
         if start_ms is None:
             start_ms = min((w.start_ms for w in windows), default=end_ms)
+        total = max(0, end_ms - start_ms)
         try:
             for low, high in coverage.missing_ranges(start_ms, end_ms, windows):
                 # a stop (SIGINT/SIGTERM) ends the walk between batches: each saved batch has its rows and window
                 for batch in interrupts.interruptible(pages(low, high)):
                     self.save(key, instrument, result, batch, write)
+                    if self.progress is not None:
+                        self.progress(result, min(total, max(0, batch.window.end_ms - start_ms)), total)
         except Exception as error:  # whatever it is, what was not fetched is failed in the ledger
             result.windows[FAILED] += coverage.fail_missing(key, instrument.entity_id, start_ms, end_ms, error)
             raise
