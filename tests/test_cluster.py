@@ -7,6 +7,7 @@ the matching ``rateLimit``, so the runs meet the limit in seconds rather than at
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -121,7 +122,8 @@ def _weight_within_limit(simulator, since: float) -> dict[str, int]:
     return totals
 
 
-def _assert_complete(summary):
+def _assert_complete(summary, whole_run: bool = True):
+    """Every symbol's bars and windows stored; ``whole_run``: this run fetched them all (not only what was left)."""
     from zvt_ccxt import store
     from zvt_ccxt.backfill import coverage
 
@@ -132,7 +134,7 @@ def _assert_complete(summary):
         truth = _truth(result.symbol)
         stored = store.reads.bar_times_ms(schema, result.entity_id)
         assert sorted(stored) == [row[0] for row in truth]  # read unordered: PostgreSQL moves an updated row
-        assert result.rows == len(truth)
+        assert result.rows == len(truth) if whole_run else result.rows <= len(truth)
         windows = store.coverage.windows(schema.__tablename__, result.entity_id)
         assert coverage.missing_ranges(START, end, windows) == []
         assert not [w for w in windows if w.status == "failed"]
@@ -303,6 +305,76 @@ def test_the_database_restarted_mid_run_leaves_the_tables_of_a_clean_local_run(c
     summary = outcome["summary"]
     _assert_complete(summary)
     assert [(r.symbol, r.rows) for r in summary.results] == [(r.symbol, r.rows) for r in local.results]
+    rows = _stored_rows()
+    assert len(rows) == len({row[0] for row in rows})
+    assert rows == expected
+
+
+def _windows_covered(symbols) -> int:
+    """Windows of the run's plan (``WINDOW_BARS`` bars each from ``START``) the ledger covers in full."""
+    from zvt_ccxt import store
+    from zvt_ccxt.backfill import coverage
+    from zvt_ccxt.cluster.planning import windows_of
+
+    schema = _schema()
+    end = (SIM_NOW // 60_000) * 60_000
+    covered = 0
+    for symbol in symbols:
+        entity_id = f"cryptopair_binance_{symbol.replace('/', '').lower()}"
+        done = store.coverage.windows(schema.__tablename__, entity_id)
+        covered += sum(1 for low, high in windows_of(START, end, WINDOW_BARS * 60_000)
+                       if not coverage.missing_ranges(low, high, done))
+    return covered
+
+
+def test_a_run_after_the_scheduler_died_plans_only_what_is_missing_and_ends_like_a_clean_run(clean, client):
+    from distributed import LocalCluster
+
+    from zvt_ccxt.cluster import worker
+    from zvt_ccxt.errors import ZvtCcxtError
+    from zvt_ccxt.exchange import limiter
+
+    symbols = SYMBOLS[:2]
+    local = _record(symbols)
+    assert local.ok
+    expected = _stored_rows()
+    all_windows = _windows_covered(symbols)  # the clean run covers every window
+    empty_store()
+
+    # a scheduler of its own, whose one worker runs in this process (already pointed at the simulator)
+    doomed = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+    progress = threading.Event()
+    outcome: dict = {}
+    try:
+        with Client(doomed, timeout="5s") as lost:
+
+            def run() -> None:
+                try:
+                    outcome["summary"] = _record(symbols, client=lost,
+                                                 on_update=lambda view: view.jobs_done >= 2 and progress.set())
+                except ZvtCcxtError as error:
+                    outcome["error"] = error
+
+            runner = threading.Thread(target=run, daemon=True)
+            runner.start()
+            assert progress.wait(60), "no job finished"
+            doomed.sync(doomed.scheduler.close)  # the scheduler dies mid-run
+            runner.join(120)
+            assert not runner.is_alive(), "the run did not end when its scheduler died"
+    finally:
+        with contextlib.suppress(Exception):
+            doomed.close(timeout=60)  # waits for the job its worker was running
+        worker._configured = None  # this process, a worker for a while, is the driver again
+        limiter.use_budgets(None)
+    assert "lost the Dask scheduler" in str(outcome.get("error")), outcome
+    covered = _windows_covered(symbols)
+    assert 2 <= covered < all_windows
+
+    # the same run again, on another scheduler: only the windows the ledger misses are planned
+    views = []
+    summary = _record(symbols, client=client, on_update=views.append)
+    _assert_complete(summary, whole_run=False)
+    assert views and views[-1].jobs == all_windows - covered
     rows = _stored_rows()
     assert len(rows) == len({row[0] for row in rows})
     assert rows == expected
