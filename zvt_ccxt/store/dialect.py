@@ -270,6 +270,7 @@ class SQLite(Dialect):
         # zvt's register_schema leaves its databases in DELETE mode: in WAL a reader (a notebook) and a writer
         # do not block each other, and a second writer process waits up to the busy timeout instead of failing
         event.listen(engine, "connect", self._on_connect)
+        event.listen(engine, "handle_error", _discard_connection_left_stepping)
         engine.dispose()
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA journal_mode=WAL")
@@ -298,19 +299,36 @@ class SQLite(Dialect):
         # a schema class is hashable; mypy does not know it of a class whose base it cannot see (zvt's)
         sql = upsert_text(schema, columns)  # type: ignore[arg-type]
         statement = self._positional(engine, sql, len(columns))
+        # the driver's own executemany: SQLAlchemy's costs a dict per row, twice the time of the insert
+        self._transaction(engine, together, f"writing {len(rows)} rows to {schema.__tablename__}",
+                          lambda connection: connection.cursor().executemany(statement, rows))
+
+    def _transaction(self, engine: Engine, together: Together | None, doing: str, work: Callable) -> None:
+        """``work(connection)`` and ``together``'s rows in one transaction, on this process's turn at both files.
+
+        A pooled connection can come back with a statement of an earlier user still stepping (a ``PRAGMA
+        journal_mode`` whose row nobody read, say): SQLite then refuses every COMMIT on it ("SQL statements in
+        progress"). Such a connection is discarded (closing it ends the statement) and the transaction redone
+        once on a fresh one."""
         with self._writing_both(engine, together):
-            connection = engine.raw_connection()
-            try:
-                self._attach(engine, connection, together)
-                # the driver's own executemany: SQLAlchemy's costs a dict per row, twice the time of the insert
-                connection.cursor().executemany(statement, rows)
-                self._write_together(engine, connection, together)
-                connection.commit()
-            except (sqlite3.Error, DBAPIError, OverflowError) as error:  # OverflowError: an integer beyond 64 bits
-                connection.rollback()
-                raise StorageError(f"writing {len(rows)} rows to {schema.__tablename__} failed: {error}") from error
-            finally:
-                connection.close()
+            for attempt in range(2):
+                connection = engine.raw_connection()
+                try:
+                    self._attach(engine, connection, together)
+                    work(connection)
+                    self._write_together(engine, connection, together)
+                    connection.commit()
+                    return
+                except (sqlite3.Error, DBAPIError, OverflowError) as error:  # OverflowError: beyond 64 bits
+                    with contextlib.suppress(sqlite3.Error):
+                        connection.rollback()
+                    if attempt == 0 and left_stepping(error):
+                        log.warning("%s: %s; retrying on a fresh connection", doing, error)
+                        connection.invalidate()
+                        continue
+                    raise StorageError(f"{doing} failed: {error}") from error
+                finally:
+                    connection.close()
 
     @contextlib.contextmanager
     def _writing_both(self, engine: Engine, together: Together | None):
@@ -366,18 +384,8 @@ class SQLite(Dialect):
     def _execute_together(self, engine: Engine, schema: Schema, statement: str, parameters: tuple, count: int,
                           together: Together) -> int:
         """Run the bars' statement and write ``together``'s rows in one transaction; return ``count``."""
-        with self._writing_both(engine, together):
-            connection = engine.raw_connection()
-            try:
-                self._attach(engine, connection, together)
-                connection.cursor().execute(statement, parameters)
-                self._write_together(engine, connection, together)
-                connection.commit()
-            except (sqlite3.Error, DBAPIError, OverflowError) as error:
-                connection.rollback()
-                raise StorageError(f"writing {count} rows to {schema.__tablename__} failed: {error}") from error
-            finally:
-                connection.close()
+        self._transaction(engine, together, f"writing {count} rows to {schema.__tablename__}",
+                          lambda connection: connection.cursor().execute(statement, parameters))
         return count
 
     def _execute_alone(self, engine: Engine, schema: Schema, statement: str, parameters: tuple, count: int) -> int:
@@ -576,6 +584,24 @@ class PostgreSQL(Dialect):
                 raise StorageError(f"{doing} failed: {_first_line(error)}") from error
             finally:
                 connection.close()
+
+
+def left_stepping(error: BaseException) -> bool:
+    """True for SQLite refusing a COMMIT because a statement on the connection still steps."""
+    return "statements in progress" in str(getattr(error, "orig", None) or error)
+
+
+def _discard_connection_left_stepping(context) -> None:
+    # a connection SQLite refuses to commit on stays unusable: treated as lost, the pool replaces it (and a
+    # retried statement, ``store.retrying``, gets a fresh one)
+    if left_stepping(context.original_exception):
+        # its transaction ends first: closed with a statement still alive, the connection would linger, holding
+        # the write lock, until that statement is finalized
+        dbapi_connection = getattr(getattr(context.connection, "connection", None), "dbapi_connection", None)
+        if dbapi_connection is not None:
+            with contextlib.suppress(sqlite3.Error):
+                dbapi_connection.rollback()
+        context.is_disconnect = True
 
 
 def _in_turn(works: Sequence[Callable], connection) -> None:
