@@ -30,7 +30,7 @@ def _rows(schema: Schema, select: str, where: str, parameters: dict, *expanding:
 
     def work() -> list:
         with engine_for(schema).connect() as connection:
-            return connection.execute(statement, parameters).fetchall()
+            return list(connection.execute(statement, parameters).fetchall())
 
     return retried(work, f"reading {table}")
 

@@ -118,7 +118,7 @@ def trades(entity_id: str, start_ms: int | None = None, end_ms: int | None = Non
 
     def work() -> list:
         with engine_for(CryptoTrade).connect() as connection:
-            return connection.execute(statement, parameters).fetchall()
+            return list(connection.execute(statement, parameters).fetchall())
 
     rows = retried(work, f"reading {table}")
     return pd.DataFrame(rows, columns=["ts_ms", "trade_id", "price", "amount", "cost"])
