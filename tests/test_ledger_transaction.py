@@ -3,6 +3,7 @@ went in (here: the ledger's own rows refused by the driver) leaves neither, and 
 The ledger may therefore never claim a window whose rows are absent, which is what lets any window be retried
 or re-run anywhere (a cluster job, a second run after a crash)."""
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -139,4 +140,24 @@ def test_a_budget_statement_on_a_connection_left_stepping_is_redone_on_a_fresh_o
     held = _leave_a_statement_stepping(engine_for(CcxtRateBudget))
     key = budget.ensure("binance", "127.0.0.9")
     assert budget.reserve(key, 1_000.0, 0.5) == (1_000.5, 0.0)
+    assert held is not None
+
+
+def test_bars_written_alone_on_a_connection_left_stepping_are_committed(database):
+    """A batch without windows is one statement in autocommit: on a connection where an earlier statement still
+    steps, SQLite would keep its rows uncommitted (and the file locked) until that statement ends."""
+    if database is not None:
+        pytest.skip("SQLite's autocommit held back by a statement in progress")
+    import sqlite3
+
+    from zvt_ccxt.store.engines import engine_for
+
+    engine = engine_for(Cryptopair1mKdata)
+    held = _leave_a_statement_stepping(engine)
+    assert store.writer.prepare_bars(Cryptopair1mKdata, *_bars(10), ENTITY)() == 10
+    with contextlib.closing(sqlite3.connect(engine.url.database, timeout=1)) as other:  # not one of the pool's
+        stored = other.execute(f'SELECT count(*) FROM "{TABLE}" WHERE "entity_id" = ?', (ENTITY,)).fetchone()[0]
+        other.execute(f'DELETE FROM "{TABLE}" WHERE "entity_id" = ?', (ENTITY,))  # the file is free to write
+        other.rollback()
+    assert stored == 10
     assert held is not None

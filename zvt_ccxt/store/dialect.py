@@ -392,9 +392,15 @@ class SQLite(Dialect):
         """Run one statement as its own transaction (atomic like any SQLite statement) and return ``count``.
 
         No BEGIN and COMMIT around it, each of which would hand the GIL over and wait to get it back: the
-        statement takes the GIL only to start and to finish, so another thread parses meanwhile."""
+        statement takes the GIL only to start and to finish, so another thread parses meanwhile. Without a COMMIT
+        to refuse, a connection with an earlier statement still stepping would keep the rows uncommitted (and the
+        file's write lock) until that statement ends: such a connection is swapped for a fresh one first."""
         with self.writing(engine):
             connection = engine.raw_connection()
+            if _statement_left_stepping(connection.driver_connection):
+                connection.invalidate()
+                connection.close()
+                connection = engine.raw_connection()
             driver = connection.driver_connection
             if driver is None:  # a pooled connection always has one; SQLAlchemy types it optional
                 raise StorageError(f"writing {count} rows to {schema.__tablename__} failed: no driver connection")
@@ -589,6 +595,23 @@ class PostgreSQL(Dialect):
 def left_stepping(error: BaseException) -> bool:
     """True for SQLite refusing a COMMIT because a statement on the connection still steps."""
     return "statements in progress" in str(getattr(error, "orig", None) or error)
+
+
+#: False once this SQLite turned out to be built without the ``sqlite_stmt`` table (SQLITE_ENABLE_STMTVTAB)
+_statement_table = True
+
+
+def _statement_left_stepping(dbapi_connection) -> bool:
+    """True when a statement that writes still steps on ``dbapi_connection`` (where SQLite can tell)."""
+    global _statement_table
+    if not _statement_table or dbapi_connection is None:
+        return False
+    try:
+        found = dbapi_connection.execute("SELECT 1 FROM sqlite_stmt WHERE busy AND NOT ro LIMIT 1").fetchone()
+        return found is not None
+    except sqlite3.Error:
+        _statement_table = False
+        return False
 
 
 def _discard_connection_left_stepping(context) -> None:
