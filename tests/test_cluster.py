@@ -83,8 +83,12 @@ def client(exchange, shared_store):
 
 
 @pytest.fixture
-def clean(exchange, shared_store, store):
+def clean(exchange, shared_store, store, request):
     exchange.clear_faults()
+    if "client" in request.fixturenames:
+        # both workers up: one killed or restarted by an earlier case starts again slowly on loaded cores (each
+        # imports zvt), and a case meant for two workers would otherwise run, and time out, on one
+        request.getfixturevalue("client").wait_for_workers(2, timeout=600)
     yield exchange
 
 
