@@ -70,7 +70,8 @@ VALUES_ROWS = 200
 SCHEMA_LOCK_KEY = int.from_bytes(b"zvtccxt", "big")
 #: bars as ``prepare_bars`` takes them: integer ms open times, a column array per value, a value per constant
 Bars = tuple[np.ndarray, Mapping[str, np.ndarray], Mapping[str, object]]
-#: the schema name a second SQLite file is attached under, for a transaction spanning both
+#: the schema name a second SQLite file is attached under, for a transaction spanning both (a plain identifier,
+#: written unquoted: quoted names in the package's SQL are the schemas' own)
 ATTACHED = "zvt_ccxt_together"
 
 
@@ -101,7 +102,7 @@ def upsert_text(schema: Schema, columns: tuple[str, ...], attached: str = "") ->
     into the table of the database attached as ``attached``, if given."""
     names, updates = column_clauses(schema, columns)
     marks = ", ".join(f":p{i}" for i in range(len(columns)))
-    table = f'"{attached}"."{schema.__tablename__}"' if attached else f'"{schema.__tablename__}"'
+    table = f'{attached}."{schema.__tablename__}"' if attached else f'"{schema.__tablename__}"'
     return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {updates}"
 
 
@@ -349,8 +350,8 @@ class SQLite(Dialect):
         if attached.get(ATTACHED) == path:
             return
         if ATTACHED in attached:
-            connection.execute(f'DETACH DATABASE "{ATTACHED}"')
-        connection.execute(f'ATTACH DATABASE ? AS "{ATTACHED}"', (path,))
+            connection.execute(f"DETACH DATABASE {ATTACHED}")
+        connection.execute(f"ATTACH DATABASE ? AS {ATTACHED}", (path,))
 
     def _write_together(self, engine: Engine, connection, together: Together | None) -> None:
         if together is None or not together.rows:
