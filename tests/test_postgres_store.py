@@ -285,3 +285,35 @@ def test_a_few_rows_and_many_rows_are_stored_alike_through_their_two_statements(
     assert _count(CryptoTrade) == few + len(padding)
     assert len(by_values) == few and by_values == by_staging
     assert by_values[0][[c.name for c in CryptoTrade.__table__.columns].index("price")] == -1.0
+
+
+def test_reads_wait_for_a_restarting_server_as_writes_do(pg):
+    """A job reads the ledger and its neighbouring bars: while the server is down those reads wait for it."""
+    from zvt_ccxt import store
+    from zvt_ccxt.store.coverage import Window
+
+    table = CryptoPair1mKdata.__tablename__
+    entity = "cryptopair_binance_btcusdt"
+    with simulated(SIM_NOW_MS):
+        assert CryptoPair1mKdata.record_data(provider="ccxt", exchange="binance", symbols=["BTC/USDT"],
+                                             start_timestamp=SIM_NOW_MS - 3_600_000).ok
+    expected = (store.coverage.windows(table, entity), store.reads.last_bar_ms(CryptoPair1mKdata, entity))
+    assert expected[0] and expected[1] is not None and all(isinstance(w, Window) for w in expected[0])
+    pg.stop("immediate")  # every pooled connection breaks, and new ones are refused until the start below
+    outcome: dict = {}
+
+    def read() -> None:
+        try:
+            ledger = store.coverage.windows(table, entity)
+            outcome["read"] = (ledger, store.reads.last_bar_ms(CryptoPair1mKdata, entity))
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            outcome["error"] = error
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    time.sleep(1.0)
+    assert reader.is_alive(), f"the read did not wait for the server: {outcome}"
+    pg.start()
+    reader.join(60)
+    assert not reader.is_alive()
+    assert outcome.get("read") == expected, outcome

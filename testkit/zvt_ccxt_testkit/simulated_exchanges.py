@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -151,3 +152,30 @@ def simulated_streams(
         client_hook(pointing_hook(ws.base_url, ws=ws, rate_limit=rate_limit)),
     ):
         yield ws
+
+
+_hanging = contextlib.ExitStack()
+_hung = threading.Event()
+
+
+def hang_next_request(path_part: str) -> None:
+    """From now on in this process, the first ccxt request whose URL holds ``path_part`` never returns: the thread
+    that sent it blocks for good while the rest of the process runs on (a hung job in a live worker). For
+    processes a test starts (given through ``Client.run``)."""
+    from zvt_ccxt.exchange.client import client_hook
+
+    _hung.clear()
+
+    def hook(exchange: Any) -> None:
+        fetch = exchange.fetch
+
+        def hanging_fetch(url, *args, **kwargs):
+            if path_part in url and not _hung.is_set():
+                _hung.set()
+                threading.Event().wait()
+            return fetch(url, *args, **kwargs)
+
+        exchange.fetch = hanging_fetch
+
+    _hanging.close()
+    _hanging.enter_context(client_hook(hook))

@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from zvt_ccxt.backfill.summary import RecordSummary, SymbolResult
-from zvt_ccxt.cluster.jobs import JobOutcome, run_job
+from zvt_ccxt.cluster.jobs import Job, JobOutcome, reports_pages, run_job
 from zvt_ccxt.cluster.planning import WINDOW_BARS, plan
 from zvt_ccxt.cluster.progress import RunProgress
+from zvt_ccxt.cluster.stalls import STALL_SECONDS, StallWatch
 from zvt_ccxt.cluster.worker import EGRESS_VARIABLE, WorkerSetup, spending_shared_budget
 from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.errors import ZvtCcxtError
@@ -103,13 +104,16 @@ def record(
     client: Any = None,
     on_update: Callable[[RunProgress], None] | None = None,
     window_bars: int = WINDOW_BARS,
+    stall_seconds: float = STALL_SECONDS,
     **kwargs: Any,
 ) -> RecordSummary:
     """``schema.record_data(provider="ccxt", **kwargs)`` as jobs on a Dask cluster; the same summary back.
 
     ``progress`` (a per-symbol callback, as in a local run) hears each symbol's windows as they finish;
-    ``on_update`` gets the run's :class:`RunProgress` after every job."""
-    from distributed import as_completed
+    ``on_update`` gets the run's :class:`RunProgress` after every job. A klines job that stores nothing for
+    ``stall_seconds`` has its worker restarted and runs again (``stalls``)."""
+    from distributed import CancelledError, as_completed
+    from distributed.comm.core import CommClosedError
 
     symbol_progress = kwargs.get("progress")
     with spending_shared_budget():  # the driver's own requests (markets) count against the address's budget too
@@ -123,6 +127,31 @@ def record(
     view.symbols_done = sum(1 for count in remaining.values() if count == 0)
     if not the_plan.jobs:
         return summary
+    done_ms = dict.fromkeys(results, 0)
+
+    def take(future: Any, job: Job) -> None:
+        result = results[job.entity_id]
+        try:
+            outcome: JobOutcome = future.result()
+            part = outcome.result
+            view.workers.add(outcome.egress)
+        except CancelledError as cancelled:  # the client lost the scheduler (or it lost the job): no result
+            raise SchedulerLost(f"{job.key}: {type(cancelled).__name__}: {cancelled}") from None
+        except Exception as error:  # the job raised on every try, or its worker kept dying
+            part = SymbolResult(job.entity_id, job.symbol)
+            part.error = f"{job.key}: {type(error).__name__}: {error}"
+        _merge(result, part)
+        view.add(part, not part.ok)
+        remaining[job.entity_id] -= 1
+        done_ms[job.entity_id] += (job.end_ms or 0) - (job.start_ms or 0)
+        if remaining[job.entity_id] == 0:
+            view.symbols_done += 1
+        if callable(symbol_progress):
+            total = spans[job.entity_id]
+            symbol_progress(result, total if remaining[job.entity_id] == 0 else done_ms[job.entity_id], total)
+        if on_update is not None:
+            on_update(view)
+
     with connected(scheduler, client) as dask:
         futures = {}
         for chain in the_plan.chains.values():
@@ -131,29 +160,22 @@ def record(
                 after = () if previous is None else (previous,)
                 previous = dask.submit(run_job, job, *after, key=job.key, retries=JOB_RETRIES)
                 futures[previous] = job
-        done_ms = dict.fromkeys(results, 0)
+        watched = {job.key: future for future, job in futures.items() if reports_pages(job)}
         try:
-            for future in as_completed(list(futures)):
-                job = futures[future]
-                result = results[job.entity_id]
-                try:
-                    outcome: JobOutcome = future.result()
-                    part = outcome.result
-                    view.workers.add(outcome.egress)
-                except Exception as error:  # the job raised on every try, or its worker kept dying
-                    part = SymbolResult(job.entity_id, job.symbol)
-                    part.error = f"{job.key}: {type(error).__name__}: {error}"
-                _merge(result, part)
-                view.add(part, not part.ok)
-                remaining[job.entity_id] -= 1
-                done_ms[job.entity_id] += (job.end_ms or 0) - (job.start_ms or 0)
-                if remaining[job.entity_id] == 0:
-                    view.symbols_done += 1
-                if callable(symbol_progress):
-                    total = spans[job.entity_id]
-                    symbol_progress(result, total if remaining[job.entity_id] == 0 else done_ms[job.entity_id], total)
-                if on_update is not None:
-                    on_update(view)
+            with StallWatch(dask, watched, stall_seconds, run_id=the_plan.run_id):
+                for future in as_completed(list(futures)):
+                    take(future, futures[future])
+        except (SchedulerLost, OSError, CommClosedError) as lost:
+            address = getattr(getattr(dask, "scheduler", None), "address", scheduler)
+            raise ZvtCcxtError(
+                f"lost the Dask scheduler at {address} mid-run ({lost}): run the same command again; the coverage "
+                "ledger holds every window stored so far, so only what is missing is planned"
+            ) from None
         finally:
-            dask.cancel(list(futures))
+            with contextlib.suppress(Exception):
+                dask.cancel(list(futures))
     return summary
+
+
+class SchedulerLost(Exception):
+    """The client's connection to the scheduler ended mid-run."""

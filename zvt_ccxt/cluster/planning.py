@@ -11,11 +11,12 @@ up equal to a single-process run's. Parallelism comes from the symbols.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from zvt_ccxt import clock, levels, store
+from zvt_ccxt import clock, levels, provenance, store
 from zvt_ccxt.backfill import coverage
 from zvt_ccxt.cluster.jobs import Job, job_key
 from zvt_ccxt.domain.schema import Schema
@@ -46,6 +47,8 @@ class Plan:
     targets: list[Target]
     #: per entity id, its windows in order (each runs after the one before it)
     chains: dict[str, list[Job]]
+    #: this run's id, which every job carries
+    run_id: str = ""
 
     @property
     def jobs(self) -> list[Job]:
@@ -82,6 +85,8 @@ def plan(schema: Schema, kwargs: dict[str, Any], window_bars: int = WINDOW_BARS)
     targets = _targets(recorder)
     chains: dict[str, list[Job]] = {}
     level = getattr(recorder, "level_value", None)
+    source = provenance.current()
+    run_id = uuid.uuid4().hex
     for target in targets:
         spans: list[tuple[int | None, int | None]]
         if level is None:
@@ -106,7 +111,7 @@ def plan(schema: Schema, kwargs: dict[str, Any], window_bars: int = WINDOW_BARS)
                 ]
         chains[target.entity_id] = [
             Job(job_key(table, target.exchange, target.symbol, low, high), table, target.entity_id, target.exchange,
-                target.symbol, low, high, options)
+                target.symbol, low, high, options, source, run_id)
             for low, high in spans
         ]
-    return Plan(table, targets, chains)
+    return Plan(table, targets, chains, run_id)

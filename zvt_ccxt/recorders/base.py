@@ -164,6 +164,9 @@ class CcxtRecorder(Recorder):
     workers: int = 1
     #: processes the instruments are split over (forked; 1: this process only)
     processes: int = 1
+    #: whether ``progress=`` (result, ms done, ms to do) hears of every page stored: what a cluster's stall watch
+    #: needs of a job to tell a hung one from a slow one
+    reports_pages: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ Mark prices are kept where the exchange gives them (binance).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from zvt_ccxt import levels, store
 from zvt_ccxt.backfill.funding_pager import ForwardFundingPager, FundingPager, funding_pager
@@ -23,6 +23,7 @@ from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange.client import get_client
 from zvt_ccxt.exchange.profiles import profile_for
 from zvt_ccxt.recorders.market_data import MarketDataRecorder
+from zvt_ccxt.store.dialect import Together
 from zvt_ccxt.store.rows import FUNDING_COLUMNS, funding_row
 from zvt_ccxt.store.writer import upsert
 
@@ -68,7 +69,7 @@ class CcxtFundingRecorder(MarketDataRecorder):
                 start,
                 end,
                 lambda low, high: self._pages(pager, instrument, low, high),
-                lambda batch: self._store(instrument, result, batch, mark_field),
+                lambda batch, mark: self._store(instrument, result, batch, mark_field, mark),
             )
         finally:
             result.requests += pager.requests
@@ -108,7 +109,8 @@ class CcxtFundingRecorder(MarketDataRecorder):
             return None
         return following.id, (following.ts_ms - newest) / levels.HOUR_MS
 
-    def _store(self, instrument: Instrument, result: SymbolResult, batch: Batch, mark_field: str | None) -> int:
+    def _store(self, instrument: Instrument, result: SymbolResult, batch: Batch, mark_field: str | None,
+               mark: Callable[[int], Together | None]) -> None:
         rows = [
             funding_row(
                 instrument,
@@ -122,8 +124,8 @@ class CcxtFundingRecorder(MarketDataRecorder):
             for event in batch.rows
         ]
         kept = [row for row in rows if row is not None]
-        result.rows += upsert(CryptoFunding, FUNDING_COLUMNS, kept)
-        return len(batch.rows) - len(kept)
+        together = mark(len(batch.rows) - len(kept))
+        result.rows += upsert(CryptoFunding, FUNDING_COLUMNS, kept, together=together)
 
 
 CryptoFunding.register_recorder_cls(PROVIDER, CcxtFundingRecorder)

@@ -29,6 +29,7 @@ from zvt_ccxt.exchange.client import ExchangeClient, get_client
 from zvt_ccxt.recorders.base import CcxtRecorder
 from zvt_ccxt.store.behind import WriteBehind
 from zvt_ccxt.store.coverage import Window
+from zvt_ccxt.store.dialect import Together
 from zvt_ccxt.store.reads import StoredBar
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class CcxtKdataRecorder(CcxtRecorder):
 
     #: entity ids naming nothing stored record nothing, as they always have for klines
     strict_ids = False
+    reports_pages = True
 
     def configure(
         self,
@@ -219,11 +221,11 @@ class _KdataWriter:
         #: the stored bar after the gap, and the stored bar before that one, read before the gap is walked
         self.following: StoredBar | None = None
         self.before_following: StoredBar | None = None
-        # bars and windows not written yet: a batch of pages goes in one transaction, windows after their bars
+        # bars and windows not written yet: a batch of pages and the windows it completes go in one transaction
         self.unwritten: list[tuple[Candles, np.ndarray]] = []
         self.unwritten_rows = 0
         self.unsaved: list[coverage.Window] = []
-        # batches are encoded here and written by a thread of their own, in order, windows after their bars
+        # batches are encoded here and written by a thread of their own, in order
         self.behind = WriteBehind()
 
     def begin(self, start_ms: int, end_ms: int) -> None:
@@ -287,17 +289,21 @@ class _KdataWriter:
         self.behind.close()
 
     def write(self, link_following: bool = False) -> None:
-        """Queue the bars kept so far for one transaction, then the windows they complete."""
+        """Queue the bars kept so far and the windows they complete for one transaction (the bar after the gap
+        relinked first: cut in between, the gap's windows are not marked, so they are fetched again)."""
+        if link_following:
+            self._link_following()
+        ledger = None
+        if self.unsaved:
+            windows, self.unsaved = self.unsaved, []
+            ledger = store.coverage.entries(self.table, self.instrument.entity_id, windows)
         if self.unwritten:
             candles = concat([c for c, _ in self.unwritten])
             pct = np.concatenate([p for _, p in self.unwritten])
             self.unwritten, self.unwritten_rows = [], 0
-            self._upsert(candles, pct)
-        if link_following:
-            self._link_following()
-        if self.unsaved:
-            windows, self.unsaved = self.unsaved, []
-            self.behind.submit(functools.partial(store.coverage.save, self.table, self.instrument.entity_id, windows))
+            self._upsert(candles, pct, ledger)
+        elif ledger is not None:
+            self.behind.submit(functools.partial(store.writer.upsert, ledger.schema, ledger.columns, ledger.rows))
 
     def _link_following(self) -> None:
         """Queue the new ``change_pct`` of the stored bar after the gap, if the gap's bars changed it."""
@@ -349,7 +355,7 @@ class _KdataWriter:
         self.result.rows += len(candles)  # a failed write fails the symbol, naming the error
         self.result.extend(int(candles.ts[0]), int(candles.ts[-1]))
 
-    def _upsert(self, candles: Candles, pct: np.ndarray) -> None:
+    def _upsert(self, candles: Candles, pct: np.ndarray, ledger: Together | None) -> None:
         instrument = self.instrument
         values = {
             "open": candles.open,
@@ -372,7 +378,9 @@ class _KdataWriter:
             "closed": True,
         }
         entity_id = instrument.entity_id
-        write = store.writer.prepare_bars(self.schema, candles.ts, values, constants, entity_id, self.day_ids)
+        write = store.writer.prepare_bars(
+            self.schema, candles.ts, values, constants, entity_id, self.day_ids, together=ledger
+        )
         self.behind.submit(write)
 
 

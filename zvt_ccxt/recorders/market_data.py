@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from zvt_ccxt import interrupts, store
 from zvt_ccxt.backfill import coverage
@@ -20,8 +20,11 @@ from zvt_ccxt.backfill.summary import SymbolResult
 from zvt_ccxt.domain.coverage import FAILED
 from zvt_ccxt.exchange import capabilities
 from zvt_ccxt.recorders.base import CcxtRecorder
+from zvt_ccxt.store.dialect import Together
 
 logger = logging.getLogger(__name__)
+#: stores a batch's rows with ``together=mark(rows rejected)``: the batch's ledger rows (None: no window)
+Write = Callable[[Batch, Callable[[int], Together | None]], None]
 
 
 class MarketDataRecorder(CcxtRecorder):
@@ -30,6 +33,13 @@ class MarketDataRecorder(CcxtRecorder):
 
     #: key of the data type in ``zvt_ccxt.exchange.capabilities``
     data_type: ClassVar[str] = ""
+    reports_pages = True
+
+    def __init__(self, *args: Any, progress: Callable[[SymbolResult, int, int], None] | None = None,
+                 **options: Any) -> None:
+        #: called with (result, ms of the range done, ms to do) after every batch stored
+        self.progress = progress
+        super().__init__(*args, **options)
 
     @property
     def mode(self) -> str:
@@ -47,13 +57,13 @@ class MarketDataRecorder(CcxtRecorder):
         start_ms: int | None,
         end_ms: int,
         pages: Callable[[int, int], Iterator[Batch]],
-        write: Callable[[Batch], int],
+        write: Write,
     ) -> None:
         """Page every range coverage (under ``key``) says is missing in ``[start, end)`` and store it.
 
         ``start_ms`` None means: from where the stored coverage begins (nothing stored: nothing to do).
-        ``write`` stores a batch's rows and returns how many were rejected; the batch's window is then
-        saved, ``failed`` if any row was rejected, so a later run fetches it again.
+        ``write`` stores a batch's rows together with its window (``save``), ``failed`` if any row was rejected,
+        so a later run fetches it again.
         """
         windows = store.coverage.windows(key, instrument.entity_id)
         # rows are keyed by time only in the table the key names (open interest keys add the period)
@@ -64,11 +74,14 @@ class MarketDataRecorder(CcxtRecorder):
             end_ms = min(end_ms, max((w.end_ms for w in windows), default=0))
         if start_ms is None:
             start_ms = min((w.start_ms for w in windows), default=end_ms)
+        total = max(0, end_ms - start_ms)
         try:
             for low, high in coverage.missing_ranges(start_ms, end_ms, windows):
                 # a stop (SIGINT/SIGTERM) ends the walk between batches: each saved batch has its rows and window
                 for batch in interrupts.interruptible(pages(low, high)):
                     self.save(key, instrument, result, batch, write)
+                    if self.progress is not None:
+                        self.progress(result, min(total, max(0, batch.window.end_ms - start_ms)), total)
         except Exception as error:  # whatever it is, what was not fetched is failed in the ledger
             result.windows[FAILED] += coverage.fail_missing(key, instrument.entity_id, start_ms, end_ms, error)
             raise
@@ -77,17 +90,35 @@ class MarketDataRecorder(CcxtRecorder):
             raise
 
     def save(
-        self, key: str, instrument: Instrument, result: SymbolResult, batch: Batch, write: Callable[[Batch], int]
+        self, key: str, instrument: Instrument, result: SymbolResult, batch: Batch, write: Write
     ) -> None:
-        """Store a batch's rows, then its window (failed when rows were refused), and count both."""
-        rejected = write(batch) if batch.rows or batch.context else 0
-        window = batch.window
-        if rejected:
-            result.rejected += rejected
-            window = coverage.Window(window.start_ms, window.end_ms, FAILED, window.rows, f"{rejected} rows rejected")
-        if window.end_ms > window.start_ms:
-            store.coverage.save(key, instrument.entity_id, [window])
+        """Store a batch's rows and its window (failed when rows were refused) in one transaction, and count both.
+
+        ``write(batch, mark)`` stores the rows with ``together=mark(rejected)``: the ledger rows of the window."""
+        outcome: list[coverage.Window] = []
+
+        def mark(rejected: int) -> Together | None:
+            window = batch.window
+            if rejected:
+                result.rejected += rejected
+                error = f"{rejected} rows rejected"
+                window = coverage.Window(window.start_ms, window.end_ms, FAILED, window.rows, error)
+            outcome.append(window)
+            return store.coverage.entries(key, instrument.entity_id, [window]) if _spans(window) else None
+
+        if batch.rows or batch.context:
+            write(batch, mark)
+        if not outcome:
+            ledger = mark(0)
+            if ledger is not None:
+                store.writer.upsert(ledger.schema, ledger.columns, ledger.rows)
+        window = outcome[0]
+        if _spans(window):
             result.windows[window.status] += 1
         if batch.rows:
             stamps = [int(r["timestamp"]) for r in batch.rows]
             result.extend(min(stamps), max(stamps))
+
+
+def _spans(window: coverage.Window) -> bool:
+    return window.end_ms > window.start_ms

@@ -10,6 +10,7 @@ Every row is one instrument's (``scope = "instrument"``). Row id ``{entity_id}_{
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from zvt_ccxt import levels, store
@@ -23,6 +24,7 @@ from zvt_ccxt.errors import UnsupportedLevelError
 from zvt_ccxt.exchange.client import get_client
 from zvt_ccxt.exchange.profiles import profile_for
 from zvt_ccxt.recorders.market_data import MarketDataRecorder
+from zvt_ccxt.store.dialect import Together
 from zvt_ccxt.store.rows import OPEN_INTEREST_COLUMNS, intraday_ids, number
 from zvt_ccxt.store.writer import upsert
 
@@ -69,7 +71,7 @@ class CcxtOpenInterestRecorder(MarketDataRecorder):
             listed = market.get("created")
             start = listed if isinstance(listed, int) and listed > 0 else 0
 
-        def write(batch: Batch) -> int:
+        def write(batch: Batch, mark: Callable[[int], Together | None]) -> None:
             kept = [
                 r
                 for r in batch.rows
@@ -91,8 +93,8 @@ class CcxtOpenInterestRecorder(MarketDataRecorder):
                 )
                 for row, ident, stamp in zip(kept, ids, stamps, strict=True)
             ]
-            result.rows += upsert(CryptoOpenInterest, OPEN_INTEREST_COLUMNS, rows)
-            return len(batch.rows) - len(kept)
+            together = mark(len(batch.rows) - len(kept))
+            result.rows += upsert(CryptoOpenInterest, OPEN_INTEREST_COLUMNS, rows, together=together)
 
         try:
             self.walk(key, instrument, result, start, end, pager.pages, write)

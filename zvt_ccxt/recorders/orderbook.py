@@ -74,6 +74,8 @@ class CcxtOrderbookRecorder(MarketDataRecorder):
     """Order book snapshots: the current book only, since no exchange serves past ones over REST."""
 
     data_type = "orderbook"
+    #: snapshots of the current book, not pages of history
+    reports_pages = False
 
     def configure(
         self,

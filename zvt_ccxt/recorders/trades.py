@@ -12,6 +12,8 @@ exchange id gets a hash of (time, price, amount, side).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from zvt_ccxt import levels, store
 from zvt_ccxt.backfill.history import Batch
 from zvt_ccxt.backfill.instruments import SPOT, Instrument
@@ -22,6 +24,7 @@ from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.exchange.client import get_client
 from zvt_ccxt.recorders.market_data import MarketDataRecorder
 from zvt_ccxt.store import rows
+from zvt_ccxt.store.dialect import Together
 from zvt_ccxt.store.rows import TRADE_COLUMNS, valid_trade
 from zvt_ccxt.store.writer import upsert
 
@@ -50,10 +53,9 @@ class CcxtTradeRecorder(MarketDataRecorder):
         # trades of the forming minute are left to the next run, so a covered minute is final
         end = self.end_of(levels.bar_start(self.now_ms(), "1m"))
 
-        def write(batch: Batch) -> int:
+        def write(batch: Batch, mark: Callable[[int], Together | None]) -> None:
             stored, rejected = trade_rows(instrument, batch.rows)
-            result.rows += upsert(CryptoTrade, TRADE_COLUMNS, stored)
-            return rejected
+            result.rows += upsert(CryptoTrade, TRADE_COLUMNS, stored, together=mark(rejected))
 
         try:
             first_run = not store.coverage.windows(TABLE, instrument.entity_id)

@@ -7,20 +7,12 @@ writers; PostgreSQL re-reads a row another transaction just changed before updat
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import TypeVar
-
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
 
 from zvt_ccxt.domain.budget import CcxtRateBudget
 from zvt_ccxt.errors import StorageError
 from zvt_ccxt.store.engines import engine_for
-
-T = TypeVar("T")
-#: tries of a budget statement the database turns away for now
-ATTEMPTS = 6
+from zvt_ccxt.store.retrying import retried
 
 _ENSURE = text(
     'INSERT INTO "ccxt_rate_budget" ("id", "entity_id", "exchange", "egress", "next_free", "paused_until") '
@@ -49,21 +41,13 @@ def budget_id(exchange: str, egress: str) -> str:
 def ensure(exchange: str, egress: str) -> str:
     """Create the budget of (``exchange``, ``egress``) unless it exists; return its id."""
     key = budget_id(exchange, egress)
-    with engine_for(CcxtRateBudget).begin() as connection:
-        connection.execute(_ENSURE, {"id": key, "exchange": exchange, "egress": egress})
+
+    def work() -> None:
+        with engine_for(CcxtRateBudget).begin() as connection:
+            connection.execute(_ENSURE, {"id": key, "exchange": exchange, "egress": egress})
+
+    retried(work, f"creating request budget {key!r}")
     return key
-
-
-def _retried(work: Callable[[], T], doing: str) -> T:
-    """``work()``, tried again a few times when the database turns it away for now (a busy SQLite file)."""
-    for attempt in range(ATTEMPTS):
-        try:
-            return work()
-        except OperationalError as error:
-            if attempt == ATTEMPTS - 1:
-                raise StorageError(f"{doing} failed: {error}") from error
-            time.sleep(0.01 * 2**attempt)
-    raise AssertionError("unreachable")
 
 
 def reserve(key: str, now: float, interval: float) -> tuple[float, float]:
@@ -74,7 +58,7 @@ def reserve(key: str, now: float, interval: float) -> tuple[float, float]:
             # every returned row read before the commit: SQLite refuses to commit while the statement still steps
             return list(connection.execute(_RESERVE, {"id": key, "now": now, "interval": interval}).fetchall())
 
-    rows = _retried(work, f"reserving from request budget {key!r}")
+    rows = retried(work, f"reserving from request budget {key!r}")
     if len(rows) != 1:
         raise StorageError(f"request budget {key!r} is missing from ccxt_rate_budget")
     return float(rows[0][0]), float(rows[0][1])
@@ -86,7 +70,7 @@ def pause(key: str, until: float) -> None:
         with engine_for(CcxtRateBudget).begin() as connection:
             connection.execute(_PAUSE, {"id": key, "until": until})
 
-    _retried(work, f"pausing request budget {key!r}")
+    retried(work, f"pausing request budget {key!r}")
 
 
 def paused_until(key: str) -> float:
@@ -94,4 +78,4 @@ def paused_until(key: str) -> float:
         with engine_for(CcxtRateBudget).connect() as connection:
             return float(connection.execute(_PAUSED, {"id": key}).scalar() or 0.0)
 
-    return _retried(work, f"reading request budget {key!r}")
+    return retried(work, f"reading request budget {key!r}")

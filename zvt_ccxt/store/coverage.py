@@ -20,7 +20,9 @@ from sqlalchemy.exc import DBAPIError, NoSuchTableError
 from zvt_ccxt import clock, provenance
 from zvt_ccxt.domain.coverage import CcxtCoverage
 from zvt_ccxt.domain.schema import Schema
+from zvt_ccxt.store.dialect import Together
 from zvt_ccxt.store.engines import engine_for
+from zvt_ccxt.store.retrying import retried
 from zvt_ccxt.store.rows import sql_datetime, sql_datetimes
 from zvt_ccxt.store.writer import upsert
 
@@ -64,11 +66,22 @@ def save_many(entries: Sequence[tuple[str, str, Window]]) -> None:
     transaction: what a stream saves after each flush, whatever the number of series it touched."""
     if not entries:
         return
-    _ledger_engine()
+    ledger = _ledger_rows(entries)
+    upsert(ledger.schema, ledger.columns, ledger.rows)
+
+
+def entries(data_table: str, entity_id: str, windows: Sequence[Window]) -> Together:
+    """The ledger rows of ``windows``, for a write of their data rows to store in the same transaction
+    (``writer.upsert`` or ``writer.prepare_bars`` with ``together=``)."""
+    return _ledger_rows([(data_table, entity_id, w) for w in windows])
+
+
+def _ledger_rows(entries: Sequence[tuple[str, str, Window]]) -> Together:
+    engine = _ledger_engine()
     source = provenance.current()
     starts = sql_datetimes([w.start_ms for _, _, w in entries])
     updated = sql_datetime(pd.Timestamp(clock.now_ms(), unit="ms"))
-    rows = [
+    rows: list[Sequence] = [
         (
             f"{data_table}|{entity_id}|{w.start_ms}",
             entity_id,
@@ -84,7 +97,7 @@ def save_many(entries: Sequence[tuple[str, str, Window]]) -> None:
         )
         for (data_table, entity_id, w), start in zip(entries, starts, strict=True)
     ]
-    upsert(CcxtCoverage, _COLUMNS, rows)
+    return Together(engine, CcxtCoverage, _COLUMNS, rows)
 
 
 def windows(data_table: str, entity_id: str) -> list[Window]:
@@ -93,11 +106,15 @@ def windows(data_table: str, entity_id: str) -> list[Window]:
         'SELECT "start_ms", "end_ms", "status", "rows", "error", "source" FROM "ccxt_coverage" '
         'WHERE "data_table" = :data_table AND "entity_id" = :entity_id ORDER BY "start_ms"'
     )
-    with _ledger_engine().connect() as connection:
-        result = connection.execute(statement, {"data_table": data_table, "entity_id": entity_id})
-        return [
-            Window(int(r.start_ms), int(r.end_ms), r.status, int(r.rows or 0), r.error, r.source) for r in result
-        ]
+
+    def work() -> list[Window]:
+        with _ledger_engine().connect() as connection:
+            result = connection.execute(statement, {"data_table": data_table, "entity_id": entity_id})
+            return [
+                Window(int(r.start_ms), int(r.end_ms), r.status, int(r.rows or 0), r.error, r.source) for r in result
+            ]
+
+    return retried(work, "reading the coverage ledger")
 
 
 def latest_by_entity(data_table: str, exchange: str | None = None) -> dict[str, Window]:
@@ -107,18 +124,26 @@ def latest_by_entity(data_table: str, exchange: str | None = None) -> dict[str, 
         'SELECT "entity_id", "start_ms", "end_ms", "status", "rows", "error", "source" FROM "ccxt_coverage" '
         f'WHERE {where} ORDER BY "end_ms"'
     )
-    with _ledger_engine().connect() as connection:
-        return {
-            r.entity_id: Window(int(r.start_ms), int(r.end_ms), r.status, int(r.rows or 0), r.error, r.source)
-            for r in connection.execute(statement, parameters)
-        }
+
+    def work() -> dict[str, Window]:
+        with _ledger_engine().connect() as connection:
+            return {
+                r.entity_id: Window(int(r.start_ms), int(r.end_ms), r.status, int(r.rows or 0), r.error, r.source)
+                for r in connection.execute(statement, parameters)
+            }
+
+    return retried(work, "reading the coverage ledger")
 
 
 def data_tables() -> list[str]:
     """Every data table (ledger key) with windows, sorted."""
     statement = text('SELECT DISTINCT "data_table" FROM "ccxt_coverage"')
-    with _ledger_engine().connect() as connection:
-        return sorted(r.data_table for r in connection.execute(statement))
+
+    def work() -> list[str]:
+        with _ledger_engine().connect() as connection:
+            return sorted(r.data_table for r in connection.execute(statement))
+
+    return retried(work, "reading the coverage ledger")
 
 
 def discard(
@@ -201,8 +226,12 @@ def entity_ids(data_table: str, exchange: str | None = None) -> list[str]:
     """The entities with windows for ``data_table`` (of ``exchange`` only, if given), sorted."""
     where, parameters = _table_filter(data_table, exchange)
     statement = text(f'SELECT DISTINCT "entity_id" FROM "ccxt_coverage" WHERE {where}')
-    with _ledger_engine().connect() as connection:
-        return sorted(r.entity_id for r in connection.execute(statement, parameters))
+
+    def work() -> list[str]:
+        with _ledger_engine().connect() as connection:
+            return sorted(r.entity_id for r in connection.execute(statement, parameters))
+
+    return retried(work, "reading the coverage ledger")
 
 
 def _table_filter(data_table: str, exchange: str | None) -> tuple[str, dict[str, str]]:

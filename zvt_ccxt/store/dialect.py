@@ -10,6 +10,9 @@ DATETIME text in UTC (``YYYY-MM-DD HH:MM:SS.ffffff``): what SQLite stores, and w
 - ``tune``: per-connection settings (SQLite: WAL, a busy timeout, ``synchronous=NORMAL``);
 - ``writing``: how the writers of one process take turns (SQLite admits one writer per database file);
 - ``upsert_rows``: the bulk write of row tuples, one transaction per call;
+- ``Together``: rows of a second table (the coverage ledger's windows) that ``upsert_rows`` and ``prepare_bars``
+  write in the same transaction as their own, so a window is never marked done without its rows nor the
+  other way round (SQLite attaches the second table's file when it is another one);
 - ``prepare_bars``: the bulk write of bars given as columns (one array per column), encoded in the calling
   thread and written later, in any thread. The default builds row tuples for ``upsert_rows``; SQLite's own
   path (``store/sqlite_records.py``) is measured in BENCHMARKS.md ("Write paths").
@@ -34,6 +37,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -66,6 +70,19 @@ VALUES_ROWS = 200
 SCHEMA_LOCK_KEY = int.from_bytes(b"zvtccxt", "big")
 #: bars as ``prepare_bars`` takes them: integer ms open times, a column array per value, a value per constant
 Bars = tuple[np.ndarray, Mapping[str, np.ndarray], Mapping[str, object]]
+#: the schema name a second SQLite file is attached under, for a transaction spanning both (a plain identifier,
+#: written unquoted: quoted names in the package's SQL are the schemas' own)
+ATTACHED = "zvt_ccxt_together"
+
+
+@dataclass(frozen=True)
+class Together:
+    """Rows of another table (``schema``, in ``engine``'s database) written in the same transaction as a batch."""
+
+    engine: Engine
+    schema: Schema
+    columns: tuple[str, ...]
+    rows: list[Sequence]
 
 
 def column_clauses(schema: Schema, columns: Sequence[str]) -> tuple[str, str]:
@@ -80,11 +97,13 @@ def column_clauses(schema: Schema, columns: Sequence[str]) -> tuple[str, str]:
 
 
 @functools.cache
-def upsert_text(schema: Schema, columns: tuple[str, ...]) -> str:
-    """``INSERT ... ON CONFLICT (id) DO UPDATE`` of ``columns``, one named parameter per column (``:p0``...)."""
+def upsert_text(schema: Schema, columns: tuple[str, ...], attached: str = "") -> str:
+    """``INSERT ... ON CONFLICT (id) DO UPDATE`` of ``columns``, one named parameter per column (``:p0``...);
+    into the table of the database attached as ``attached``, if given."""
     names, updates = column_clauses(schema, columns)
     marks = ", ".join(f":p{i}" for i in range(len(columns)))
-    return f'INSERT INTO "{schema.__tablename__}" ({names}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {updates}'
+    table = f'{attached}."{schema.__tablename__}"' if attached else f'"{schema.__tablename__}"'
+    return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {updates}"
 
 
 def last_per_id(columns: Sequence[str], rows: list[Sequence]) -> list[Sequence]:
@@ -175,8 +194,10 @@ class Dialect:
         """Held around each write; the database's own locking is enough unless a dialect says otherwise."""
         return contextlib.nullcontext()
 
-    def upsert_rows(self, engine: Engine, schema: Schema, columns: tuple[str, ...], rows: list[Sequence]) -> None:
-        """Insert or update ``rows`` (tuples in ``columns`` order) in one transaction; raise ``StorageError``."""
+    def upsert_rows(self, engine: Engine, schema: Schema, columns: tuple[str, ...], rows: list[Sequence],
+                    together: Together | None = None) -> None:
+        """Insert or update ``rows`` (tuples in ``columns`` order), and ``together``'s, in one transaction; raise
+        ``StorageError``."""
         raise NotImplementedError
 
     def create_schema(self, engine: Engine, bases: Sequence) -> None:
@@ -195,13 +216,15 @@ class Dialect:
                 connection.exec_driver_sql(f'DELETE FROM "{table}"')
 
     def prepare_bars(self, engine: Engine, schema: Schema, bars: Bars, id_prefix: str,
-                     daily_ids: bool) -> Callable[[], int]:
-        """Encode ``bars`` now and return their write (one transaction), to run in any thread."""
+                     daily_ids: bool, together: Together | None = None) -> Callable[[], int]:
+        """Encode ``bars`` now and return their write (one transaction, ``together``'s rows in it), to run in any
+        thread."""
         columns, rows = bar_rows(*bars, id_prefix, daily_ids)
-        return functools.partial(self._write_all, engine, schema, tuple(columns), rows)
+        return functools.partial(self._write_all, engine, schema, tuple(columns), rows, together)
 
-    def _write_all(self, engine: Engine, schema: Schema, columns: tuple[str, ...], rows: list[Sequence]) -> int:
-        self.upsert_rows(engine, schema, columns, rows)
+    def _write_all(self, engine: Engine, schema: Schema, columns: tuple[str, ...], rows: list[Sequence],
+                   together: Together | None = None) -> int:
+        self.upsert_rows(engine, schema, columns, rows, together)
         return len(rows)
 
 
@@ -248,6 +271,7 @@ class SQLite(Dialect):
         # zvt's register_schema leaves its databases in DELETE mode: in WAL a reader (a notebook) and a writer
         # do not block each other, and a second writer process waits up to the busy timeout instead of failing
         event.listen(engine, "connect", self._on_connect)
+        event.listen(engine, "handle_error", _discard_connection_left_stepping)
         engine.dispose()
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA journal_mode=WAL")
@@ -271,21 +295,71 @@ class SQLite(Dialect):
                     lock = self._locks[key] = _FileWriteLock(engine.url.database)
         return lock
 
-    def upsert_rows(self, engine: Engine, schema: Schema, columns: tuple[str, ...], rows: list[Sequence]) -> None:
+    def upsert_rows(self, engine: Engine, schema: Schema, columns: tuple[str, ...], rows: list[Sequence],
+                    together: Together | None = None) -> None:
         # a schema class is hashable; mypy does not know it of a class whose base it cannot see (zvt's)
         sql = upsert_text(schema, columns)  # type: ignore[arg-type]
         statement = self._positional(engine, sql, len(columns))
+        # the driver's own executemany: SQLAlchemy's costs a dict per row, twice the time of the insert
+        self._transaction(engine, together, f"writing {len(rows)} rows to {schema.__tablename__}",
+                          lambda connection: connection.cursor().executemany(statement, rows))
+
+    def _transaction(self, engine: Engine, together: Together | None, doing: str, work: Callable) -> None:
+        """``work(connection)`` and ``together``'s rows in one transaction, on this process's turn at both files.
+
+        A pooled connection can come back with a statement of an earlier user still stepping (a ``PRAGMA
+        journal_mode`` whose row nobody read, say): SQLite then refuses every COMMIT on it ("SQL statements in
+        progress"). Such a connection is discarded (closing it ends the statement) and the transaction redone
+        once on a fresh one."""
+        with self._writing_both(engine, together):
+            for attempt in range(2):
+                connection = engine.raw_connection()
+                try:
+                    self._attach(engine, connection, together)
+                    work(connection)
+                    self._write_together(engine, connection, together)
+                    connection.commit()
+                    return
+                except (sqlite3.Error, DBAPIError, OverflowError) as error:  # OverflowError: beyond 64 bits
+                    with contextlib.suppress(sqlite3.Error):
+                        connection.rollback()
+                    if attempt == 0 and left_stepping(error):
+                        log.warning("%s: %s; retrying on a fresh connection", doing, error)
+                        connection.invalidate()
+                        continue
+                    raise StorageError(f"{doing} failed: {error}") from error
+                finally:
+                    connection.close()
+
+    @contextlib.contextmanager
+    def _writing_both(self, engine: Engine, together: Together | None):
+        """This process's turn at both files, always the batch's first (no two writers wait on each other)."""
         with self.writing(engine):
-            connection = engine.raw_connection()
-            try:
-                # the driver's own executemany: SQLAlchemy's costs a dict per row, twice the time of the insert
-                connection.cursor().executemany(statement, rows)
-                connection.commit()
-            except (sqlite3.Error, DBAPIError, OverflowError) as error:  # OverflowError: an integer beyond 64 bits
-                connection.rollback()
-                raise StorageError(f"writing {len(rows)} rows to {schema.__tablename__} failed: {error}") from error
-            finally:
-                connection.close()
+            if together is None or _same_database(engine, together.engine):
+                yield
+            else:
+                with self.writing(together.engine):
+                    yield
+
+    def _attach(self, engine: Engine, connection, together: Together | None) -> None:
+        """Attach ``together``'s file to ``connection`` (once per pooled connection; outside any transaction)."""
+        if together is None or _same_database(engine, together.engine):
+            return
+        attached = {row[1]: row[2] for row in connection.execute("PRAGMA database_list").fetchall()}
+        path = together.engine.url.database
+        if attached.get(ATTACHED) == path:
+            return
+        if ATTACHED in attached:
+            connection.execute(f"DETACH DATABASE {ATTACHED}")
+        connection.execute(f"ATTACH DATABASE ? AS {ATTACHED}", (path,))
+
+    def _write_together(self, engine: Engine, connection, together: Together | None) -> None:
+        if together is None or not together.rows:
+            return
+        attached = "" if _same_database(engine, together.engine) else ATTACHED
+        sql = upsert_text(together.schema, together.columns, attached)  # type: ignore[arg-type]
+        statement = self._positional(engine, sql, len(together.columns))
+        connection.cursor().executemany(statement, together.rows)
 
     def _positional(self, engine: Engine, statement: str, count: int) -> str:
         """``statement`` compiled to the driver's placeholders, its parameters ``:p0``... in that order."""
@@ -298,20 +372,36 @@ class SQLite(Dialect):
         return compiled
 
     def prepare_bars(self, engine: Engine, schema: Schema, bars: Bars, id_prefix: str,
-                     daily_ids: bool) -> Callable[[], int]:
+                     daily_ids: bool, together: Together | None = None) -> Callable[[], int]:
         ts_ms, values, constants = bars
         if not sqlite_records.encodable(ts_ms):
-            return super().prepare_bars(engine, schema, bars, id_prefix, daily_ids)
+            return super().prepare_bars(engine, schema, bars, id_prefix, daily_ids, together)
         statement, parameters = sqlite_records.prepare(schema, ts_ms, values, constants, id_prefix, daily_ids)
+        if together is not None:
+            return functools.partial(self._execute_together, engine, schema, statement, parameters, len(ts_ms),
+                                     together)
         return functools.partial(self._execute_alone, engine, schema, statement, parameters, len(ts_ms))
+
+    def _execute_together(self, engine: Engine, schema: Schema, statement: str, parameters: tuple, count: int,
+                          together: Together) -> int:
+        """Run the bars' statement and write ``together``'s rows in one transaction; return ``count``."""
+        self._transaction(engine, together, f"writing {count} rows to {schema.__tablename__}",
+                          lambda connection: connection.cursor().execute(statement, parameters))
+        return count
 
     def _execute_alone(self, engine: Engine, schema: Schema, statement: str, parameters: tuple, count: int) -> int:
         """Run one statement as its own transaction (atomic like any SQLite statement) and return ``count``.
 
         No BEGIN and COMMIT around it, each of which would hand the GIL over and wait to get it back: the
-        statement takes the GIL only to start and to finish, so another thread parses meanwhile."""
+        statement takes the GIL only to start and to finish, so another thread parses meanwhile. Without a COMMIT
+        to refuse, a connection with an earlier statement still stepping would keep the rows uncommitted (and the
+        file's write lock) until that statement ends: such a connection is swapped for a fresh one first."""
         with self.writing(engine):
             connection = engine.raw_connection()
+            if _statement_left_stepping(connection.driver_connection):
+                connection.invalidate()
+                connection.close()
+                connection = engine.raw_connection()
             driver = connection.driver_connection
             if driver is None:  # a pooled connection always has one; SQLAlchemy types it optional
                 raise StorageError(f"writing {count} rows to {schema.__tablename__} failed: no driver connection")
@@ -360,7 +450,14 @@ class PostgreSQL(Dialect):
             names = ", ".join(f'"{t}"' for t in tables)
             self._transaction(engine, "emptying the tables", lambda c: c.cursor().execute(f"TRUNCATE {names}"))
 
-    def upsert_rows(self, engine: Engine, schema: Schema, columns: tuple[str, ...], rows: list[Sequence]) -> None:
+    def upsert_rows(self, engine: Engine, schema: Schema, columns: tuple[str, ...], rows: list[Sequence],
+                    together: Together | None = None) -> None:
+        table = schema.__tablename__
+        self._transaction(engine, f"writing {len(rows)} rows to {table}", self._upsert_work(schema, columns, rows),
+                          together=together)
+
+    def _upsert_work(self, schema: Schema, columns: tuple[str, ...], rows: list[Sequence]) -> Callable:
+        """The staged upsert of ``rows``, as a function of a psycopg connection inside a transaction."""
         rows = last_per_id(columns, rows)
         table = schema.__tablename__
         names, updates = column_clauses(schema, columns)
@@ -373,9 +470,7 @@ class PostgreSQL(Dialect):
             statement = (f'INSERT INTO "{table}" ({names}) VALUES {", ".join([marks] * len(rows))} '
                          f"ON CONFLICT (id) DO UPDATE SET {updates}")
             cells = [cell for row in rows for cell in row]
-            self._transaction(engine, f"writing {len(rows)} rows to {table}",
-                              lambda connection: connection.cursor().execute(statement, cells))
-            return
+            return lambda connection: connection.cursor().execute(statement, cells)
         statements = (
             f'CREATE TEMP TABLE IF NOT EXISTS "zvt_ccxt_stage_{table}" (LIKE "{table}") ON COMMIT DELETE ROWS',
             f'COPY "zvt_ccxt_stage_{table}" ({names}) FROM STDIN',
@@ -391,20 +486,21 @@ class PostgreSQL(Dialect):
                     copy.write_row(row)
             cursor.execute(statements[2])
 
-        self._transaction(engine, f"writing {len(rows)} rows to {table}", write)
+        return write
 
     def prepare_bars(self, engine: Engine, schema: Schema, bars: Bars, id_prefix: str,
-                     daily_ids: bool) -> Callable[[], int]:
+                     daily_ids: bool, together: Together | None = None) -> Callable[[], int]:
         ts_ms, values, constants = bars
         if not pg_binary.encodable(schema, values, constants):
-            return super().prepare_bars(engine, schema, bars, id_prefix, daily_ids)
+            return super().prepare_bars(engine, schema, bars, id_prefix, daily_ids, together)
         ts_ms, values = _last_per_time(ts_ms, values)
         columns, payload = pg_binary.encode(schema, ts_ms, values, constants, id_prefix, daily_ids)
         span = (constants.get("entity_id"), int(ts_ms.min()), int(ts_ms.max()))
-        return functools.partial(self._write_bars, engine, schema, tuple(columns), payload, span, len(ts_ms))
+        return functools.partial(self._write_bars, engine, schema, tuple(columns), payload, span, len(ts_ms),
+                                 together)
 
     def _write_bars(self, engine: Engine, schema: Schema, columns: tuple[str, ...], payload: Sequence,
-                    span: tuple, count: int) -> int:
+                    span: tuple, count: int, together: Together | None = None) -> int:
         """Bars of one series, as a binary COPY payload (buffers sent in order): straight into the table when it
         holds none of the series' bars in their time span (a backfill reaching new ground, PostgreSQL's fastest
         path), else through the staging table and the upsert. A writer racing for the same new bars makes the
@@ -443,13 +539,21 @@ class PostgreSQL(Dialect):
                 f"ON CONFLICT (id) DO UPDATE SET {updates}"
             )
 
-        self._transaction(engine, f"writing {count} bars to {table}", write, retry_unique=True)
+        self._transaction(engine, f"writing {count} bars to {table}", write, retry_unique=True, together=together)
         return count
 
-    def _transaction(self, engine: Engine, doing: str, work: Callable, retry_unique: bool = False) -> None:
-        """Run ``work(psycopg connection)`` and commit; retry it whole on a lost connection, a restarting server or
-        a deadlock (each retry a fresh pooled connection) for up to ``RETRY_SECONDS``; raise ``StorageError``."""
+    def _transaction(self, engine: Engine, doing: str, work: Callable, retry_unique: bool = False,
+                     together: Together | None = None) -> None:
+        """Run ``work(psycopg connection)``, then the upsert of ``together``'s rows, and commit; retry it whole on
+        a lost connection, a restarting server or a deadlock (each retry a fresh pooled connection) for up to
+        ``RETRY_SECONDS``; raise ``StorageError``."""
         import psycopg
+
+        if together is not None:
+            if not _same_database(engine, together.engine):
+                raise StorageError(f"{doing}: {together.schema.__tablename__} is in another database")
+            work = functools.partial(_in_turn, (work, self._upsert_work(together.schema, together.columns,
+                                                                        together.rows)))
 
         deadline = time.monotonic() + RETRY_SECONDS
         pause = RETRY_FIRST_PAUSE
@@ -487,6 +591,50 @@ class PostgreSQL(Dialect):
                 raise StorageError(f"{doing} failed: {_first_line(error)}") from error
             finally:
                 connection.close()
+
+
+def left_stepping(error: BaseException) -> bool:
+    """True for SQLite refusing a COMMIT because a statement on the connection still steps."""
+    return "statements in progress" in str(getattr(error, "orig", None) or error)
+
+
+#: False once this SQLite turned out to be built without the ``sqlite_stmt`` table (SQLITE_ENABLE_STMTVTAB)
+_statement_table = True
+
+
+def _statement_left_stepping(dbapi_connection) -> bool:
+    """True when a statement that writes still steps on ``dbapi_connection`` (where SQLite can tell)."""
+    global _statement_table
+    if not _statement_table or dbapi_connection is None:
+        return False
+    try:
+        found = dbapi_connection.execute("SELECT 1 FROM sqlite_stmt WHERE busy AND NOT ro LIMIT 1").fetchone()
+        return found is not None
+    except sqlite3.Error:
+        _statement_table = False
+        return False
+
+
+def _discard_connection_left_stepping(context) -> None:
+    # a connection SQLite refuses to commit on stays unusable: treated as lost, the pool replaces it (and a
+    # retried statement, ``store.retrying``, gets a fresh one)
+    if left_stepping(context.original_exception):
+        # its transaction ends first: closed with a statement still alive, the connection would linger, holding
+        # the write lock, until that statement is finalized
+        dbapi_connection = getattr(getattr(context.connection, "connection", None), "dbapi_connection", None)
+        if dbapi_connection is not None:
+            with contextlib.suppress(sqlite3.Error):
+                dbapi_connection.rollback()
+        context.is_disconnect = True
+
+
+def _in_turn(works: Sequence[Callable], connection) -> None:
+    for work in works:
+        work(connection)
+
+
+def _same_database(engine: Engine, other: Engine) -> bool:
+    return engine is other or str(engine.url) == str(other.url)
 
 
 def _send(copy, buffers: Sequence) -> None:

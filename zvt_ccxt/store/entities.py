@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, text
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.store.engines import engine_for
+from zvt_ccxt.store.retrying import retried
 from zvt_ccxt.store.writer import upsert_frame
 
 
@@ -26,8 +27,12 @@ def _rows(schema: Schema, select: str, where: str, parameters: dict, *expanding:
     statement = text(f'SELECT {select} FROM "{table}" WHERE {where}')
     if expanding:
         statement = statement.bindparams(*(bindparam(name, expanding=True) for name in expanding))
-    with engine_for(schema).connect() as connection:
-        return connection.execute(statement, parameters).fetchall()
+
+    def work() -> list:
+        with engine_for(schema).connect() as connection:
+            return list(connection.execute(statement, parameters).fetchall())
+
+    return retried(work, f"reading {table}")
 
 
 def symbols(schema: Schema, exchange: str) -> dict[str, str]:

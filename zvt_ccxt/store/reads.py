@@ -18,6 +18,7 @@ from zvt_ccxt.domain.market_data import CryptoFunding, CryptoTrade
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.store.engines import engine_for
+from zvt_ccxt.store.retrying import retried
 from zvt_ccxt.store.rows import stamp
 
 
@@ -35,8 +36,11 @@ class StoredFunding(NamedTuple):
 
 
 def _first(schema: Schema, statement: str, parameters: dict):
-    with engine_for(schema).connect() as connection:
-        return connection.execute(text(statement), parameters).first()
+    def work():
+        with engine_for(schema).connect() as connection:
+            return connection.execute(text(statement), parameters).first()
+
+    return retried(work, f"reading {schema.__tablename__}")
 
 
 # -- kdata ------------------------------------------------------------------------------------------------
@@ -78,9 +82,13 @@ def bar_times_ms(schema: Schema, entity_id: str) -> np.ndarray:
     """Open times (ms) of every stored bar of ``entity_id``, unordered."""
     table = schema.__tablename__
     statement = text(f'SELECT "timestamp" FROM "{table}" WHERE "entity_id" = :entity_id')
-    with engine_for(schema).connect() as connection:
-        # plain tuples: named rows cost as much again as the read itself over a year of minutes
-        stamps = [r[0] for r in connection.execute(statement, {"entity_id": entity_id}).all()]
+
+    def work() -> list:
+        with engine_for(schema).connect() as connection:
+            # plain tuples: named rows cost as much again as the read itself over a year of minutes
+            return [r[0] for r in connection.execute(statement, {"entity_id": entity_id}).all()]
+
+    stamps = retried(work, f"reading {table}")
     if not stamps:
         return np.empty(0, dtype="int64")
     # SQLite hands back text, always ISO 8601: parsed in one format, not guessed value by value
@@ -107,8 +115,12 @@ def trades(entity_id: str, start_ms: int | None = None, end_ms: int | None = Non
     statement = text(
         f'SELECT "ts_ms", "trade_id", "price", "amount", "cost" FROM "{table}" WHERE {" AND ".join(clauses)}'
     )
-    with engine_for(CryptoTrade).connect() as connection:
-        rows = connection.execute(statement, parameters).fetchall()
+
+    def work() -> list:
+        with engine_for(CryptoTrade).connect() as connection:
+            return list(connection.execute(statement, parameters).fetchall())
+
+    rows = retried(work, f"reading {table}")
     return pd.DataFrame(rows, columns=["ts_ms", "trade_id", "price", "amount", "cost"])
 
 

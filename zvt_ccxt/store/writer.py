@@ -1,5 +1,8 @@
 """Every write of the package: row tuples, DataFrames and bars, each call one transaction.
 
+A write can carry ``together``: rows of another table written in the same transaction (the coverage ledger's
+windows of a batch: ``store.coverage.entries``), so a window is marked done exactly when its rows are stored.
+
 ``upsert`` inserts rows or updates them by id (a row fetched twice is stored once, with its latest values),
 so re-running any recorder or stream over the same data changes nothing; a failed call leaves the table as
 it was and raises ``StorageError`` naming the table. Table and column names come only from the schema,
@@ -8,6 +11,7 @@ values only as bound parameters. How a database takes a batch is its dialect's b
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -15,17 +19,20 @@ import pandas as pd
 
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.domain.schema import Schema
+from zvt_ccxt.store.dialect import Together
 from zvt_ccxt.store.engines import engine_and_dialect
 from zvt_ccxt.store.rows import sql_datetime
 
 
-def upsert(schema: Schema, columns: Sequence[str], rows: Iterable[Sequence], provider: str = PROVIDER) -> int:
-    """Insert or update ``rows`` (tuples in ``columns`` order); return how many were written."""
+def upsert(schema: Schema, columns: Sequence[str], rows: Iterable[Sequence], provider: str = PROVIDER,
+           together: Together | None = None) -> int:
+    """Insert or update ``rows`` (tuples in ``columns`` order), and ``together``'s in the same transaction; return
+    how many of ``rows`` were written."""
     rows = rows if isinstance(rows, list) else list(rows)
     if not rows:
-        return 0
+        return _together_only(together, provider)
     engine, dialect = engine_and_dialect(schema, provider)
-    dialect.upsert_rows(engine, schema, tuple(columns), rows)
+    dialect.upsert_rows(engine, schema, tuple(columns), rows, together)
     return len(rows)
 
 
@@ -50,13 +57,22 @@ def prepare_bars(
     id_prefix: str,
     daily_ids: bool = False,
     provider: str = PROVIDER,
+    together: Together | None = None,
 ) -> Callable[[], int]:
     """Upsert one bar per ``ts_ms`` (open time, integer ms) in two steps: encode now, and return the write (one
     transaction, returning the rows written) to run in any thread, so one batch is stored while the next is
     prepared. ``values`` hold a column each (NaN stores NULL, bool arrays 0/1), ``constants`` one value for
-    every row; ids are ``{id_prefix}_{YYYY-MM-DD}`` with ``daily_ids``, else to the millisecond."""
+    every row; ids are ``{id_prefix}_{YYYY-MM-DD}`` with ``daily_ids``, else to the millisecond. ``together``'s
+    rows are written in the same transaction."""
     if not len(ts_ms):
-        return lambda: 0
+        return functools.partial(_together_only, together, provider)
     engine, dialect = engine_and_dialect(schema, provider)
     bars = (np.asarray(ts_ms, dtype="int64"), values, constants)
-    return dialect.prepare_bars(engine, schema, bars, id_prefix, daily_ids)
+    return dialect.prepare_bars(engine, schema, bars, id_prefix, daily_ids, together)
+
+
+def _together_only(together: Together | None, provider: str) -> int:
+    """A batch without rows of its own: ``together``'s rows alone (its windows were empty or failed)."""
+    if together is not None and together.rows:
+        upsert(together.schema, together.columns, together.rows, provider)
+    return 0
