@@ -77,10 +77,21 @@ def bar_from(schema: Schema, entity_id: str, ts_ms: int) -> StoredBar | None:
 def bar_times_ms(schema: Schema, entity_id: str) -> np.ndarray:
     """Open times (ms) of every stored bar of ``entity_id``, unordered."""
     table = schema.__tablename__
-    statement = text(f'SELECT "timestamp" FROM "{table}" WHERE "entity_id" = :entity_id')
-    with engine_for(schema).connect() as connection:
-        # plain tuples: named rows cost as much again as the read itself over a year of minutes
-        stamps = [r[0] for r in connection.execute(statement, {"entity_id": entity_id}).all()]
+    engine = engine_for(schema)
+    query = text(f'SELECT "timestamp" FROM "{table}" WHERE "entity_id" = :entity_id')
+    statement = query.compile(dialect=engine.dialect)
+    parameters = statement.construct_params({"entity_id": entity_id})
+    positions = statement.positiontup
+    # the driver's own cursor: a year of minutes is half a million rows, and SQLAlchemy's row objects cost as
+    # much again as the read itself
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(statement.string, tuple(parameters[p] for p in positions) if positions else parameters)
+        stamps = [r[0] for r in cursor.fetchall()]
+        cursor.close()
+    finally:
+        connection.close()
     if not stamps:
         return np.empty(0, dtype="int64")
     # SQLite hands back text, always ISO 8601: parsed in one format, not guessed value by value
