@@ -187,6 +187,27 @@ def parse_only(base_url: str, days: int) -> dict:
     return {"seconds": watch.seconds, "cpu_seconds": watch.cpu_seconds, "rows": rows}
 
 
+def parse_lean(base_url: str, days: int) -> dict:
+    """The recorder's own client alone: the same windows fetched through ``ExchangeClient.fetch_ohlcv`` (its retry
+    wrapper, hooks and lean kline decoder), nothing validated or stored. ``parse_only`` is ccxt's parser; this is
+    what parsing costs the recorder."""
+    from zvt_ccxt import clock
+    from zvt_ccxt.exchange.client import client_hook, get_client
+
+    start, end = span(days)
+    rows = 0
+    with clock.frozen(NOW_MS), client_hook(_client_hook(base_url, rate_limit=False)):
+        client = get_client("binance")
+        client.load_markets()
+        with Stopwatch() as watch:
+            since = start
+            while since < end:
+                until = min(since + PAGE * MINUTE_MS, end)
+                rows += len(client.fetch_ohlcv(SYMBOL, "1m", since, PAGE, until))
+                since = until
+    return {"seconds": watch.seconds, "cpu_seconds": watch.cpu_seconds, "rows": rows}
+
+
 def write_only(source_home: str) -> dict:
     """``sqlite3.executemany`` of the rows the recorder stored, into an empty copy of the same table."""
     from zvt_ccxt.domain import CryptoPair1mKdata

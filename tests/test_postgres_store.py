@@ -297,15 +297,19 @@ def test_reads_wait_for_a_restarting_server_as_writes_do(pg):
     with simulated(SIM_NOW_MS):
         assert CryptoPair1mKdata.record_data(provider="ccxt", exchange="binance", symbols=["BTC/USDT"],
                                              start_timestamp=SIM_NOW_MS - 3_600_000).ok
-    expected = (store.coverage.windows(table, entity), store.reads.last_bar_ms(CryptoPair1mKdata, entity))
+    expected = (store.coverage.windows(table, entity), store.reads.last_bar_ms(CryptoPair1mKdata, entity),
+                sorted(store.reads.bar_times_ms(CryptoPair1mKdata, entity).tolist()))
     assert expected[0] and expected[1] is not None and all(isinstance(w, Window) for w in expected[0])
+    assert len(expected[2]) >= 59
     pg.stop("immediate")  # every pooled connection breaks, and new ones are refused until the start below
     outcome: dict = {}
 
     def read() -> None:
         try:
+            # first the bar times, read through the driver's own cursor (the others go through SQLAlchemy)
+            bar_times = sorted(store.reads.bar_times_ms(CryptoPair1mKdata, entity).tolist())
             ledger = store.coverage.windows(table, entity)
-            outcome["read"] = (ledger, store.reads.last_bar_ms(CryptoPair1mKdata, entity))
+            outcome["read"] = (ledger, store.reads.last_bar_ms(CryptoPair1mKdata, entity), bar_times)
         except Exception as error:  # noqa: BLE001 - reported by the assertion below
             outcome["error"] = error
 

@@ -64,8 +64,10 @@ def _load_once() -> None:
     global _loaded
     from zvt_ccxt._zvt import home_lock, import_zvt
     from zvt_ccxt.store.processes import keeping_journal_mode
-    from zvt_ccxt.store.registration import reading_one_table
+    from zvt_ccxt.store.registration import only_provider_on_disk, reading_one_table
 
+    if _in_command_process():  # the command reads no table of zvt's own (zvt's providers): those stay in memory
+        only_provider_on_disk("ccxt")
     # processes sharing a ZVT_HOME create its databases and tables one at a time, and leave the journal mode of
     # databases others may hold open (WAL) as it is; zvt's registration of each table reads that table only
     with home_lock(), keeping_journal_mode(), reading_one_table():
@@ -99,6 +101,12 @@ def _started_as_command() -> bool:
         original = getattr(sys, "orig_argv", ())
         return "zvt_ccxt.cli" in original or "-mzvt_ccxt.cli" in original
     return Path(argv[0]).name in _COMMAND_NAMES
+
+
+def _in_command_process() -> bool:
+    """True in the ``zvt-ccxt`` command's own process (the console script, or ``python -m zvt_ccxt.cli``)."""
+    original = getattr(sys, "orig_argv", ())
+    return _started_as_command() or "zvt_ccxt.cli" in original or "-mzvt_ccxt.cli" in original
 
 
 def __getattr__(name: str):

@@ -103,6 +103,18 @@ def bar_starts(start_ms: int, end_ms: int, level: str) -> list[int]:
     return starts
 
 
+def bar_starts_array(start_ms: int, end_ms: int, level: str):
+    """``bar_starts`` as an int64 numpy array, computed at once for the levels of a fixed length."""
+    import numpy as np
+
+    if level not in _FIXED_MS:
+        return np.array(bar_starts(start_ms, end_ms, level), dtype="int64")
+    first = bar_start(start_ms, level)
+    if first < start_ms:
+        first = next_bar_start(first, level)
+    return np.arange(first, max(first, end_ms), _FIXED_MS[level], dtype="int64")
+
+
 @dataclass(frozen=True)
 class TimeframePlan:
     """How one level is fetched on one exchange: natively, or aggregated from a finer native timeframe."""

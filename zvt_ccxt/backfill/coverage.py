@@ -174,7 +174,7 @@ def entity_report(windows: Sequence[Window], level: str, entity_id: str, stored_
         }
     start = min(w.start_ms for w in windows)
     end = max(w.end_ms for w in windows)
-    expected = np.array(levels.bar_starts(start, end, level), dtype="int64")
+    expected = levels.bar_starts_array(start, end, level)
     missing = np.setdiff1d(expected, stored_ms)
     fetched = merge((w.start_ms, w.end_ms) for w in windows if w.status == FETCHED)
     empty = merge((w.start_ms, w.end_ms) for w in windows if w.status == EMPTY)

@@ -29,6 +29,7 @@ from zvt_ccxt.backfill.coverage import Window
 from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED
 from zvt_ccxt.errors import DataValidationError, ExchangeRequestError
 from zvt_ccxt.exchange.client import ExchangeClient
+from zvt_ccxt.exchange.kline_decoders import AscendingRows, time_range
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,10 @@ class OhlcvPager:
         for _ in range(2):
             self.requests += 1
             rows = self.client.fetch_ohlcv(self.symbol, timeframe, since, limit, until)
-            rows = [r for r in rows if r and isinstance(r[0], int | float) and since <= r[0] < until]
+            if type(rows) is AscendingRows:  # integer times in order: the window is one slice
+                rows = time_range(rows, since, until)
+            else:
+                rows = [r for r in rows if r and isinstance(r[0], int | float) and since <= r[0] < until]
             if rows:
                 return rows
         return rows

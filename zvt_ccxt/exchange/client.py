@@ -30,7 +30,7 @@ from zvt_ccxt.errors import (
     ZvtCcxtError,
 )
 from zvt_ccxt.exchange import redaction
-from zvt_ccxt.exchange.kline_decoders import decode_page
+from zvt_ccxt.exchange.kline_decoders import AscendingRows, decode_page, since_limit
 from zvt_ccxt.exchange.limiter import limiter_for
 from zvt_ccxt.exchange.profiles import profile_for
 from zvt_ccxt.exchange.retry import MalformedResponse, RetryPolicy, call_with_retry, default_policy, server_wait
@@ -135,6 +135,9 @@ class ExchangeClient:
                 rows = decode_page(ohlcvs, layout, market, quote_index)
             if rows is None:
                 return original_parse_ohlcvs(ohlcvs, market, timeframe, since, limit, tail)
+            exact = type(since) is int and (limit is None or type(limit) is int) and not tail
+            if exact and type(rows) is AscendingRows:
+                return since_limit(rows, since, limit)  # what the two calls below make of such rows, by bisection
             return exchange.filter_by_since_limit(exchange.sort_by(rows, 0), since, limit, 0, tail)
 
         def throttle(cost=None):

