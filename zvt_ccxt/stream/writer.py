@@ -62,6 +62,20 @@ class _Chunk(NamedTuple):
     accounted: bool = True
 
 
+async def _in_thread(function, *args) -> None:
+    """``function(*args)`` in a worker thread, awaited to its end even when the caller is cancelled: the stream
+    cancels the running writer at shutdown and then flushes once more, and a write still under way in its thread
+    would otherwise land after that flush's newer values of the same rows (a forming bar, a ledger window)."""
+    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        if not work.cancelled():
+            work.exception()  # retrieved: the cancellation is what propagates
+        raise
+
+
 class StreamWriter:
     """Collects rows from every subscription and commits them in batches."""
 
@@ -221,7 +235,7 @@ class StreamWriter:
             entries = self.ledger.take()
             tries += 1
             try:
-                await asyncio.to_thread(save_many, entries)
+                await _in_thread(save_many, entries)
                 return
             except StorageError as error:
                 self.ledger.restore(entries)
@@ -267,7 +281,7 @@ class StreamWriter:
         while True:
             tries += 1
             try:
-                await asyncio.to_thread(upsert, table.schema, table.columns, rows)
+                await _in_thread(upsert, table.schema, table.columns, rows)
                 break
             except StorageError as error:
                 self.write_failures += 1
