@@ -72,8 +72,14 @@ def _stats(info: dict) -> dict:
         return json.loads(answer.read())
 
 
+#: the replay server starts playing once every stream is subscribed, or after this many seconds with what is: a
+#: stream process importing zvt on a loaded machine can take longer than the server's default 20 s, and frames
+#: played before it subscribed are lost to it (the run then sees nothing)
+SUBSCRIBE_WAIT = ("--subscribe-wait", "180")
+
+
 def _ours(exchange: str, frames: int, *server_args: str, **stream_args) -> tuple[dict, dict]:
-    with replay_server("--exchange", exchange, "--frames", str(frames), *server_args) as info:
+    with replay_server("--exchange", exchange, "--frames", str(frames), *SUBSCRIBE_WAIT, *server_args) as info:
         expect = _stats(info)["trades"]
         result = run_child("streaming", "stream", base_url=info["base_url"], ws_url=info["ws_url"],
                            exchange=exchange, expect_trades=expect, **stream_args)
