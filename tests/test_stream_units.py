@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -398,6 +399,40 @@ def test_flushes_start_every_interval_however_long_a_write_takes(store, monkeypa
     # counted from the end of the previous write, the gap would be 0.1 + 0.06 s
     assert gaps[len(gaps) // 2] < 0.145, f"flush starts {gaps} apart"
     assert count(CryptoTrade) == 120 and metrics.rows == 120
+
+
+def test_a_write_under_way_when_the_writer_is_cancelled_lands_before_the_final_flush(store, monkeypatch):
+    real_upsert, started = writer_module.upsert, threading.Event()
+
+    def first_write_slow(schema, columns, rows):
+        if not started.is_set():
+            started.set()
+            time.sleep(0.3)
+        return real_upsert(schema, columns, rows)
+
+    monkeypatch.setattr(writer_module, "upsert", first_write_slow)
+    books = StreamMetrics().of("books", "binance", "orderbook")
+    table = Table(CryptoOrderbook, BOOK_COLUMNS)
+    writer = StreamWriter(flush_interval=0.01)
+
+    def snapshot(bid: float) -> tuple:
+        return book_row(ENTITY, [[bid, 1.0]], [[101.0, 1.0]], 1, T0, "stream")
+
+    async def scenario():
+        runner = asyncio.ensure_future(writer.run())
+        writer.put_latest(table, ENTITY.entity_id, snapshot(99.0), books, T0)
+        while not started.is_set():
+            await asyncio.sleep(0.005)
+        runner.cancel()  # what the stream does at shutdown, then one last flush
+        await asyncio.gather(runner, return_exceptions=True)
+        writer.put_latest(table, ENTITY.entity_id, snapshot(100.0), books, T0)
+        await writer.flush(attempts=5)
+        await asyncio.sleep(0.4)  # a write left running in its thread would land by now
+
+    asyncio.run(scenario())
+    with engine_for(CryptoOrderbook).connect() as connection:
+        bids = connection.exec_driver_sql(f'SELECT best_bid FROM "{CryptoOrderbook.__tablename__}"').scalars().all()
+    assert bids == [100.0], f"the older snapshot overwrote the newer: {bids}"
 
 
 # -- reconnects and stalls ----------------------------------------------------------------------------
