@@ -373,34 +373,6 @@ def test_queued_rows_are_committed_before_the_coalesced_ones_of_the_same_flush(s
     assert count(CryptoTrade) == 5 and count(CryptoOrderbook) == 1
 
 
-def test_flushes_start_every_interval_however_long_a_write_takes(store, monkeypatch):
-    real_upsert, starts = writer_module.upsert, []
-
-    def slow_upsert(schema, columns, rows):
-        starts.append(time.perf_counter())
-        time.sleep(0.06)
-        return real_upsert(schema, columns, rows)
-
-    monkeypatch.setattr(writer_module, "upsert", slow_upsert)
-    metrics = StreamMetrics().of("test", "binance", "trades")
-    writer = StreamWriter(flush_interval=0.1)
-
-    async def scenario():
-        runner = asyncio.ensure_future(writer.run())
-        for start in range(0, 1_200, 100):  # a row every 10 ms for 1.2 s
-            for i in range(start, start + 100, 10):
-                await writer.add(TRADES_TABLE, trade_rows(ENTITY, [trade(i)], "stream"), metrics, [T0 + i])
-                await asyncio.sleep(0.01)
-        await writer.flush()
-        runner.cancel()
-
-    asyncio.run(scenario())
-    gaps = sorted(b - a for a, b in zip(starts, starts[1:], strict=False))
-    # counted from the end of the previous write, the gap would be 0.1 + 0.06 s
-    assert gaps[len(gaps) // 2] < 0.145, f"flush starts {gaps} apart"
-    assert count(CryptoTrade) == 120 and metrics.rows == 120
-
-
 def test_a_write_under_way_when_the_writer_is_cancelled_lands_before_the_final_flush(store, monkeypatch):
     real_upsert, started = writer_module.upsert, threading.Event()
 
