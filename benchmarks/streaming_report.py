@@ -72,8 +72,14 @@ def _stats(info: dict) -> dict:
         return json.loads(answer.read())
 
 
+#: the replay server starts playing once every stream is subscribed, or after this many seconds with what is: a
+#: stream process importing zvt on a loaded machine can take longer than the server's default 20 s, and frames
+#: played before it subscribed are lost to it (the run then sees nothing)
+SUBSCRIBE_WAIT = ("--subscribe-wait", "180")
+
+
 def _ours(exchange: str, frames: int, *server_args: str, **stream_args) -> tuple[dict, dict]:
-    with replay_server("--exchange", exchange, "--frames", str(frames), *server_args) as info:
+    with replay_server("--exchange", exchange, "--frames", str(frames), *SUBSCRIBE_WAIT, *server_args) as info:
         expect = _stats(info)["trades"]
         result = run_child("streaming", "stream", base_url=info["base_url"], ws_url=info["ws_url"],
                            exchange=exchange, expect_trades=expect, **stream_args)
@@ -132,6 +138,7 @@ def postgres_streams(scale: float) -> Table:
     steady = int(STEADY_RATE * LATENCY_SECONDS * scale)
     repeat = THROUGHPUT_REPEAT if scale >= 1 else 1
     table = Table("5b. Streams into PostgreSQL beside SQLite (binance frames of 4 and 5)")
+    load_at_start = os.getloadavg()
     with throwaway_postgres(settings=DURABLE_SETTINGS) as server:
         def ours(database: str, *args, **kwargs) -> tuple[dict, dict, float]:
             if database == "postgresql":
@@ -177,9 +184,11 @@ def postgres_streams(scale: float) -> Table:
         f"Same frames and replay server as 4 (throughput, {frames:,} frames) and 5 (latency, {steady:,} frames at "
         f"{STEADY_RATE:,} msg/s); the two databases alternate run by run, best of {repeat} each (p99: the lowest), "
         f"medians {medians}. PostgreSQL: the test kit's throwaway server on the same 2 cores, PostgreSQL's default "
-        "durability (fsync, full-page writes, wal_level replica); a stream's flush of a few rows is one "
-        "`INSERT ... VALUES ... ON CONFLICT` statement, larger flushes go through COPY into a staging table and "
-        "`INSERT ... SELECT ... ON CONFLICT`."
+        "durability (fsync, full-page writes, wal_level replica); a stream's flush of up to 50 values (3 trades) is "
+        "one `INSERT ... VALUES ... ON CONFLICT` statement, larger flushes go through COPY into a staging table and "
+        "`INSERT ... SELECT ... ON CONFLICT`. Load average (1, 5, 15 min) at the start: "
+        + ", ".join(f"{x:.2f}" for x in load_at_start) + "; at the end: "
+        + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + "."
     )
     return table
 

@@ -252,8 +252,9 @@ def test_bars_through_binary_copy_equal_the_row_path_nulls_and_doubles_included(
 
 
 def test_a_few_rows_and_many_rows_are_stored_alike_through_their_two_statements(pg):
-    """Up to ``VALUES_ROWS`` rows go as one ``INSERT ... VALUES``, more through COPY and staging: the same rows
-    (an id given twice, the last winning; NULLs; text times) leave the same table either way."""
+    """Up to ``VALUES_ROWS`` rows and ``VALUES_PARAMETERS`` values go as one ``INSERT ... VALUES``, more through
+    COPY and staging: the same rows (an id given twice, the last winning; NULLs; text times) leave the same table
+    either way."""
     from zvt_ccxt.store.writer import upsert
     from zvt_ccxt.stream.rows import TRADES_TABLE
 
@@ -271,7 +272,9 @@ def test_a_few_rows_and_many_rows_are_stored_alike_through_their_two_statements(
             found = connection.execute(text(f'SELECT * FROM "{CryptoTrade.__tablename__}" ORDER BY id'))
             return [tuple(r) for r in found][:count]
 
-    few = dialect_module.VALUES_ROWS // 2
+    # rows(few) is few + 1 rows (one id twice), within both limits of one INSERT ... VALUES
+    few = min(dialect_module.VALUES_ROWS // 2, dialect_module.VALUES_PARAMETERS // len(TRADES_TABLE.columns) - 1)
+    assert few >= 2, "no room for a VALUES statement of several trades"
     upsert(CryptoTrade, TRADES_TABLE.columns, rows(few, 100.0))  # one INSERT ... VALUES
     upsert(CryptoTrade, TRADES_TABLE.columns, rows(few, 200.0))  # again: every row updated
     by_values = table(few)

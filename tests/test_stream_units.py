@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -346,6 +347,64 @@ def test_a_failed_write_is_retried_not_lost(store, monkeypatch):
 
     asyncio.run(scenario())
     assert count(CryptoTrade) == 10 and writer.write_failures == 2 and metrics.rows == 10
+
+
+def test_queued_rows_are_committed_before_the_coalesced_ones_of_the_same_flush(store, monkeypatch):
+    real_upsert, tables = writer_module.upsert, []
+
+    def recording_upsert(schema, columns, rows):
+        tables.append(schema.__tablename__)
+        return real_upsert(schema, columns, rows)
+
+    monkeypatch.setattr(writer_module, "upsert", recording_upsert)
+    metrics = StreamMetrics().of("test", "binance", "trades")
+    books = StreamMetrics().of("books", "binance", "orderbook")
+    writer = StreamWriter()
+
+    async def scenario():
+        row = book_row(ENTITY, [[99.0, 1.0]], [[101.0, 1.0]], 1, T0, "stream")
+        writer.put_latest(Table(CryptoOrderbook, BOOK_COLUMNS), ENTITY.entity_id, row, books, T0)
+        batch = [trade(i) for i in range(5)]
+        await writer.add(TRADES_TABLE, trade_rows(ENTITY, batch, "stream"), metrics, [t["timestamp"] for t in batch])
+        await writer.flush()
+
+    asyncio.run(scenario())
+    assert tables == [CryptoTrade.__tablename__, CryptoOrderbook.__tablename__]
+    assert count(CryptoTrade) == 5 and count(CryptoOrderbook) == 1
+
+
+def test_a_write_under_way_when_the_writer_is_cancelled_lands_before_the_final_flush(store, monkeypatch):
+    real_upsert, started = writer_module.upsert, threading.Event()
+
+    def first_write_slow(schema, columns, rows):
+        if not started.is_set():
+            started.set()
+            time.sleep(0.3)
+        return real_upsert(schema, columns, rows)
+
+    monkeypatch.setattr(writer_module, "upsert", first_write_slow)
+    books = StreamMetrics().of("books", "binance", "orderbook")
+    table = Table(CryptoOrderbook, BOOK_COLUMNS)
+    writer = StreamWriter(flush_interval=0.01)
+
+    def snapshot(bid: float) -> tuple:
+        return book_row(ENTITY, [[bid, 1.0]], [[101.0, 1.0]], 1, T0, "stream")
+
+    async def scenario():
+        runner = asyncio.ensure_future(writer.run())
+        writer.put_latest(table, ENTITY.entity_id, snapshot(99.0), books, T0)
+        while not started.is_set():
+            await asyncio.sleep(0.005)
+        runner.cancel()  # what the stream does at shutdown, then one last flush
+        await asyncio.gather(runner, return_exceptions=True)
+        writer.put_latest(table, ENTITY.entity_id, snapshot(100.0), books, T0)
+        await writer.flush(attempts=5)
+        await asyncio.sleep(0.4)  # a write left running in its thread would land by now
+
+    asyncio.run(scenario())
+    with engine_for(CryptoOrderbook).connect() as connection:
+        bids = connection.exec_driver_sql(f'SELECT best_bid FROM "{CryptoOrderbook.__tablename__}"').scalars().all()
+    assert bids == [100.0], f"the older snapshot overwrote the newer: {bids}"
 
 
 # -- reconnects and stalls ----------------------------------------------------------------------------

@@ -66,6 +66,9 @@ RETRY_FIRST_PAUSE = 0.05
 RETRY_MAX_PAUSE = 2.0
 #: up to this many rows a PostgreSQL upsert is one ``INSERT ... VALUES`` statement; more go through COPY and staging
 VALUES_ROWS = 200
+#: ... and up to this many parameters: psycopg parses a statement's placeholders again on every call beyond 50
+#: (its cache's limit), which for 100 stream rows cost 4x the client CPU of the staging path's three statements
+VALUES_PARAMETERS = 50
 #: the advisory lock key held while creating the provider's tables ("zvtccxt" in ASCII)
 SCHEMA_LOCK_KEY = int.from_bytes(b"zvtccxt", "big")
 #: bars as ``prepare_bars`` takes them: integer ms open times, a column array per value, a value per constant
@@ -461,7 +464,7 @@ class PostgreSQL(Dialect):
         rows = last_per_id(columns, rows)
         table = schema.__tablename__
         names, updates = column_clauses(schema, columns)
-        if len(rows) <= VALUES_ROWS:
+        if len(rows) <= VALUES_ROWS and len(rows) * len(columns) <= VALUES_PARAMETERS:
             # a few rows (a ledger's windows, a stream's flush): one statement, one round trip, no staging table
             position = columns.index("id")
             # id order, as the staging path's ORDER BY (a missing id sorts first: the statement refuses it)

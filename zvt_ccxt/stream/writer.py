@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 #: the longest a row waits before its batch is written: short enough that a row is committed within tens of
 #: milliseconds of arriving, long enough that a busy stream still writes hundreds of rows a transaction
 DEFAULT_FLUSH_INTERVAL = 0.02
+#: the running writer saves the coverage ledger at most this often (and at every explicit flush, the last one
+#: included): a ledger write is a transaction of its own, and one per 20 ms flush kept a server database's
+#: commits, not the stream's rows, on the critical path
+LEDGER_INTERVAL = 0.25
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,20 @@ class _Chunk(NamedTuple):
     #: whether the rows count as covered in the ledger (a forming bar, or a first bar built from part of its
     #: trades, does not)
     accounted: bool = True
+
+
+async def _in_thread(function, *args) -> None:
+    """``function(*args)`` in a worker thread, awaited to its end even when the caller is cancelled: the stream
+    cancels the running writer at shutdown and then flushes once more, and a write still under way in its thread
+    would otherwise land after that flush's newer values of the same rows (a forming bar, a ledger window)."""
+    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        if not work.cancelled():
+            work.exception()  # retrieved: the cancellation is what propagates
+        raise
 
 
 class StreamWriter:
@@ -153,20 +171,48 @@ class StreamWriter:
         return dropped
 
     async def run(self) -> None:
+        # flushes start every flush_interval, counted from the previous start: a flush that took time (a
+        # server database's commit) does not add a whole interval more before the rows that came meanwhile
+        loop = asyncio.get_running_loop()
+        started = saved = loop.time()
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
-            except TimeoutError:
-                pass
+            wait = self.flush_interval - (loop.time() - started)
+            if wait > 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), wait)
+                except TimeoutError:
+                    pass
+            else:
+                await asyncio.sleep(0)  # the loop reads its sockets between back-to-back flushes
             self._wake.clear()
-            await self.flush()
+            started = loop.time()
+            ledger_due = started - saved >= LEDGER_INTERVAL
+            await self.flush(ledger=ledger_due)
+            if ledger_due:
+                saved = started
 
-    async def flush(self, attempts: int | None = None) -> None:
-        """Write everything waiting; a failing batch is retried (``attempts`` bounds the tries, None: forever)."""
+    async def flush(self, attempts: int | None = None, ledger: bool = True) -> None:
+        """Write everything waiting; a failing batch is retried (``attempts`` bounds the tries, None: forever).
+        ``ledger``: also save the windows of what was stored (the running writer does so every LEDGER_INTERVAL)."""
         async with self._flushing:  # one flush at a time: a batch is removed from the queue only once written
-            await self._flush(attempts)
+            await self._flush(attempts, ledger)
 
-    async def _flush(self, attempts: int | None) -> None:
+    async def _flush(self, attempts: int | None, ledger: bool = True) -> None:
+        # queued rows (trades, closed bars) first, the coalesced ones (forming bars, snapshots) after: the rows
+        # that are never dropped are committed one transaction sooner. A forming bar cannot overwrite its closed
+        # bar here: queuing the closed row removed its waiting forming row, and none is put after it.
+        for table, queue in list(self._queued.items()):
+            # what was queued when the flush began: rows arriving meanwhile go with the next flush, so a busy
+            # table does not keep the others (and the coalesced rows) waiting behind back-to-back writes
+            owed = sum(len(chunk.rows) for chunk in queue)
+            while queue and owed > 0:
+                batch = self._next_batch(queue)
+                await self._write(table, batch, attempts)
+                written = self._consume(queue, batch)
+                owed -= written
+                async with self._space:
+                    self._pending -= written
+                    self._space.notify_all()
         for table in list(self._latest):
             chunks = [
                 _Chunk((row,), (event,), metrics, accounted)
@@ -174,15 +220,8 @@ class StreamWriter:
             ]
             if chunks:
                 await self._write(table, chunks, attempts)
-        for table, queue in list(self._queued.items()):
-            while queue:
-                batch = self._next_batch(queue)
-                await self._write(table, batch, attempts)
-                written = self._consume(queue, batch)
-                async with self._space:
-                    self._pending -= written
-                    self._space.notify_all()
-        await self._save_ledger(attempts)
+        if ledger:
+            await self._save_ledger(attempts)
 
     def failed_range(self, table: Table, entity_id: str, start_ms: int, end_ms: int, error: str) -> None:
         """``[start_ms, end_ms)`` of ``table``'s rows of ``entity_id`` is lost (a gap not repaired): the ledger says
@@ -198,7 +237,7 @@ class StreamWriter:
             entries = self.ledger.take()
             tries += 1
             try:
-                await asyncio.to_thread(save_many, entries)
+                await _in_thread(save_many, entries)
                 return
             except StorageError as error:
                 self.ledger.restore(entries)
@@ -244,7 +283,7 @@ class StreamWriter:
         while True:
             tries += 1
             try:
-                await asyncio.to_thread(upsert, table.schema, table.columns, rows)
+                await _in_thread(upsert, table.schema, table.columns, rows)
                 break
             except StorageError as error:
                 self.write_failures += 1
