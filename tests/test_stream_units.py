@@ -64,21 +64,34 @@ def test_cursor_reads_only_new_entries_and_notices_eviction():
 
 def test_sequence_finds_skipped_ids_and_drops_repeats():
     sequence = TradeSequence("BTC/USDT", sequential=True)
-    fresh, gap = sequence.check([trade(i) for i in range(1, 6)], evicted=False)
-    assert len(fresh) == 5 and gap is None
-    fresh, gap = sequence.check([trade(4), trade(5), trade(9), trade(10)], evicted=False)
+    fresh, gaps = sequence.check([trade(i) for i in range(1, 6)], evicted=False)
+    assert len(fresh) == 5 and gaps == []
+    fresh, [gap] = sequence.check([trade(4), trade(5), trade(9), trade(10)], evicted=False)
     assert [t["id"] for t in fresh] == ["9", "10"]
     assert (gap.after_id, gap.before_id, gap.expected, gap.reason) == (5, 9, 3, "skipped ids")
     assert (gap.start_ms, gap.end_ms) == (T0 + 5000, T0 + 9000)
 
 
+def test_sequence_finds_holes_inside_what_the_cache_still_holds():
+    """An evicting cache can keep 20..24 and 27..30 of what arrived: both holes are gaps, with their bounds."""
+    sequence = TradeSequence("BTC/USD", sequential=True)
+    sequence.check([trade(i) for i in range(1, 11)], evicted=False)
+    fresh, gaps = sequence.check([trade(i) for i in (*range(20, 25), *range(27, 31))], evicted=True)
+    assert len(fresh) == 9
+    assert [(g.after_id, g.before_id, g.expected, g.reason) for g in gaps] == [
+        (10, 20, 9, "evicted from cache"), (24, 27, 2, "evicted from cache")]
+    assert [(g.start_ms, g.end_ms) for g in gaps] == [(T0 + 10_000, T0 + 20_000), (T0 + 24_000, T0 + 27_000)]
+    assert gaps[1].edge_ids == {"24", "27"}
+    assert sequence.check([trade(31)], evicted=False)[1] == []
+
+
 def test_sequence_without_ids_marks_reconnects_by_time():
     sequence = TradeSequence("BTC/USDT:USDT", sequential=False)
     uuid_trade = {**trade(1), "id": "9a1c-…"}
-    assert sequence.check([uuid_trade], evicted=False)[1] is None
-    assert sequence.check([{**trade(2), "id": "b2"}], evicted=False)[1] is None
+    assert sequence.check([uuid_trade], evicted=False)[1] == []
+    assert sequence.check([{**trade(2), "id": "b2"}], evicted=False)[1] == []
     sequence.reconnected()
-    _, gap = sequence.check([{**trade(7), "id": "c7"}], evicted=False)
+    _, [gap] = sequence.check([{**trade(7), "id": "c7"}], evicted=False)
     assert gap is not None and gap.reason == "reconnect" and gap.expected is None
     assert (gap.start_ms, gap.end_ms) == (T0 + 2000, T0 + 7000) and {"b2", "c7"} <= gap.edge_ids
 
@@ -405,6 +418,38 @@ def test_a_write_under_way_when_the_writer_is_cancelled_lands_before_the_final_f
     with engine_for(CryptoOrderbook).connect() as connection:
         bids = connection.exec_driver_sql(f'SELECT best_bid FROM "{CryptoOrderbook.__tablename__}"').scalars().all()
     assert bids == [100.0], f"the older snapshot overwrote the newer: {bids}"
+
+
+def test_a_coalesced_row_landing_while_the_writer_is_cancelled_keeps_its_ledger_window(store, monkeypatch):
+    """The snapshot was taken out of the waiting rows and written: the window saying so is saved at the end."""
+    from zvt_ccxt import store as stored
+    from zvt_ccxt.stream.rows import BOOKS_TABLE
+
+    real_upsert, started = writer_module.upsert, threading.Event()
+
+    def slow_write(schema, columns, rows):
+        started.set()
+        time.sleep(0.3)
+        return real_upsert(schema, columns, rows)
+
+    monkeypatch.setattr(writer_module, "upsert", slow_write)
+    books = StreamMetrics().of("books", "binance", "orderbook")
+    writer = StreamWriter(flush_interval=0.01)
+
+    async def scenario():
+        runner = asyncio.ensure_future(writer.run())
+        writer.put_latest(BOOKS_TABLE, ENTITY.entity_id, book_row(ENTITY, [[99.0, 1.0]], [[101.0, 1.0]], 1, T0,
+                                                                   "stream"), books, T0)
+        while not started.is_set():
+            await asyncio.sleep(0.005)
+        runner.cancel()  # mid-write, as the stream's shutdown does; then its last flush
+        await asyncio.gather(runner, return_exceptions=True)
+        await writer.flush(attempts=5)
+
+    asyncio.run(scenario())
+    assert count(CryptoOrderbook) == 1
+    windows = stored.coverage.windows(CryptoOrderbook.__tablename__, ENTITY.entity_id)
+    assert [w.rows for w in windows] == [1], windows
 
 
 # -- reconnects and stalls ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ window (plus the ids bounding it) that ``trade_pages`` (through the trade record
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -90,8 +91,10 @@ class TradeSequence:
     def reconnected(self) -> None:
         self.interrupted = True
 
-    def check(self, trades: list[dict], evicted: bool) -> tuple[list[dict], Gap | None]:
-        """Drop trades already seen; return the rest and the gap before them, if any."""
+    def check(self, trades: list[dict], evicted: bool) -> tuple[list[dict], list[Gap]]:
+        """Drop trades already seen; return the rest (in the order given) and every gap: before the first and,
+        where ids are consecutive numbers, wherever they skip (a cache that evicts in arrival order can leave
+        holes inside what it still holds when frames did not arrive in id order)."""
         fresh = []
         for trade in trades:
             number = _int_id(trade) if self.sequential else None
@@ -99,32 +102,39 @@ class TradeSequence:
                 continue
             fresh.append(trade)
         if not fresh:
-            return [], None
-        first = fresh[0]
-        gap = None
-        if self.last_ms is not None:
-            first_id = _int_id(first) if self.sequential else None
-            reason = None
-            if first_id is not None and self.last_id is not None and first_id > self.last_id + 1:
-                reason = "evicted from cache" if evicted else ("reconnect" if self.interrupted else "skipped ids")
-            elif first_id is None and (evicted or self.interrupted):
-                reason = "evicted from cache" if evicted else "reconnect"
-            if reason:
-                first_ms = int(first.get("timestamp") or self.last_ms)
-                edges = set(self.edge_ids) | {str(t.get("id")) for t in fresh if t.get("timestamp") == first_ms}
-                gap = Gap(self.symbol, self.last_ms, first_ms, reason, self.last_id, first_id, edges)
+            return [], []
+        times = {str(t.get("id")): int(t.get("timestamp") or self.last_ms or 0) for t in fresh}
+        gaps = []
+        numbered = sorted((n, str(t.get("id"))) for t in fresh if (n := _int_id(t)) is not None)
+        if self.sequential and len(numbered) == len(fresh):
+            skipped = "evicted from cache" if evicted else ("reconnect" if self.interrupted else "skipped ids")
+            chain = [(n, times[key]) for n, key in numbered]
+            if self.last_id is not None and self.last_ms is not None:
+                chain.insert(0, (self.last_id, self.last_ms))
+            for (before, before_ms), (after, after_ms) in itertools.pairwise(chain):
+                if after > before + 1:
+                    start_ms, end_ms = min(before_ms, after_ms), max(before_ms, after_ms)
+                    gaps.append(Gap(self.symbol, start_ms, end_ms, skipped, before, after,
+                                    self._edges(times, start_ms, end_ms)))
+        elif self.last_ms is not None and (evicted or self.interrupted):
+            first_ms = int(fresh[0].get("timestamp") or self.last_ms)
+            reason = "evicted from cache" if evicted else "reconnect"
+            gaps.append(Gap(self.symbol, self.last_ms, first_ms, reason, self.last_id, None,
+                            self._edges(times, self.last_ms, first_ms)))
         self.interrupted = False
-        last = fresh[-1]
-        last_ms = int(last.get("timestamp") or self.last_ms or 0)
+        last_ms = int(fresh[-1].get("timestamp") or self.last_ms or 0)
         if last_ms != self.last_ms:
             self.edge_ids = set()
-        self.edge_ids |= {str(t.get("id")) for t in fresh if t.get("timestamp") == last_ms}
+        self.edge_ids |= {key for key, ms in times.items() if ms == last_ms}
         self.last_ms = last_ms
-        if self.sequential:
-            numbers = [n for n in (_int_id(t) for t in fresh) if n is not None]
-            if numbers:
-                self.last_id = max(numbers + ([self.last_id] if self.last_id is not None else []))
-        return fresh, gap
+        if numbered:
+            self.last_id = max(numbered[-1][0], self.last_id if self.last_id is not None else numbered[-1][0])
+        return fresh, gaps
+
+    def _edges(self, times: dict[str, int], start_ms: int, end_ms: int) -> set[str]:
+        """Ids of trades seen at a gap's two edge times (REST returns them again)."""
+        edges = set(self.edge_ids) if start_ms == self.last_ms else set()
+        return edges | {key for key, ms in times.items() if ms in (start_ms, end_ms)}
 
 
 def trade_pages(

@@ -339,8 +339,8 @@ class TradesSubscription(Subscription):
         last_ms = trades[-1].get("timestamp")
         self.metrics.received(len(trades), last_ms)
         self.clock.observe(last_ms)
-        fresh, gap = self.sequences[symbol].check(trades, evicted)
-        if gap is not None:
+        fresh, gaps = self.sequences[symbol].check(trades, evicted)
+        for gap in gaps:
             self.metrics.gaps += 1
             logger.warning(
                 "%s %s: gap of %s trades (%s) between %d and %d: repairing from REST",

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -64,17 +64,19 @@ class _Chunk(NamedTuple):
     accounted: bool = True
 
 
-async def _in_thread(function, *args) -> None:
+async def _in_thread(function, *args, landed: Callable[[], None] | None = None) -> None:
     """``function(*args)`` in a worker thread, awaited to its end even when the caller is cancelled: the stream
     cancels the running writer at shutdown and then flushes once more, and a write still under way in its thread
-    would otherwise land after that flush's newer values of the same rows (a forming bar, a ledger window)."""
+    would otherwise land after that flush's newer values of the same rows (a forming bar, a ledger window).
+    ``landed()`` runs when the caller was cancelled but the work succeeded, before the cancellation goes on."""
     work = asyncio.ensure_future(asyncio.to_thread(function, *args))
     try:
         await asyncio.shield(work)
     except asyncio.CancelledError:
         await asyncio.wait([work])
-        if not work.cancelled():
-            work.exception()  # retrieved: the cancellation is what propagates
+        failed = work.cancelled() or work.exception() is not None  # retrieved: the cancellation propagates
+        if not failed and landed is not None:
+            landed()
         raise
 
 
@@ -219,7 +221,7 @@ class StreamWriter:
                 for row, event, metrics, accounted in self._latest.pop(table).values()
             ]
             if chunks:
-                await self._write(table, chunks, attempts)
+                await self._write(table, chunks, attempts, coalesced=True)
         if ledger:
             await self._save_ledger(attempts)
 
@@ -277,13 +279,16 @@ class StreamWriter:
             written += n
         return written
 
-    async def _write(self, table: Table, batch: list[_Chunk], attempts: int | None) -> None:
+    async def _write(self, table: Table, batch: list[_Chunk], attempts: int | None, coalesced: bool = False) -> None:
         rows = [row for chunk in batch for row in chunk.rows]
         tries = 0
         while True:
             tries += 1
             try:
-                await _in_thread(upsert, table.schema, table.columns, rows)
+                # coalesced rows are not kept for another try once taken: if they landed, they are accounted even
+                # when the writer was cancelled meanwhile (queued rows stay queued; the final flush accounts them)
+                landed = (lambda: self._stored(table, batch)) if coalesced else None
+                await _in_thread(upsert, table.schema, table.columns, rows, landed=landed)
                 break
             except StorageError as error:
                 self.write_failures += 1
@@ -293,6 +298,10 @@ class StreamWriter:
                     "%s: write failed, retrying in %.1fs: %s", table.schema.__tablename__, self.retry_wait, error
                 )
                 await asyncio.sleep(self.retry_wait)
+        self._stored(table, batch)
+
+    def _stored(self, table: Table, batch: list[_Chunk]) -> None:
+        """Account a written batch: its ledger windows and its subscriptions' commit metrics."""
         self.batches += 1
         if table.ledger is not None:
             stored = [chunk.rows for chunk in batch if chunk.accounted]
