@@ -85,6 +85,23 @@ def test_sequence_finds_holes_inside_what_the_cache_still_holds():
     assert sequence.check([trade(31)], evicted=False)[1] == []
 
 
+@given(st.lists(st.lists(st.tuples(st.integers(1, 40), st.integers(0, 3)), max_size=8), max_size=8),
+       st.lists(st.booleans(), min_size=8, max_size=8))
+def test_the_quick_path_for_consecutive_ids_answers_as_the_general_one(batches, evictions):
+    """Batches of (id, time step) pairs, each in the stream's order (time, then id): the sequence that may take
+    the quick path for ids that continue the last one answers every batch as one held to the general path."""
+    quick, general = TradeSequence("BTC/USDT", sequential=True), TradeSequence("BTC/USDT", sequential=True)
+    general._continues = lambda trades: False  # type: ignore[method-assign]
+    for batch, evicted in zip(batches, evictions, strict=False):
+        trades = sorted((trade(i, T0 + i * 1000 + step) for i, step in batch),
+                        key=lambda t: (t["timestamp"], int(t["id"])))
+        answers = [s.check(trades, evicted) for s in (quick, general)]
+        assert [[t["id"] for t in fresh] for fresh, _ in answers][0] == [[t["id"] for t in fresh]
+                                                                        for fresh, _ in answers][1]
+        assert answers[0][1] == answers[1][1]
+        assert (quick.last_id, quick.last_ms, quick.edge_ids) == (general.last_id, general.last_ms, general.edge_ids)
+
+
 def test_sequence_without_ids_marks_reconnects_by_time():
     sequence = TradeSequence("BTC/USDT:USDT", sequential=False)
     uuid_trade = {**trade(1), "id": "9a1c-…"}

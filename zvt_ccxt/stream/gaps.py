@@ -95,6 +95,8 @@ class TradeSequence:
         """Drop trades already seen; return the rest (in the order given) and every gap: before the first and,
         where ids are consecutive numbers, wherever they skip (a cache that evicts in arrival order can leave
         holes inside what it still holds when frames did not arrive in id order)."""
+        if self.sequential and not self.interrupted and self._continues(trades):
+            return trades, []
         fresh = []
         for trade in trades:
             number = _int_id(trade) if self.sequential else None
@@ -130,6 +132,29 @@ class TradeSequence:
         if numbered:
             self.last_id = max(numbered[-1][0], self.last_id if self.last_id is not None else numbered[-1][0])
         return fresh, gaps
+
+    def _continues(self, trades: list[dict]) -> bool:
+        """Whether ``trades`` carry exactly the ids after the last seen, in order; if so, they become the last seen.
+
+        The common case on a healthy stream, checked in one pass without the general path's maps: a trade's id is
+        parsed once, and only the trades at the last time are kept as edges."""
+        if not trades:
+            return False
+        expected = self.last_id
+        for trade in trades:
+            number = _int_id(trade)
+            if number is None or (expected is not None and number != expected + 1):
+                return False
+            expected = number
+        last_ms = int(trades[-1].get("timestamp") or self.last_ms or 0)
+        if last_ms != self.last_ms:
+            self.edge_ids = set()
+        for trade in reversed(trades):  # ordered by time: the trades at the last time are at the end
+            if int(trade.get("timestamp") or self.last_ms or 0) != last_ms:
+                break
+            self.edge_ids.add(str(trade.get("id")))
+        self.last_ms, self.last_id = last_ms, expected
+        return True
 
     def _edges(self, times: dict[str, int], start_ms: int, end_ms: int) -> set[str]:
         """Ids of trades seen at a gap's two edge times (REST returns them again)."""
