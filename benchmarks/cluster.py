@@ -1,6 +1,7 @@
 """Cluster measurements (benchmark 8), each run in its own process by ``benchmarks.harness.run_child``: the
 recorder as jobs on a local Dask cluster against ``benchmarks.server``, its workers bound to given loopback
-addresses, which the server limits separately."""
+addresses, which the server limits separately. With ``db_url`` every run writes into that PostgreSQL database
+(the workers inherit ``ZVT_CCXT_DB_URL``), else into the run's own ``ZVT_HOME``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ import os
 import time
 
 from benchmarks.backfill import NOW_MS, span
+
+
+def _use_database(db_url: str | None) -> None:
+    """Point this process (and the workers it starts) at ``db_url``, before anything opens the store."""
+    if db_url:
+        os.environ["ZVT_CCXT_DB_URL"] = db_url
 
 
 def _client_hook(base_url: str, rate_limit_ms: float | None):
@@ -32,9 +39,11 @@ def record(
     threads: int,
     overhead_symbol: str | None = None,
     rate_limit_ms: float | None = None,
+    db_url: str | None = None,
 ) -> dict:
     """``CryptoPair1mKdata.record_data(client=...)`` on ``workers`` processes of ``threads`` threads, the i-th
     bound to ``egress[i % len(egress)]``; with ``overhead_symbol``, first that one symbol alone (timed)."""
+    _use_database(db_url)
     from distributed import Client
 
     from zvt_ccxt import clock
@@ -82,8 +91,11 @@ def record(
     return result
 
 
-def record_local(base_url: str, days: int, symbols: list[str], rate_limit_ms: float | None = None) -> dict:
+def record_local(
+    base_url: str, days: int, symbols: list[str], rate_limit_ms: float | None = None, db_url: str | None = None
+) -> dict:
     """The single-process recorder (its default, one symbol at a time) over ``symbols``."""
+    _use_database(db_url)
     from zvt_ccxt import clock
     from zvt_ccxt.domain import CryptoPair, CryptoPair1mKdata
     from zvt_ccxt.exchange.client import client_hook
@@ -98,8 +110,11 @@ def record_local(base_url: str, days: int, symbols: list[str], rate_limit_ms: fl
                 "errors": [r.error for r in summary.failed][:3]}
 
 
-def record_local_one(base_url: str, days: int, symbol: str, rate_limit_ms: float | None = None) -> dict:
+def record_local_one(
+    base_url: str, days: int, symbol: str, rate_limit_ms: float | None = None, db_url: str | None = None
+) -> dict:
     """The local recorder on one symbol, after a warm-up day it does not time (the cluster's overhead baseline)."""
+    _use_database(db_url)
     from zvt_ccxt import clock
     from zvt_ccxt.domain import CryptoPair, CryptoPair1mKdata
     from zvt_ccxt.exchange.client import client_hook

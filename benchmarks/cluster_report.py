@@ -2,12 +2,16 @@
 address, beside the single-process recorder, measured in the same run.
 
 ``python -m benchmarks --only cluster`` runs it with the other suites' conventions; ``python -m
-benchmarks.cluster_report --symbols N --days D`` runs it alone at another size and prints the table.
+benchmarks.cluster_report --symbols N --days D`` runs it alone at another size and prints the table. The store
+is the shared PostgreSQL one a cluster writes into (the test kit's throwaway server, PostgreSQL's default
+durability, emptied before each run) where PostgreSQL's binaries are found, else SQLite files (``--sqlite``
+chooses them).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import urllib.request
 
@@ -29,6 +33,8 @@ def _weights(url: str) -> dict:
 
 def _run(symbol_count: int, weight_limit: int, **kwargs) -> dict:
     args = _server_args(kwargs["days"], symbols=symbol_count, latency_ms=LATENCY_MS, weight_limit=weight_limit)
+    if kwargs.get("db_url"):
+        run_child("postgres", "empty", db_url=kwargs["db_url"])
     with server_process(*args) as url:
         run = run_child(kwargs.pop("module", "cluster"), kwargs.pop("function", "record"), base_url=url, **kwargs)
         run.update(_weights(url))
@@ -36,12 +42,28 @@ def _run(symbol_count: int, weight_limit: int, **kwargs) -> dict:
     return run
 
 
-def run(symbols: int = 100, days: int = 30, weight_limit: int = WEIGHT_LIMIT) -> Table:
+def run(symbols: int = 100, days: int = 30, weight_limit: int = WEIGHT_LIMIT, sqlite: bool = False) -> Table:
     """The table; ``weight_limit`` other than binance's scales ccxt's ``rateLimit`` to match (a unit is 5 weight)."""
+    with contextlib.ExitStack() as stack:
+        db_url = None if sqlite else _throwaway_server(stack)
+        return _table(symbols, days, weight_limit, db_url)
+
+
+def _throwaway_server(stack: contextlib.ExitStack) -> str | None:
+    from benchmarks.postgres import DURABLE_SETTINGS
+    from zvt_ccxt_testkit.postgres import PostgresUnavailable, throwaway_postgres
+
+    try:
+        return stack.enter_context(throwaway_postgres(settings=DURABLE_SETTINGS)).url
+    except PostgresUnavailable:
+        return None
+
+
+def _table(symbols: int, days: int, weight_limit: int, db_url: str | None) -> Table:
     names = bench_symbols(symbols)
     rate_limit_ms = None if weight_limit == WEIGHT_LIMIT else 60_000 / (weight_limit / 5)
     allowed = weight_limit / 60 / KLINES_WEIGHT * backfill.PAGE
-    limited = {"weight_limit": weight_limit, "days": days, "rate_limit_ms": rate_limit_ms}
+    limited = {"weight_limit": weight_limit, "days": days, "rate_limit_ms": rate_limit_ms, "db_url": db_url}
     single = _run(symbols, module="cluster", function="record_local", symbols=names, **limited)
     one = _run(symbols, symbols=names, egress=[], workers=WORKERS, threads=THREADS, overhead_symbol=names[0],
                **limited)
@@ -53,7 +75,7 @@ def run(symbols: int = 100, days: int = 30, weight_limit: int = WEIGHT_LIMIT) ->
     answers = {label: sum(r["limit_answers"].values()) for label, r in (("one", one), ("two", two))}
     table = Table(
         f"8. Cluster backfill: {symbols} symbols x {days} days of 1m, {LATENCY_MS} ms per request, "
-        f"{weight_limit:,} weight/min per client address"
+        f"{weight_limit:,} weight/min per client address, into {'PostgreSQL' if db_url else 'SQLite'}"
     )
     table.rows += [
         Row("single-process recorder (workers=1)", rate(single["rate"]), f"allowed {rate(allowed)}",
@@ -77,7 +99,11 @@ def run(symbols: int = 100, days: int = 30, weight_limit: int = WEIGHT_LIMIT) ->
         "comes with ccxt's rateLimit scaled to match). The single-process recorder records one symbol at a time (its "
         "default). The cluster runs are "
         "`record_data(client=...)` on a local Dask cluster; workers bound to 127.0.0.2 and 127.0.0.3 are two "
-        "addresses to the server, each with its own budget in the shared store. Times exclude the cluster's start."
+        "addresses to the server, each with its own budget in the shared store. Times exclude the cluster's start. "
+        + ("Store: the test kit's throwaway PostgreSQL 15 on the same cores (PostgreSQL's default durability), "
+           "its tables emptied before each run." if db_url else "Store: SQLite files under each run's ZVT_HOME.")
+        + " 1-minute load average at the end of each cluster run: "
+        + ", ".join(f"{r.get('load_average', float('nan')):.1f}" for r in (one, two))
     )
     for label, r in (("single", single), ("one address", one), ("two addresses", two)):
         if not r.get("ok", True):
@@ -90,8 +116,9 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=100)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--weight-limit", type=int, default=WEIGHT_LIMIT, help="per client address and minute")
+    parser.add_argument("--sqlite", action="store_true", help="SQLite files under each run's ZVT_HOME, not PostgreSQL")
     args = parser.parse_args()
-    print(run(args.symbols, args.days, args.weight_limit).markdown())
+    print(run(args.symbols, args.days, args.weight_limit, args.sqlite).markdown())
 
 
 if __name__ == "__main__":
