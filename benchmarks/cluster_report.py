@@ -35,6 +35,7 @@ def _run(symbol_count: int, weight_limit: int, **kwargs) -> dict:
     args = _server_args(kwargs["days"], symbols=symbol_count, latency_ms=LATENCY_MS, weight_limit=weight_limit)
     if kwargs.get("db_url"):
         run_child("postgres", "empty", db_url=kwargs["db_url"])
+        run_child("postgres", "settle", db_url=kwargs["db_url"])
     with server_process(*args) as url:
         run = run_child(kwargs.pop("module", "cluster"), kwargs.pop("function", "record"), base_url=url, **kwargs)
         run.update(_weights(url))

@@ -155,6 +155,7 @@ def _emptied(db_url: str | None) -> str | None:
     """``db_url``'s store tables emptied (created where missing), for a run that starts from nothing."""
     if db_url:
         run_child("postgres", "empty", db_url=db_url)
+        run_child("postgres", "settle", db_url=db_url)
     return db_url
 
 

@@ -143,6 +143,7 @@ def postgres_streams(scale: float) -> Table:
         def ours(database: str, *args, **kwargs) -> tuple[dict, dict, float]:
             if database == "postgresql":
                 run_child("postgres", "empty", db_url=server.url)
+                run_child("postgres", "settle", db_url=server.url)
                 kwargs["db_url"] = server.url
             started = time.perf_counter()
             result, stats = _ours("binance", *args, **kwargs)

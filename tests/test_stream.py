@@ -149,7 +149,13 @@ def test_candles_built_from_trades_match_a_reference(ws, level):
     closed, forming = stored[stored.closed == 1], stored[stored.closed == 0]
     assert len(closed) == len(reference) - 1 and list(forming.index) == [reference.index[-1]]
     columns = ["open", "high", "low", "close", "volume", "turnover"]
-    pd.testing.assert_frame_equal(stored[columns], reference[columns], check_names=False, rtol=1e-9)
+    # the first bar is built from the trades the stream read first, which are all of them unless ccxt's cache
+    # overflowed before the stream's first read (a starved machine): it is kept unaccounted for that reason, so it
+    # may lack its earliest trades, never its last ones; every later bar must be exact
+    pd.testing.assert_frame_equal(stored[columns].iloc[1:], reference[columns].iloc[1:], check_names=False, rtol=1e-9)
+    first, expected = stored.iloc[0], reference.iloc[0]
+    assert first.close == expected.close and first.volume <= expected.volume * (1 + 1e-9)
+    assert first.high <= expected.high and first.low >= expected.low
     assert stored.derived.all() and set(stored.tf) == {"trades"}
 
 
