@@ -13,10 +13,16 @@ okx and coinbase derive a window). Each window then ends in exactly one state:
 
 A window whose first bar is later than its start is asked once more for the head, since an exchange
 that caps a page from the newest end would otherwise hide older bars.
+
+While one window's bars end exactly at its end, the next window is asked for before the current one's answer
+is in (``_Lookahead``): two requests in flight per symbol, so the exchange's answer time and the parsing of
+the page before it overlap. The pages yielded, and the windows asked for, are those of one request at a time;
+a guess that turns out wrong (a window ending early) costs one request (two if its answer is empty), dropped.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import queue
 import threading
@@ -36,6 +42,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PROBE_LEVEL = "1d"
+#: requests one pager has in flight at most: the window awaited and the next one, asked for ahead
+REQUESTS_IN_FLIGHT = 2
 
 
 @dataclass
@@ -56,6 +64,7 @@ class OhlcvPager:
         self.timeframe = levels.LEVEL_TIMEFRAMES[source_level]
         self.limit = max(1, int(limit))
         self.requests = 0
+        self._counting = threading.Lock()  # windows are fetched from two threads at once (``_Lookahead``)
         probe = levels.LEVEL_TIMEFRAMES[PROBE_LEVEL]
         self._probe_timeframe = probe if probe in client.timeframes else None
 
@@ -66,7 +75,8 @@ class OhlcvPager:
         # An empty answer is asked again before it is believed: a glitching exchange now and then answers
         # nothing for a window that has bars, and a window taken for empty is never fetched again.
         for _ in range(2):
-            self.requests += 1
+            with self._counting:
+                self.requests += 1
             rows = self.client.fetch_ohlcv(self.symbol, timeframe, since, limit, until)
             if type(rows) is AscendingRows:  # integer times in order: the window is one slice
                 rows = time_range(rows, since, until)
@@ -77,7 +87,11 @@ class OhlcvPager:
         return rows
 
     def _fetch_window(self, since: int, until: int) -> list:
-        rows = self._fetch(self.timeframe, since, until, self.limit)
+        return self._fetch(self.timeframe, since, until, self.limit)
+
+    def _with_head(self, since: int, rows: list) -> list:
+        """A window's ``rows``, after asking again for the bars before its first (asked only for a window taken,
+        never for one asked for ahead)."""
         while rows and rows[0][0] > since:
             head = self._fetch(self.timeframe, since, int(rows[0][0]), self.limit)
             if not head:
@@ -130,19 +144,28 @@ class OhlcvPager:
         return earliest
 
     def pages(self, start_ms: int, end_ms: int) -> Iterator[Page]:
+        with _Lookahead(self._fetch_window) as lookahead:
+            yield from self._pages(start_ms, end_ms, lookahead)
+
+    def _pages(self, start_ms: int, end_ms: int, lookahead: _Lookahead) -> Iterator[Page]:
         cursor = levels.bar_start(start_ms, self.level)
         if cursor < start_ms:
             cursor = levels.next_bar_start(cursor, self.level)
+        whole = False  # whether the last window's bars ran to its end: then the next one starts there
         while cursor < end_ms:
             window_end = self._window_end(cursor, end_ms)
+            if whole and window_end < end_ms:
+                lookahead.ask(window_end, self._window_end(window_end, end_ms))
             try:
-                rows = self._fetch_window(cursor, window_end)
+                rows = self._with_head(cursor, lookahead.take(cursor, window_end))
                 if rows:
                     # Stop at the last bar, not the window end: a cap smaller than ours would hide the tail.
                     stop = levels.next_bar_start(int(rows[-1][0]), self.level)
+                    whole = stop == window_end
                     yield Page(Window(cursor, stop, FETCHED, len(rows)), rows)
                     cursor = stop
                     continue
+                whole = False
                 self._check_empty(cursor, window_end)
                 yield Page(Window(cursor, window_end, EMPTY))
                 cursor = window_end
@@ -159,6 +182,51 @@ class OhlcvPager:
             except (ExchangeRequestError, DataValidationError) as error:
                 yield Page(Window(cursor, end_ms, FAILED, 0, str(error)))
                 raise
+
+
+class _Lookahead:
+    """Windows asked for ahead of their turn, on a thread of their own; ``take`` answers a window from what was
+    asked ahead, else asks for it now. Asked-ahead windows that are not taken next are dropped (their requests
+    finish, their answers and errors are discarded)."""
+
+    def __init__(self, fetch_window: Callable[[int, int], list]) -> None:
+        self._fetch_window = fetch_window
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._asked: dict[tuple[int, int], concurrent.futures.Future] = {}
+
+    def __enter__(self) -> _Lookahead:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._drop(self._asked)
+        if self._executor is not None:
+            # a request under way finishes here (its retries bounded by the client's policy): nothing asked for
+            # by this pager goes out after it is done
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def ask(self, since: int, until: int) -> None:
+        if (since, until) in self._asked:
+            return
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                REQUESTS_IN_FLIGHT, thread_name_prefix="zvt-ccxt-lookahead"
+            )
+        self._asked[(since, until)] = self._executor.submit(self._fetch_window, since, until)
+
+    def take(self, since: int, until: int) -> list:
+        asked = self._asked.pop((since, until), None)
+        self._drop({key: future for key, future in self._asked.items() if key[0] < until})
+        return asked.result() if asked is not None else self._fetch_window(since, until)
+
+    def _drop(self, futures: dict[tuple[int, int], concurrent.futures.Future]) -> None:
+        for key, future in list(futures.items()):
+            self._asked.pop(key, None)
+            if not future.cancel():
+                future.add_done_callback(_discard)
+
+
+def _discard(future: concurrent.futures.Future) -> None:
+    future.exception()  # retrieved: an asked-ahead window that was not needed
 
 
 _DONE = object()
