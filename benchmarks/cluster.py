@@ -30,6 +30,17 @@ def _client_hook(base_url: str, rate_limit_ms: float | None):
     return hook
 
 
+def _warm_worker() -> None:
+    """What a worker's first job loads once (the recorders' imports, the exchange's markets), loaded now: every
+    worker is warm before a run is timed, not only the one the warm-up job happened to run on."""
+    from zvt_ccxt.cluster import worker
+    from zvt_ccxt.exchange.client import get_client
+    from zvt_ccxt.recorders import kdata  # noqa: F401
+
+    worker.configure()  # the markets' request spends the address's shared budget, as a job's would
+    get_client("binance").load_markets()
+
+
 def record(
     base_url: str,
     days: int,
@@ -62,6 +73,7 @@ def record(
                 point_this_process, base_url, NOW_MS, rate_limit=True, rate_limit_ms=rate_limit_ms
             )))
             dask.wait_for_workers(workers)
+            dask.run(_warm_worker)
             result["cluster_start_seconds"] = time.perf_counter() - started
             if overhead_symbol:
                 # warm the workers (imports, markets) on a day the runs below do not ask for
