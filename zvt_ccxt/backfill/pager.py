@@ -185,7 +185,7 @@ class OhlcvPager:
 
 
 class _Lookahead:
-    """Windows asked for ahead of their turn, on a thread of their own; ``take`` answers a window from what was
+    """Windows asked for ahead of their turn, on threads of their own; ``take`` answers a window from what was
     asked ahead, else asks for it now. Asked-ahead windows that are not taken next are dropped (their requests
     finish, their answers and errors are discarded)."""
 

@@ -105,7 +105,7 @@ class TradeSequence:
             fresh.append(trade)
         if not fresh:
             return [], []
-        times = {str(t.get("id")): int(t.get("timestamp") or self.last_ms or 0) for t in fresh}
+        times = {str(t.get("id")): self._time_of(t) for t in fresh}
         gaps = []
         numbered = sorted((n, str(t.get("id"))) for t in fresh if (n := _int_id(t)) is not None)
         if self.sequential and len(numbered) == len(fresh):
@@ -119,12 +119,12 @@ class TradeSequence:
                     gaps.append(Gap(self.symbol, start_ms, end_ms, skipped, before, after,
                                     self._edges(times, start_ms, end_ms)))
         elif self.last_ms is not None and (evicted or self.interrupted):
-            first_ms = int(fresh[0].get("timestamp") or self.last_ms)
+            first_ms = self._time_of(fresh[0])
             reason = "evicted from cache" if evicted else "reconnect"
             gaps.append(Gap(self.symbol, self.last_ms, first_ms, reason, self.last_id, None,
                             self._edges(times, self.last_ms, first_ms)))
         self.interrupted = False
-        last_ms = int(fresh[-1].get("timestamp") or self.last_ms or 0)
+        last_ms = self._time_of(fresh[-1])
         if last_ms != self.last_ms:
             self.edge_ids = set()
         self.edge_ids |= {key for key, ms in times.items() if ms == last_ms}
@@ -132,6 +132,10 @@ class TradeSequence:
         if numbered:
             self.last_id = max(numbered[-1][0], self.last_id if self.last_id is not None else numbered[-1][0])
         return fresh, gaps
+
+    def _time_of(self, trade: dict) -> int:
+        """A trade's time; one without takes the last time seen (0 before any)."""
+        return int(trade.get("timestamp") or self.last_ms or 0)
 
     def _continues(self, trades: list[dict]) -> bool:
         """Whether ``trades`` carry exactly the ids after the last seen, in order; if so, they become the last seen.
@@ -146,11 +150,11 @@ class TradeSequence:
             if number is None or (expected is not None and number != expected + 1):
                 return False
             expected = number
-        last_ms = int(trades[-1].get("timestamp") or self.last_ms or 0)
+        last_ms = self._time_of(trades[-1])
         if last_ms != self.last_ms:
             self.edge_ids = set()
         for trade in reversed(trades):  # ordered by time: the trades at the last time are at the end
-            if int(trade.get("timestamp") or self.last_ms or 0) != last_ms:
+            if self._time_of(trade) != last_ms:
                 break
             self.edge_ids.add(str(trade.get("id")))
         self.last_ms, self.last_id = last_ms, expected
