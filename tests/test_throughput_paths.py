@@ -5,6 +5,8 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zvt_ccxt.backfill.pager import prefetched
 from zvt_ccxt.domain import CryptoPair1dKdata, CryptoPair1hKdata, CryptoPair1mKdata
@@ -17,7 +19,8 @@ from conftest import SIM_NOW
 
 
 class FakeClock:
-    """``time.monotonic``/``time.sleep`` for the limiter: sleeping moves the clock, nothing really waits."""
+    """``time.monotonic``/``time.time``/``time.sleep`` for the limiter: sleeping moves the clock, nothing really
+    waits."""
 
     def __init__(self) -> None:
         self.now = 100.0
@@ -35,6 +38,7 @@ class FakeClock:
 def clock(monkeypatch):
     fake = FakeClock()
     monkeypatch.setattr(limiter_module.time, "monotonic", fake.monotonic)
+    monkeypatch.setattr(limiter_module.time, "time", fake.monotonic)
     monkeypatch.setattr(limiter_module.time, "sleep", fake.sleep)
     return fake
 
@@ -54,6 +58,55 @@ def test_a_pause_holds_every_later_request(clock):
     limiter.pause(5.0)  # a 429 with Retry-After: 5
     limiter.acquire(1)
     assert clock.now - 100.0 == pytest.approx(5.0)
+
+
+def test_a_fixed_window_sends_its_allowance_at_once_and_the_rest_when_the_next_opens(clock):
+    # 10 units a second over 6 s windows: 60 units a window; the clock stands at 100.0, in the window [96, 102)
+    limiter = RequestLimiter(units_per_second=10, headroom=1.0, window=6.0)
+    starts = []
+    for _ in range(121):
+        limiter.acquire(1)
+        starts.append(round(clock.now, 6))
+    opened = 102.0 + limiter_module.WINDOW_MARGIN
+    assert starts == [100.0] * 60 + [opened] * 60 + [opened + 6.0]
+
+
+def test_a_fixed_window_pause_holds_every_request_and_then_spends_from_its_window(clock):
+    limiter = RequestLimiter(units_per_second=10, headroom=1.0, window=6.0)
+    limiter.acquire(1)
+    limiter.pause(1.0)  # a 429 with Retry-After: 1, at 100.0
+    limiter.acquire(1)
+    assert clock.now == pytest.approx(101.0)
+    for _ in range(9):  # the pause used up the window to 101.0: 10 units are left of it
+        limiter.acquire(1)
+    assert clock.now == pytest.approx(101.0)
+    limiter.acquire(1)
+    assert clock.now == pytest.approx(102.0 + limiter_module.WINDOW_MARGIN)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 1.0), st.sampled_from([0.4, 1.0, 4.0])), min_size=1, max_size=300))
+def test_a_fixed_window_never_sends_more_than_its_allowance_nor_waits_while_it_has_some(calls):
+    fake = FakeClock()
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("monotonic", "time"):
+            patch.setattr(limiter_module.time, name, fake.monotonic)
+        patch.setattr(limiter_module.time, "sleep", fake.sleep)
+        window, allowance = 6.0, 20.0
+        limiter = RequestLimiter(units_per_second=allowance / window, headroom=1.0, window=window)
+        sent: dict[float, float] = {}
+        for gap, cost in calls:
+            fake.now += gap
+            asked_in = fake.now - fake.now % window
+            spent_before = sent.get(asked_in, 0.0)
+            waited = limiter.acquire(cost)
+            opened = fake.now - fake.now % window
+            sent[opened] = sent.get(opened, 0.0) + cost
+            if waited:  # only when its window was (all but a straddling request) full, until a window opens
+                assert spent_before + cost > allowance - 4.0
+                assert opened > asked_in and fake.now - opened == pytest.approx(limiter_module.WINDOW_MARGIN)
+    # a request whose reservation straddles two windows is sent in the later one: at most one request over
+    assert max(sent.values()) <= allowance + 4.0
 
 
 def test_the_limiter_shares_one_budget_between_threads():

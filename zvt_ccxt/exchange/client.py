@@ -91,9 +91,14 @@ class ExchangeClient:
         last = self._last
         exchange_id = self.exchange_id
 
+        used_weight = profile_for(exchange_id).used_weight_header
+
         def on_rest_response(code, reason, url, method, headers, body, request_headers, request_body):
             last.status = code
             last.retry_after = (headers or {}).get("Retry-After")
+            used = used_units(used_weight, headers, url) if used_weight else None
+            if used is not None:
+                limiter_for(exchange_id, exchange.rateLimit).observe(used)
             if code in (418, 429):  # the exchange's limit is the process's: every thread waits, not just this one
                 wait = server_wait(RuntimeError(str(body)), last.retry_after, clock.now_ms())
                 wait = min(self.policy.max_server_wait, wait if wait is not None else self.policy.initial_wait)
@@ -213,6 +218,21 @@ class ExchangeClient:
     @property
     def timeframes(self) -> dict:
         return dict(self.ccxt.timeframes or {})
+
+
+def used_units(used_weight: tuple[str, tuple[tuple[str, float], ...]], headers: Any, url: str) -> float | None:
+    """The ccxt cost units the exchange says are used in its current window, from the profile's
+    ``used_weight_header`` (None: no such header, or an API it does not name)."""
+    name, weights = used_weight
+    try:
+        value = headers.get(name) if headers else None  # requests' headers ignore case
+        if value is None:
+            return None
+        used = float(value)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    weight = next((weight for part, weight in weights if part in url), None)
+    return used / weight if weight else None
 
 
 def _looks_like_json(body: object) -> bool:

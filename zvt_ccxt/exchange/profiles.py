@@ -34,6 +34,14 @@ class ExchangeProfile:
     #: The shape of the raw kline rows, when a page of them can be decoded without ccxt's per-value parser to
     #: exactly ccxt's rows (``kline_decoders``); None: ccxt parses every page.
     kline_rows: KlineRows | None = None
+    #: The exchange's request limit counts fixed windows of the wall clock this many seconds long, reset as each
+    #: one starts (``exchange.limiter``): a window's allowance may then go out at once. None: the limit's kind is
+    #: not known to be that, and requests are paced evenly.
+    rate_limit_window: float | None = None
+    #: The answer header carrying the exchange's own count of the request weight used in the current window, and
+    #: the weight of one ccxt cost unit by the part of the URL that names the API (first match). The budget moves
+    #: up to that count, so other programs on the same address are accounted for.
+    used_weight_header: tuple[str, tuple[tuple[str, float], ...]] | None = None
     #: Error answers ccxt maps to a permanent error although the exchange documents them as "try again
     #: later", as substrings of the error text.
     transient_errors: tuple[str, ...] = ()
@@ -123,6 +131,12 @@ PROFILES: dict[str, ExchangeProfile] = {
         kline_rows=KlineRows(inverse_volume=7),
         market_types=("spot", "linear", "inverse"),
         quote_volume_index=7,
+        # REQUEST_WEIGHT per MINUTE: the weight used is counted per clock minute (``x-mbx-used-weight-1m``)
+        rate_limit_window=60.0,
+        # spot's count (ccxt's costs: weight 2 is 0.4, 6,000 weight = 1,200 units a minute). The futures APIs count
+        # against limits of their own (2,400), which one budget per exchange cannot keep apart; ccxt's costs there
+        # spend the budget at half that limit, so their allowance fits beside what others spent
+        used_weight_header=("x-mbx-used-weight-1m", (("/api/", 5.0),)),
         capability_facts={("funding", "live"): (True, "the mark price stream carries the funding rate")},
         # streamed trades are aggregate trades: their ids are those of the REST ``aggTrades`` endpoint that
         # repairs gaps, so a repaired trade is stored once

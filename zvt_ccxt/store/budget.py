@@ -31,6 +31,10 @@ _PAUSE = text(
     '"next_free" = CASE WHEN "next_free" >= :until THEN "next_free" ELSE :until END '
     'WHERE "id" = :id'
 )
+_ADVANCE = text(
+    'UPDATE "ccxt_rate_budget" SET "next_free" = CASE WHEN "next_free" >= :position THEN "next_free" '
+    'ELSE :position END WHERE "id" = :id'
+)
 _PAUSED = text('SELECT "paused_until" FROM "ccxt_rate_budget" WHERE "id" = :id')
 
 
@@ -51,7 +55,8 @@ def ensure(exchange: str, egress: str) -> str:
 
 
 def reserve(key: str, now: float, interval: float) -> tuple[float, float]:
-    """Spend ``interval`` seconds of budget ``key``; return (its new ``next_free``, its ``paused_until``)."""
+    """Spend ``interval`` seconds of budget ``key`` from no earlier than ``now`` (``limiter.budget_floor``); return
+    (its new ``next_free``, its ``paused_until``)."""
 
     def work() -> list:
         with engine_for(CcxtRateBudget).begin() as connection:
@@ -71,6 +76,15 @@ def pause(key: str, until: float) -> None:
             connection.execute(_PAUSE, {"id": key, "until": until})
 
     retried(work, f"pausing request budget {key!r}")
+
+
+def advance(key: str, position: float) -> None:
+    """Move budget ``key`` up to ``position`` (kept if it is already further)."""
+    def work() -> None:
+        with engine_for(CcxtRateBudget).begin() as connection:
+            connection.execute(_ADVANCE, {"id": key, "position": position})
+
+    retried(work, f"advancing request budget {key!r}")
 
 
 def paused_until(key: str) -> float:
