@@ -84,6 +84,36 @@ def test_a_fixed_window_pause_holds_every_request_and_then_spends_from_its_windo
     assert clock.now == pytest.approx(102.0 + limiter_module.WINDOW_MARGIN)
 
 
+def _units_sent_at_once(limiter, clock, most=200) -> int:
+    started, sent = clock.now, 0
+    while sent < most:
+        limiter.acquire(1)
+        if clock.now != started:
+            return sent
+        sent += 1
+    return sent
+
+
+def test_the_exchanges_count_of_its_window_moves_the_budget_up(clock):
+    limiter = RequestLimiter(units_per_second=10, headroom=1.0, window=6.0)  # 60 units in [96, 102)
+    limiter.observe(45, sent_at=99.0)  # another program on the address spent 45 of them
+    assert _units_sent_at_once(limiter, clock) == 15
+    assert clock.now == pytest.approx(102.0 + limiter_module.WINDOW_MARGIN)
+
+
+def test_a_count_that_may_be_the_window_befores_is_not_taken_for_this_ones(clock):
+    limiter = RequestLimiter(units_per_second=10, headroom=1.0, window=6.0)
+    limiter.observe(58, sent_at=95.9)  # sent before [96, 102) opened: counted in the window before
+    limiter.observe(58, sent_at=96.2)  # sent in the margin after it opened: the exchange's clock may lag ours
+    assert _units_sent_at_once(limiter, clock) == 60
+
+
+def test_a_paced_budget_ignores_the_exchanges_count(clock):
+    limiter = RequestLimiter(units_per_second=10, burst=5, headroom=1.0)
+    limiter.observe(1000, sent_at=99.0)
+    assert _units_sent_at_once(limiter, clock) == 6  # its burst and the unit that was due
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.floats(0.0, 1.0), st.sampled_from([0.4, 1.0, 4.0])), min_size=1, max_size=300))
 def test_a_fixed_window_never_sends_more_than_its_allowance_nor_waits_while_it_has_some(calls):

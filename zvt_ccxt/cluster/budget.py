@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 
-from zvt_ccxt.exchange.limiter import BURST_UNITS, HEADROOM, budget_floor, start_time
+from zvt_ccxt.exchange.limiter import BURST_UNITS, HEADROOM, budget_floor, observed_position, start_time
 
 #: the budget of workers that bind no address of their own: the machine's default route
 DEFAULT_EGRESS = "default"
@@ -57,13 +57,13 @@ class SharedBudget:
             if start <= time.time():
                 return waited
 
-    def observe(self, used_units: float) -> None:
+    def observe(self, used_units: float, sent_at: float) -> None:
         """The exchange's count of its window (``RequestLimiter.observe``): stored only when it is ahead of the
         budget as last seen, which the budget's own reservations usually are."""
         if not self.window:
             return
-        position = budget_floor(time.time(), self.window) + used_units * self.seconds_per_unit
-        if position > self._reserved_until:
+        position = observed_position(used_units, sent_at, time.time(), self.window, self.seconds_per_unit)
+        if position is not None and position > self._reserved_until:
             self._store.advance(self.key, position)
             self._reserved_until = position
 

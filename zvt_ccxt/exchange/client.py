@@ -15,6 +15,7 @@ import difflib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -97,8 +98,9 @@ class ExchangeClient:
             last.status = code
             last.retry_after = (headers or {}).get("Retry-After")
             used = used_units(used_weight, headers, url) if used_weight else None
-            if used is not None:
-                limiter_for(exchange_id, exchange.rateLimit).observe(used)
+            sent_at = getattr(last, "sent_at", None)
+            if used is not None and sent_at is not None:
+                limiter_for(exchange_id, exchange.rateLimit).observe(used, sent_at)
             if code in (418, 429):  # the exchange's limit is the process's: every thread waits, not just this one
                 wait = server_wait(RuntimeError(str(body)), last.retry_after, clock.now_ms())
                 wait = min(self.policy.max_server_wait, wait if wait is not None else self.policy.initial_wait)
@@ -147,6 +149,7 @@ class ExchangeClient:
 
         def throttle(cost=None):
             limiter_for(exchange_id, exchange.rateLimit).acquire(1 if cost is None else cost)
+            last.sent_at = time.time()  # the window the exchange counts this request in, for ``observe``
 
         exchange.on_rest_response = on_rest_response
         exchange.parse_ohlcv = parse_ohlcv

@@ -48,6 +48,18 @@ def budget_floor(now: float, window: float | None) -> float:
     return now if window is None else now - now % window
 
 
+def observed_position(used_units: float, sent_at: float, now: float, window: float,
+                      seconds_per_unit: float) -> float | None:
+    """The budget time at which the exchange's count of its window stands, ``used_units`` in the answer to a
+    request sent at ``sent_at``; None when the count may be the window before's: a request sent in the margin
+    after a window opened, or answered after the next one opened (at a boundary the last window's count is
+    still arriving, and taking it for the new window's would hold a window's allowance back for nothing)."""
+    opened = budget_floor(now, window)
+    if sent_at < opened + WINDOW_MARGIN:
+        return None
+    return opened + used_units * seconds_per_unit
+
+
 def start_time(reserved_until: float, cost_seconds: float, now: float, paused_until: float, burst_seconds: float,
                window: float | None) -> float:
     """When a request may go whose reservation of ``cost_seconds`` of budget time ends at ``reserved_until``."""
@@ -96,14 +108,15 @@ class RequestLimiter:
             if start <= self._now():
                 return waited
 
-    def observe(self, used_units: float) -> None:
-        """The exchange counts ``used_units`` spent in the current window (by anyone on this address): the budget
-        moves up to that count. Paced budgets ignore it."""
+    def observe(self, used_units: float, sent_at: float) -> None:
+        """The exchange counts ``used_units`` spent in its current window (by anyone on this address), answering a
+        request sent at ``sent_at`` (wall clock): the budget moves up to that count. Paced budgets ignore it."""
         if not self.window:
             return
         with self._lock:
-            position = budget_floor(self._now(), self.window) + used_units * self.seconds_per_unit
-            self._next_free = max(self._next_free, position)
+            position = observed_position(used_units, sent_at, time.time(), self.window, self.seconds_per_unit)
+            if position is not None:
+                self._next_free = max(self._next_free, position)
 
     def pause(self, seconds: float) -> None:
         """Hold every request for ``seconds`` (the exchange answered 429/418 with this wait)."""
