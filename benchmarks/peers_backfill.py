@@ -73,6 +73,14 @@ def _statuses(base_url: str) -> dict:
         return json.loads(answer.read())
 
 
+def _fresh_start(base_url: str) -> dict:
+    """The server's counts of requests by status, after giving every address a new limit window: each run (either
+    tool's) starts with the whole allowance of a minute, not what the run before it left."""
+    with urllib.request.urlopen(f"{base_url}/_bench/fresh_window", timeout=10) as answer:
+        answer.read()
+    return _statuses(base_url)
+
+
 def _delta(after: dict, before: dict) -> dict:
     return {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) - before.get(k, 0)}
 
@@ -97,7 +105,7 @@ def _freqtrade(python: Path, base_url: str, pairs: list[str], days: int, inproce
                 "--data-format-ohlcv", "feather"]
         out = Path(scratch) / "result.json"
         side = {"datadir": f"{scratch}/data", "pairs": pairs, "start_ms": start, "end_ms": end}
-        before = _statuses(base_url)
+        before = _fresh_start(base_url)
         started = time.perf_counter()
         if inprocess:
             side.update(mode="inprocess", argv=argv)
@@ -171,7 +179,7 @@ def _ours_command(base_url: str, pairs: list[str], days: int, db_url: str | None
             env["ZVT_CCXT_DB_URL"] = db_url
         command = [str(Path(sys.executable).parent / "zvt-ccxt"), "record", "--exchange", "binance", "--symbols",
                    ",".join(pairs), "--level", "1m", "--since", _iso(start), "--until", _iso(end), "--progress", "none"]
-        before = _statuses(base_url)
+        before = _fresh_start(base_url)
         started = time.perf_counter()
         done = subprocess.run(command, env=env, cwd=scratch, capture_output=True, text=True, timeout=3600)
         whole = time.perf_counter() - started
@@ -205,7 +213,7 @@ def _ours_inprocess_cfg(
         options = {**options, "db_url": db_url}
     with tempfile.TemporaryDirectory(prefix="zvt-ccxt-bench-") as scratch:
         home = Path(scratch) / "home"
-        before = _statuses(base_url)
+        before = _fresh_start(base_url)
         started = time.perf_counter()
         result = run_child("backfill", "record", home, base_url=base_url, days=days, symbols=pairs, rate_limit=limited,
                            **options)

@@ -9,7 +9,9 @@ other intervals) is the simulator unchanged, and so are its optional latency and
 Run ``python -m benchmarks.server --start-ms S --end-ms E [--symbols N] [--latency-ms L] [--weight-limit W]``:
 it prints one JSON line ``{"base_url": ...}`` when ready and serves until its stdin closes.
 ``GET /_bench/stats`` answers the count of requests by HTTP status, ``GET /_bench/weights`` the most request
-weight each client address spent in one window of the limit and the 429/418 answers each was sent.
+weight each client address spent in one window of the limit and the 429/418 answers each was sent, and
+``GET /_bench/fresh_window`` starts a new limit window for every address (and a new count for the used-weight
+header), as the turn of a minute would.
 """
 
 from __future__ import annotations
@@ -107,7 +109,8 @@ class PrerenderedBinance(binance_venue.Binance):
 
 
 class BenchSimulator(ExchangeSimulator):
-    """The simulator plus ``/_bench/stats`` (requests by status) for the benchmark to read."""
+    """The simulator plus ``/_bench/stats`` (requests by status) and ``/_bench/weights`` for the benchmark to read,
+    and ``/_bench/fresh_window``: a run does not inherit the weight the run before it spent in the same minute."""
 
     def _dispatch(self, method: str, raw_path: str) -> Response:
         if raw_path.startswith("/_bench/weights"):  # the most weight any client address spent in one window
@@ -116,6 +119,11 @@ class BenchSimulator(ExchangeSimulator):
                 for (address, _), weight in self.weight_used.items():
                     most[address] = max(most.get(address, 0), weight)
                 return json_response({"max_window_weight": most, "limit_answers": dict(self.limit_answers)})
+        if raw_path.startswith("/_bench/fresh_window"):  # every address starts a new limit window, as a minute turns
+            with self._lock:
+                self._windows.clear()
+                self._weights.clear()
+            return json_response({})
         if raw_path.startswith("/_bench/stats"):
             with self._lock:
                 statuses = Counter(str(r["status"]) for r in self.requests)
