@@ -47,6 +47,5 @@ def test_a_run_spends_only_what_another_program_left_of_the_window_and_is_never_
         assert summary.ok and summary.rows > 0
         # without the exchange's count the run would have taken the window's whole allowance and been refused
         assert sim.limit_answers == {}
-        windows = sorted(start for address, start in sim.weight_used)
-        assert len(windows) >= 2, "the run did not wait for the next window"
+        assert len({start for _, start in sim.weight_used}) >= 2, "the run did not wait for the next window"
         assert max(sim.weight_used.values()) <= LIMIT

@@ -33,14 +33,16 @@ class FakeClock:
         self.slept.append(seconds)
         self.now += seconds
 
+    def install(self, patch: pytest.MonkeyPatch) -> "FakeClock":
+        for name in ("monotonic", "time"):
+            patch.setattr(limiter_module.time, name, self.monotonic)
+        patch.setattr(limiter_module.time, "sleep", self.sleep)
+        return self
+
 
 @pytest.fixture
 def clock(monkeypatch):
-    fake = FakeClock()
-    monkeypatch.setattr(limiter_module.time, "monotonic", fake.monotonic)
-    monkeypatch.setattr(limiter_module.time, "time", fake.monotonic)
-    monkeypatch.setattr(limiter_module.time, "sleep", fake.sleep)
-    return fake
+    return FakeClock().install(monkeypatch)
 
 
 def test_the_limiter_spaces_requests_at_the_rate_after_a_burst(clock):
@@ -117,11 +119,8 @@ def test_a_paced_budget_ignores_the_exchanges_count(clock):
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.floats(0.0, 1.0), st.sampled_from([0.4, 1.0, 4.0])), min_size=1, max_size=300))
 def test_a_fixed_window_never_sends_more_than_its_allowance_nor_waits_while_it_has_some(calls):
-    fake = FakeClock()
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("monotonic", "time"):
-            patch.setattr(limiter_module.time, name, fake.monotonic)
-        patch.setattr(limiter_module.time, "sleep", fake.sleep)
+        fake = FakeClock().install(patch)
         window, allowance = 6.0, 20.0
         limiter = RequestLimiter(units_per_second=allowance / window, headroom=1.0, window=window)
         sent: dict[float, float] = {}

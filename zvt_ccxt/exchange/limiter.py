@@ -30,7 +30,7 @@ from typing import Any
 from zvt_ccxt.exchange.profiles import profile_for
 
 #: makes the budget of (exchange id, units a second, fixed window in seconds or None)
-BudgetFactory = Callable[[str, float, "float | None"], Any]
+BudgetFactory = Callable[[str, float, float | None], Any]
 
 #: the share of the exchange's limit we plan to use: a fixed-window limit counts requests we sent just
 #: before a window boundary in the next one, so running at 100% could cross it by a request or two.
