@@ -120,9 +120,7 @@ class BenchSimulator(ExchangeSimulator):
                     most[address] = max(most.get(address, 0), weight)
                 return json_response({"max_window_weight": most, "limit_answers": dict(self.limit_answers)})
         if raw_path.startswith("/_bench/fresh_window"):  # every address starts a new limit window, as a minute turns
-            with self._lock:
-                self._windows.clear()
-                self._weights.clear()
+            self.start_new_windows()
             return json_response({})
         if raw_path.startswith("/_bench/stats"):
             with self._lock:

@@ -86,6 +86,9 @@ def client(exchange, shared_store):
 @pytest.fixture
 def clean(exchange, shared_store, store, request):
     exchange.clear_faults()
+    # each case gets the address's whole minute: the driver's own runs and the workers' spend one address's limit
+    # from budgets of their own, and cases run back to back would otherwise add up within a minute
+    exchange.start_new_windows()
     if "client" in request.fixturenames:
         # both workers up: one killed or restarted by an earlier case starts again slowly on loaded cores (each
         # imports zvt), and a case meant for two workers would otherwise run, and time out, on one

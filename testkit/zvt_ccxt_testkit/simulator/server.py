@@ -349,6 +349,13 @@ class ExchangeSimulator:
         with self._lock:
             self._faults.clear()
 
+    def start_new_windows(self) -> None:
+        """Every client address starts a new window of ``weight_limit`` (and a new count for the used-weight
+        header), as the turn of a minute would: a run does not inherit what the run before it spent."""
+        with self._lock:
+            self._windows.clear()
+            self._weights.clear()
+
     def ohlcv(
         self,
         exchange: str,
