@@ -28,6 +28,10 @@ __all__ = ["RunProgress", "WorkerSetup", "local_cluster", "record"]
 
 #: how often a job is tried again after it raised (a worker that died mid-job does not count: Dask reschedules it)
 JOB_RETRIES = 2
+#: how long a local cluster waits for a lost worker to return before closing its nanny. Dask's rule (15 s) is
+#: meant for workers a batch system lost; a local nanny restarts its own worker, and its rule's timer, armed by one
+#: restart, would close the nanny for good if it fired while a later restart was still importing zvt
+LOCAL_LOST_WORKER_TIMEOUT = "30 days"
 
 
 def _local_size(scheduler: str) -> int | None:
@@ -50,6 +54,7 @@ def local_cluster(
     """A cluster of ``workers`` worker processes on this machine (``threads`` each), the i-th sending its requests
     from ``egress[i % len(egress)]`` when given (a local address such as 127.0.0.2, or a proxy URL); ``env``: more
     environment for the workers (they inherit this process's, ``ZVT_HOME`` and ``ZVT_CCXT_DB_URL`` included)."""
+    import dask.config
     from distributed import Nanny, Scheduler, SpecCluster
 
     dashboard = ":0" if importlib.util.find_spec("bokeh") else None
@@ -61,7 +66,8 @@ def local_cluster(
             worker_env[EGRESS_VARIABLE] = egress[index % len(egress)]
         options = {"nthreads": threads, "host": "127.0.0.1", "env": worker_env, "silence_logs": 40}
         specs[f"zvt-ccxt-worker-{index}"] = {"cls": Nanny, "options": options}
-    with SpecCluster(scheduler=scheduler, workers=specs, name="zvt-ccxt") as cluster:
+    with (dask.config.set({"distributed.deploy.lost-worker-timeout": LOCAL_LOST_WORKER_TIMEOUT}),
+          SpecCluster(scheduler=scheduler, workers=specs, name="zvt-ccxt") as cluster):
         yield cluster
 
 
