@@ -92,7 +92,7 @@ def clean(exchange, shared_store, store, request):
     if "client" in request.fixturenames:
         # both workers up: one killed or restarted by an earlier case starts again slowly on loaded cores (each
         # imports zvt), and a case meant for two workers would otherwise run, and time out, on one
-        request.getfixturevalue("client").wait_for_workers(2, timeout=600)
+        request.getfixturevalue("client").wait_for_workers(2, timeout=240)
     yield exchange
 
 
@@ -251,8 +251,10 @@ def test_a_worker_killed_mid_run_leaves_the_tables_of_a_clean_local_run(clean, c
     runner.join(120)
     assert not runner.is_alive()
     summary = outcome["summary"]
-    _assert_complete(summary)
-    assert [(r.symbol, r.rows) for r in summary.results] == [(r.symbol, r.rows) for r in local.results]
+    # a job whose worker died after storing its window but before its result reached the driver runs again, finds
+    # the window done and stores nothing: the summary may count fewer rows than the tables hold (docs/cluster.md)
+    _assert_complete(summary, whole_run=False)
+    assert [r.symbol for r in summary.results] == [r.symbol for r in local.results]
     rows = _stored_rows()
     assert len(rows) == len({row[0] for row in rows})
     assert rows == expected
