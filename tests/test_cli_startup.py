@@ -105,3 +105,39 @@ def test_the_command_keeps_zvts_own_databases_in_memory_and_a_library_import_on_
     assert on_disk == {"ccxt"}
     library_disk = {p.relative_to(tmp_path / "library" / "data").parts[0] for p in (tmp_path / "library").rglob("*.db")}
     assert {"ccxt", "exchange"} <= library_disk
+
+
+@pytest.mark.parametrize(
+    ("args", "status"), [(["coverage", "--exchange", "okx"], 0), (["coverage", "--level", "7h"], 2)]
+)
+def test_the_command_exits_with_its_status_output_threads_and_exit_handlers(args, status, tmp_path):
+    """``console_main`` ends the process without the interpreter's teardown; what an exit does that a user or a
+    caller can see stays: the status, all output through a pipe, a thread still working joined, exit handlers."""
+    code = (
+        "import atexit, sys, threading, time\n"
+        "atexit.register(lambda: print('exit handler ran'))\n"
+        "def late():\n"
+        "    time.sleep(0.5)\n"
+        "    print('thread finished')\n"
+        f"sys.argv = ['zvt-ccxt', *{args!r}]\n"
+        "import zvt_ccxt.cli as cli\n"
+        "command = cli.main\n"
+        "def command_leaving_a_thread(argv=None):\n"  # still working when the command has returned
+        "    status = command(argv)\n"
+        "    threading.Thread(target=late).start()\n"
+        "    return status\n"
+        "cli.main = command_leaving_a_thread\n"
+        "cli.console_main()\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ZVT_CCXT_", "CRYPTO_API_"))}
+    environment["ZVT_HOME"] = str(tmp_path / "home")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment,
+                            timeout=300)
+    assert result.returncode == status, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[-2:] == ["thread finished", "exit handler ran"]
+    if status == 0:
+        assert lines[0] == "nothing recorded on okx yet: run `zvt-ccxt record` first"
+        assert len(lines) == 3
+    else:
+        assert "7h" in result.stderr

@@ -1,7 +1,5 @@
 """``python -m zvt_ccxt.cli``: the same as the ``zvt-ccxt`` command."""
 
-import sys
+from zvt_ccxt.cli import console_main
 
-from zvt_ccxt.cli import main
-
-sys.exit(main())
+console_main()
