@@ -197,6 +197,11 @@ class Dialect:
         """Held around each write; the database's own locking is enough unless a dialect says otherwise."""
         return contextlib.nullcontext()
 
+    def epoch_ms(self, column: str) -> str | None:
+        """SQL for the time in ``column`` (a quoted ``DateTime`` column) as whole ms since the epoch, rounded down,
+        where the database computes it cheaper than the driver hands back timestamps; None: read the timestamps."""
+        return None
+
     def upsert_rows(self, engine: Engine, schema: Schema, columns: tuple[str, ...], rows: list[Sequence],
                     together: Together | None = None) -> None:
         """Insert or update ``rows`` (tuples in ``columns`` order), and ``together``'s, in one transaction; raise
@@ -431,6 +436,11 @@ class PostgreSQL(Dialect):
         # a naive UTC time would be read back shifted wherever the server converts
         event.listen(engine, "connect", _utc_session)
         engine.dispose()
+
+    def epoch_ms(self, column: str) -> str | None:
+        # psycopg makes a datetime of each timestamp, pandas an integer of it again: 2.9 s for 1.3 million bars,
+        # 1.1 s as integers from the server (EXTRACT's numeric is exact; the column holds naive UTC)
+        return f"floor(extract(epoch from {column}) * 1000)::bigint"
 
     def create_schema(self, engine: Engine, bases: Sequence) -> None:
         # processes starting at once would race on CREATE TABLE IF NOT EXISTS (a unique violation in the

@@ -18,6 +18,7 @@ from zvt_ccxt import levels
 from zvt_ccxt.domain.market_data import CryptoFunding, CryptoTrade
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.domain.schema import Schema
+from zvt_ccxt.store.dialect import dialect_for
 from zvt_ccxt.store.engines import engine_for
 from zvt_ccxt.store.retrying import retried
 from zvt_ccxt.store.rows import stamp
@@ -83,7 +84,9 @@ def bar_times_ms(schema: Schema, entity_id: str) -> np.ndarray:
     """Open times (ms) of every stored bar of ``entity_id``, unordered."""
     table = schema.__tablename__
     engine = engine_for(schema)
-    query = text(f'SELECT "timestamp" FROM "{table}" WHERE "entity_id" = :entity_id')
+    as_ms = dialect_for(engine).epoch_ms('"timestamp"')
+    column = as_ms or '"timestamp"'
+    query = text(f'SELECT {column} FROM "{table}" WHERE "entity_id" = :entity_id')
     statement = query.compile(dialect=engine.dialect)
     parameters = statement.construct_params({"entity_id": entity_id})
     positions = statement.positiontup
@@ -115,6 +118,8 @@ def bar_times_ms(schema: Schema, entity_id: str) -> np.ndarray:
                 connection.close()
 
     stamps = retried(work, f"reading {table}")
+    if as_ms is not None:
+        return np.fromiter(stamps, dtype="int64", count=len(stamps))
     if not stamps:
         return np.empty(0, dtype="int64")
     # SQLite hands back text, always ISO 8601: parsed in one format, not guessed value by value
