@@ -1,0 +1,99 @@
+"""One SQLite writer, many series: what zvt's timestamp index costs a backfill of 20 pairs at once.
+
+``python -m benchmarks.sqlite_series`` writes 1m bars straight into a fresh ``cryptopair_1m_kdata`` table (zvt's
+indexes: id, entity_id, code, timestamp) through the recorder's own bar statement (``store/sqlite_records.py``),
+in batches of ``BATCH`` rows as the recorder sends them, and prints rows/s of the writes alone in three shapes:
+
+- one series of as many rows, in time order: every index grows at its end;
+- 20 series x 90 days, 8 at a time, their batches taking turns (what the recorder's workers do): each batch
+  inserts into timestamp-index pages the other series' rows already fill;
+- the same, with the 8 batches of one span in one transaction: each shared page is written to the WAL once.
+
+Nothing else runs (no server, no parsing): the figures are the SQLite writer's own ceiling for each shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import tempfile
+import time
+
+import numpy as np
+
+#: rows per write, about what the recorder's write-behind sends
+BATCH = 18_000
+#: minutes in 90 days
+SERIES_ROWS = 129_600
+#: 2020-03-03 00:00 UTC
+START_MS = 1_583_193_600_000
+COLUMNS = ("open", "close", "high", "low", "volume", "turnover")
+
+
+def _plan(series: int, rows_each: int, at_once: int) -> list[tuple[int, int, int]]:
+    """(series, first minute, rows) of each batch: ``at_once`` series take turns, span by span."""
+    plan = []
+    for first in range(0, series, at_once):
+        group = range(first, min(first + at_once, series))
+        for start in range(0, rows_each, BATCH):
+            plan += [(s, start, min(BATCH, rows_each - start)) for s in group]
+    return plan
+
+
+def write(series: int, rows_each: int, at_once: int, per_transaction: int) -> float:
+    """Rows/s of the writes of ``_plan(series, rows_each, at_once)``, ``per_transaction`` batches a transaction."""
+    from sqlalchemy import create_engine
+
+    from zvt_ccxt.domain import CryptoPair1mKdata
+    from zvt_ccxt.store import sqlite_records
+
+    rng = np.random.default_rng(7)
+    with tempfile.TemporaryDirectory(prefix="zvt-ccxt-bench-sqlite-") as scratch:
+        path = os.path.join(scratch, "kdata.db")
+        engine = create_engine(f"sqlite:///{path}")
+        # with zvt's indexes: register_schema added them to the table
+        CryptoPair1mKdata.metadata.create_all(engine, tables=[CryptoPair1mKdata.__table__])
+        engine.dispose()
+        connection = sqlite3.connect(path, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        plan = _plan(series, rows_each, at_once)
+        seconds = 0.0
+        for number, (s, start, count) in enumerate(plan, 1):
+            code = f"s{s:02d}usdt"
+            ts_ms = START_MS + 60_000 * np.arange(start, start + count, dtype="int64")
+            values = {c: np.round(rng.random(count) * 1000, 2) for c in COLUMNS}
+            constants = {"entity_id": f"cryptopair_binance_{code}", "provider": "ccxt", "code": code,
+                         "name": code, "level": "1m"}
+            statement, parameters = sqlite_records.prepare(CryptoPair1mKdata, ts_ms, values, constants,
+                                                           f"cryptopair_binance_{code}", False)
+            started = time.perf_counter()
+            if (number - 1) % per_transaction == 0:
+                connection.execute("BEGIN")
+            connection.execute(statement, parameters)
+            if number % per_transaction == 0 or number == len(plan):
+                connection.execute("COMMIT")
+            seconds += time.perf_counter() - started
+        connection.close()
+    return series * rows_each / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sqlite_series", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.parse_args()
+    os.environ.setdefault("ZVT_HOME", tempfile.mkdtemp(prefix="zvt-ccxt-bench-home-"))
+    total = 20 * SERIES_ROWS
+    shapes = (
+        ("1 series, in time order", 1, total, 1, 1),
+        ("20 series, 8 at a time, a batch a transaction", 20, SERIES_ROWS, 8, 1),
+        ("20 series, 8 at a time, 8 batches of a span a transaction", 20, SERIES_ROWS, 8, 8),
+    )
+    print(f"| shape ({total:,} rows, {BATCH:,} a batch) | rows/s |\n|---|---|")
+    for label, series, rows_each, at_once, per_transaction in shapes:
+        print(f"| {label} | {write(series, rows_each, at_once, per_transaction):,.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
