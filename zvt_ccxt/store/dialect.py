@@ -18,7 +18,9 @@ DATETIME text in UTC (``YYYY-MM-DD HH:MM:SS.ffffff``): what SQLite stores, and w
   path (``store/sqlite_records.py``) is measured in BENCHMARKS.md ("Write paths").
 
 - ``create_schema``: the tables and indexes of the provider's schemas in a database zvt did not create them in
-  (a URL from ``zvt_ccxt.config.database_url``), safe when several processes start at once.
+  (a URL from ``zvt_ccxt.config.database_url``), safe when several processes start at once;
+- ``epoch_ms``: where the database turns a time into epoch milliseconds cheaper than its driver hands back
+  timestamps (PostgreSQL), the SQL that does it.
 
 ``PostgreSQL`` copies each batch into a temporary staging table (``COPY``, the server's bulk path) and moves it
 with one ``INSERT ... SELECT ... ON CONFLICT (id) DO UPDATE`` in id order, so concurrent writers of overlapping
