@@ -85,8 +85,8 @@ def bar_times_ms(schema: Schema, entity_id: str) -> np.ndarray:
     table = schema.__tablename__
     engine = engine_for(schema)
     as_ms = dialect_for(engine).epoch_ms('"timestamp"')
-    column = as_ms or '"timestamp"'
-    query = text(f'SELECT {column} FROM "{table}" WHERE "entity_id" = :entity_id')
+    select = as_ms or '"timestamp"'  # the dialect's SQL or the column: no value reaches the statement
+    query = text(f'SELECT {select} FROM "{table}" WHERE "entity_id" = :entity_id')
     statement = query.compile(dialect=engine.dialect)
     parameters = statement.construct_params({"entity_id": entity_id})
     positions = statement.positiontup
