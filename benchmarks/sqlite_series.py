@@ -62,12 +62,12 @@ def write(series: int, rows_each: int, at_once: int, per_transaction: int) -> fl
         seconds = 0.0
         for number, (s, start, count) in enumerate(plan, 1):
             code = f"s{s:02d}usdt"
+            entity_id = f"cryptopair_binance_{code}"
             ts_ms = START_MS + 60_000 * np.arange(start, start + count, dtype="int64")
             values = {c: np.round(rng.random(count) * 1000, 2) for c in COLUMNS}
-            constants = {"entity_id": f"cryptopair_binance_{code}", "provider": "ccxt", "code": code,
-                         "name": code, "level": "1m"}
-            statement, parameters = sqlite_records.prepare(CryptoPair1mKdata, ts_ms, values, constants,
-                                                           f"cryptopair_binance_{code}", False)
+            constants = {"entity_id": entity_id, "provider": "ccxt", "code": code, "name": code, "level": "1m"}
+            statement, parameters = sqlite_records.prepare(CryptoPair1mKdata, ts_ms, values, constants, entity_id,
+                                                           False)
             started = time.perf_counter()
             if (number - 1) % per_transaction == 0:
                 connection.execute("BEGIN")

@@ -13,6 +13,7 @@ from zvt_ccxt.store.writer import upsert
 pytestmark = pytest.mark.usefixtures("database")
 
 ENTITY = "cryptopair_binance_btcusdt"
+COLUMNS = ("id", "entity_id", "timestamp", "code", "level", "close")
 TIMES_MS = [
     -86_400_000 + 1,  # 1969-12-31 00:00:00.001: before the epoch, rounded down still
     -1,
@@ -28,12 +29,12 @@ TIMES_MS = [
 def test_every_bar_time_comes_back_to_the_millisecond():
     ids, stamps = intraday_ids(ENTITY, TIMES_MS)
     rows = [(i, ENTITY, s, "btcusdt", "1m", 1.0) for i, s in zip(ids, stamps, strict=True)]
-    upsert(CryptoPair1mKdata, ("id", "entity_id", "timestamp", "code", "level", "close"), rows)
+    upsert(CryptoPair1mKdata, COLUMNS, rows)
     # times between two milliseconds (written by hand: nothing here writes them) round down to the first
     between = [("2025-06-01 00:00:00.000999", 1_748_736_000_000), ("1969-12-31 23:59:59.999900", -1)]
-    upsert(CryptoPair1mKdata, ("id", "entity_id", "timestamp", "code", "level", "close"),
+    upsert(CryptoPair1mKdata, COLUMNS,
            [(f"{ENTITY}_between_{n}", ENTITY, text, "btcusdt", "1m", 1.0) for n, (text, _) in enumerate(between)])
-    upsert(CryptoPair1mKdata, ("id", "entity_id", "timestamp", "code", "level", "close"),
+    upsert(CryptoPair1mKdata, COLUMNS,
            [(f"{ENTITY}x_0", f"{ENTITY}x", stamps[3], "btcusdtx", "1m", 1.0)])  # another series, not read
     read = bar_times_ms(CryptoPair1mKdata, ENTITY)
     assert read.dtype == np.int64

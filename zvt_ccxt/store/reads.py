@@ -18,8 +18,7 @@ from zvt_ccxt import levels
 from zvt_ccxt.domain.market_data import CryptoFunding, CryptoTrade
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.domain.schema import Schema
-from zvt_ccxt.store.dialect import dialect_for
-from zvt_ccxt.store.engines import engine_for
+from zvt_ccxt.store.engines import engine_and_dialect, engine_for
 from zvt_ccxt.store.retrying import retried
 from zvt_ccxt.store.rows import stamp
 
@@ -83,8 +82,8 @@ def bar_from(schema: Schema, entity_id: str, ts_ms: int) -> StoredBar | None:
 def bar_times_ms(schema: Schema, entity_id: str) -> np.ndarray:
     """Open times (ms) of every stored bar of ``entity_id``, unordered."""
     table = schema.__tablename__
-    engine = engine_for(schema)
-    as_ms = dialect_for(engine).epoch_ms('"timestamp"')
+    engine, dialect = engine_and_dialect(schema)
+    as_ms = dialect.epoch_ms('"timestamp"')
     select = as_ms or '"timestamp"'  # the dialect's SQL or the column: no value reaches the statement
     query = text(f'SELECT {select} FROM "{table}" WHERE "entity_id" = :entity_id')
     statement = query.compile(dialect=engine.dialect)
