@@ -17,7 +17,6 @@ from zvt_ccxt.cli import main
 from zvt_ccxt.domain import CryptoFunding, CryptoOrderbook, CryptoTrade, kdata_schema
 from zvt_ccxt.domain.coverage import FETCHED
 from zvt_ccxt.store.engines import engine_for
-from zvt_ccxt.stream import writer as stream_writer
 from zvt_ccxt.stream.ledger import StreamLedger
 from zvt_ccxt.stream.rows import PREDICTED_FUNDING_KEY
 from zvt_ccxt_testkit import simulated, simulated_streams
@@ -61,15 +60,7 @@ def _stream(channels, count: int, source_block=None, symbol="BTC/USDT", exchange
 
 
 @pytest.mark.usefixtures("database")
-def test_streamed_trades_bars_and_books_are_windows_with_their_source(store, monkeypatch):
-    saves = []
-    real_save = stream_writer.save_many
-
-    def counted(entries):
-        saves.append(len(entries))
-        return real_save(entries)
-
-    monkeypatch.setattr(stream_writer, "save_many", counted)
+def test_streamed_trades_bars_and_books_are_windows_with_their_source(store):
     stream = _stream(["trades", "ohlcv", "orderbook"], 3_000)
 
     times = _trade_times()
@@ -94,7 +85,7 @@ def test_streamed_trades_bars_and_books_are_windows_with_their_source(store, mon
     assert len(books) == 1 and books[0].source == "simulator" and books[0].start_ms <= stamps[-1] < books[0].end_ms
 
     # one ledger write per flush that stored rows, whatever their number
-    assert 0 < len(saves) <= stream.writer.batches < len(times) / 10
+    assert 0 < stream.writer.ledger_saves <= stream.writer.batches < len(times) / 10
 
     shown = zvt_ccxt.api.market_data_coverage("binance").set_index("data_table")
     assert shown.loc["crypto_trade", "source"] == "simulator" and shown.loc["crypto_orderbook", "source"] == "simulator"

@@ -3,7 +3,7 @@ with plain values, the coverage ledger, and the one seam that holds what differs
 
 - ``rows``: column lists, the stored time text, ccxt structures as rows (one mapping for REST and streams);
 - ``writer``: ``upsert`` (rows), ``upsert_frame``, ``prepare_bars`` (columnar bars), one transaction a call;
-- ``behind``: the recorder's write-behind thread;
+- ``behind``: the recorder's write-behind thread; ``write_process``: a stream's writes in a forked process;
 - ``reads``: named reads of bars, trades, funding events and whole tables;
 - ``entities``: the entity tables; ``coverage``: the ledger of requested windows;
 - ``engines``: each schema's engine (zvt's), tuned by its dialect;

@@ -63,6 +63,8 @@ class CcxtStream:
     a mapping or ``"SYMBOL=WEIGHT,..."``, so that busy symbols are spread and the shards carry similar rates) and
     publish its metrics every ``shard_publish_interval``
     seconds to ``shard_status_dir`` for the combined view (``read_shards``, ``zvt-ccxt stream-status``).
+    ``write_process``: write in a forked process of its own (the default; where fork exists), so the database
+    writes and the event loop do not take turns at one GIL; False writes in a worker thread of this process.
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class CcxtStream:
         shard_status_dir: str | None = None,
         shard_publish_interval: float = 2.0,
         shard_weights: object = None,
+        write_process: bool = True,
     ) -> None:
         self.exchange_id = check_exchange_id(exchange)
         if isinstance(symbols, str):
@@ -118,6 +121,7 @@ class CcxtStream:
         self.backoff = backoff or BackoffPolicy()
         self.max_pending_rows = max_pending_rows
         self.flush_interval = flush_interval
+        self.write_process = write_process
         self.metrics_log_interval = metrics_log_interval
         self.options = dict(options or {})
         self.cache_limit = cache_limit
@@ -170,7 +174,8 @@ class CcxtStream:
             await self.pro.exchange.load_markets()
             # the source of the whole run (live, replay, simulator), kept with the windows of what it stores
             source = provenance.current()
-            self.writer = StreamWriter(self.max_pending_rows, flush_interval=self.flush_interval, source=source)
+            self.writer = StreamWriter(self.max_pending_rows, flush_interval=self.flush_interval, source=source,
+                                       write_process=self.write_process)
             watchdog = StallWatchdog(floor_s=self.stall_after, factor=self.stall_factor)
             ctx = StreamContext(
                 pro=self.pro,
@@ -334,6 +339,7 @@ class CcxtStream:
                 logger.error(
                     "%s stream: final flush failed, %d rows dropped: %s", self.exchange_id, self.writer.abandon(), error
                 )
+            self.writer.close()
         if self.pro is not None:
             await self.pro.close()
         self.stopped_at = time.time()

@@ -4,7 +4,8 @@ Trades and closed candles are queued in order and never dropped: when the databa
 queue is full, ``add`` waits, which pushes back on the stream (ccxt keeps receiving into its bounded cache;
 anything that overflows it shows up as a gap and is repaired from REST). Snapshots, forming candles and
 predicted funding are coalesced per key instead: only the newest waiting one is written. A failed batch
-is retried, never discarded. Writes run in a worker thread so the event loop keeps reading the sockets.
+is retried, never discarded. Writes run in a forked process of their own (``write_process=True``, what
+``CcxtStream`` asks for: ``store.write_process``) or in a worker thread, so the event loop keeps reading the sockets.
 After each flush the windows of what it stored go to the coverage ledger in one write (``stream.ledger``).
 """
 
@@ -21,6 +22,7 @@ from typing import Any, NamedTuple
 from zvt_ccxt import provenance
 from zvt_ccxt.errors import StorageError
 from zvt_ccxt.store.coverage import save_many
+from zvt_ccxt.store.write_process import WriteProcess, can_fork
 from zvt_ccxt.store.writer import upsert
 from zvt_ccxt.stream.ledger import StreamLedger
 from zvt_ccxt.stream.metrics import SubscriptionMetrics
@@ -64,20 +66,11 @@ class _Chunk(NamedTuple):
     accounted: bool = True
 
 
-async def _in_thread(function, *args, landed: Callable[[], None] | None = None) -> None:
-    """``function(*args)`` in a worker thread, awaited to its end even when the caller is cancelled: the stream
-    cancels the running writer at shutdown and then flushes once more, and a write still under way in its thread
-    would otherwise land after that flush's newer values of the same rows (a forming bar, a ledger window).
-    ``landed()`` runs when the caller was cancelled but the work succeeded, before the cancellation goes on."""
-    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
-    try:
-        await asyncio.shield(work)
-    except asyncio.CancelledError:
-        await asyncio.wait([work])
-        failed = work.cancelled() or work.exception() is not None  # retrieved: the cancellation propagates
-        if not failed and landed is not None:
-            landed()
-        raise
+def _in_thread(name: str) -> Callable[..., Any]:
+    """What the write named ``name`` (as ``write_process.OPERATIONS`` names it) runs in a thread of this process;
+    looked up at each write, as the write process does."""
+    function: Callable[..., Any] = save_many if name == "save_ledger" else upsert
+    return function
 
 
 class StreamWriter:
@@ -90,6 +83,7 @@ class StreamWriter:
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         retry_wait: float = 0.5,
         source: str | None = None,
+        write_process: bool = False,
     ) -> None:
         self.max_pending_rows = max_pending_rows
         self.batch_rows = batch_rows
@@ -104,7 +98,20 @@ class StreamWriter:
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()
         self.batches = 0
+        self.ledger_saves = 0
         self.write_failures = 0
+        #: where the writes run: a forked process of their own (``store.write_process``), or a worker thread
+        self._process = WriteProcess() if write_process and can_fork() else None
+
+    @property
+    def write_process_id(self) -> int | None:
+        """The process id of the write process while it runs (None: not started yet, or writing in a thread)."""
+        return None if self._process is None else self._process.pid
+
+    def close(self) -> None:
+        """Let the write process go (after the last flush); a thread-writing writer has nothing to close."""
+        if self._process is not None:
+            self._process.close()
 
     @property
     def pending_rows(self) -> int:
@@ -225,6 +232,24 @@ class StreamWriter:
         if ledger:
             await self._save_ledger(attempts)
 
+    async def _perform(self, name: str, *args: Any, landed: Callable[[], None] | None = None) -> None:
+        """The write ``name`` (``write_process.OPERATIONS``), awaited to its end even when the caller is cancelled:
+        the stream cancels the running writer at shutdown and then flushes once more, and a write still under way
+        would otherwise land after that flush's newer values of the same rows (a forming bar, a ledger window).
+        ``landed()`` runs when the caller was cancelled but the write succeeded, before the cancellation goes on."""
+        if self._process is not None:
+            work = asyncio.ensure_future(self._process.run(name, *args))
+        else:
+            work = asyncio.ensure_future(asyncio.to_thread(_in_thread(name), *args))
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            await asyncio.wait([work])
+            failed = work.cancelled() or work.exception() is not None  # retrieved: the cancellation propagates
+            if not failed and landed is not None:
+                landed()
+            raise
+
     def failed_range(self, table: Table, entity_id: str, start_ms: int, end_ms: int, error: str) -> None:
         """``[start_ms, end_ms)`` of ``table``'s rows of ``entity_id`` is lost (a gap not repaired): the ledger says
         so at the next flush."""
@@ -239,7 +264,8 @@ class StreamWriter:
             entries = self.ledger.take()
             tries += 1
             try:
-                await _in_thread(save_many, entries)
+                await self._perform("save_ledger", entries)
+                self.ledger_saves += 1
                 return
             except StorageError as error:
                 self.ledger.restore(entries)
@@ -288,7 +314,7 @@ class StreamWriter:
                 # coalesced rows are not kept for another try once taken: if they landed, they are accounted even
                 # when the writer was cancelled meanwhile (queued rows stay queued; the final flush accounts them)
                 landed = (lambda: self._stored(table, batch)) if coalesced else None
-                await _in_thread(upsert, table.schema, table.columns, rows, landed=landed)
+                await self._perform("upsert", table.schema, table.columns, rows, landed=landed)
                 break
             except StorageError as error:
                 self.write_failures += 1
