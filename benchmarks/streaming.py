@@ -119,15 +119,15 @@ def _shares(profiler: cProfile.Profile) -> dict[str, float]:
 
 def _slow_writes(milliseconds: float) -> None:
     """Every batch the stream writes waits ``milliseconds`` first: a database that has fallen behind."""
-    from zvt_ccxt.stream import writer
+    from zvt_ccxt.store import writer
 
-    original = writer.upsert
+    original = writer.upsert_many
 
     def slow(*args, **kwargs):
         time.sleep(milliseconds / 1000)
         return original(*args, **kwargs)
 
-    writer.upsert = slow
+    writer.upsert_many = slow  # before the stream starts: its write process, forked, looks the write up by name
 
 
 def stream(

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from zvt_ccxt.domain import CryptoTrade
 from zvt_ccxt.errors import StorageError
 from zvt_ccxt.store.engines import engine_for
-from zvt_ccxt.store.writer import upsert
+from zvt_ccxt.store.writer import upsert, upsert_many
 from zvt_ccxt.stream.rows import TRADES_TABLE
 
 COLUMNS = TRADES_TABLE.columns
@@ -113,3 +113,45 @@ def test_a_failing_batch_leaves_the_table_as_it_was(store):
 def test_unknown_columns_are_refused_before_any_sql_runs(store):
     with pytest.raises(StorageError, match="unknown columns"):
         upsert(CryptoTrade, ("id", "price; DROP TABLE crypto_trade"), [("x", 1.0)])
+
+
+# -- several tables in one write (a stream's flush) ----------------------------------------------------------
+
+BALANCE_COLUMNS = ("id", "entity_id", "currency", "total")
+ORDER_COLUMNS = ("id", "entity_id", "order_id", "amount")
+
+
+def _count(schema) -> int:
+    with engine_for(schema).connect() as connection:
+        return connection.exec_driver_sql(f'SELECT COUNT(*) FROM "{schema.__tablename__}"').scalar()
+
+
+def test_several_tables_of_one_database_are_written_in_one_transaction(store):
+    from zvt_ccxt.domain import CryptoBalance, CryptoOrder
+
+    balances = [("b1", "account_binance_main", "BTC", 1.0), ("b2", "account_binance_main", "ETH", 2.0)]
+    broken_orders = [("o1", "account_binance_main", "1", 0.5), ("o2", "account_binance_main")]  # a value short
+    with pytest.raises(StorageError, match=r"2 rows to crypto_balance, 2 rows to crypto_order"):
+        upsert_many([(CryptoBalance, BALANCE_COLUMNS, balances), (CryptoOrder, ORDER_COLUMNS, broken_orders)])
+    assert (_count(CryptoBalance), _count(CryptoOrder)) == (0, 0), "a part was committed without the other"
+
+    orders = [("o1", "account_binance_main", "1", 0.5), ("o2", "account_binance_main", "2", 0.25)]
+    later = [("b1", "account_binance_main", "BTC", 3.0)]  # the same table again: one part, the last row of an id wins
+    written = upsert_many([(CryptoBalance, BALANCE_COLUMNS, balances), (CryptoOrder, ORDER_COLUMNS, orders),
+                           (CryptoBalance, BALANCE_COLUMNS, later), (CryptoOrder, ORDER_COLUMNS, [])])
+    assert written == 5 and _count(CryptoOrder) == 2
+    with engine_for(CryptoBalance).connect() as connection:
+        totals = connection.exec_driver_sql('SELECT id, total FROM "crypto_balance" ORDER BY id').all()
+    assert [tuple(row) for row in totals] == [("b1", 3.0), ("b2", 2.0)]
+
+
+def test_tables_of_several_databases_are_written_each_in_its_own(store):
+    from zvt_ccxt.backfill.instruments import Instrument
+    from zvt_ccxt.domain import CryptoOrderbook
+    from zvt_ccxt.store.rows import BOOK_COLUMNS, book_row
+
+    pair = Instrument("cryptopair_binance_btcusdt", "cryptopair", "binance", "btcusdt", "BTC/USDT")
+    book = book_row(pair, [[99.0, 1.0]], [[101.0, 2.0]], 7, 1_748_736_000_000, "stream")
+    written = upsert_many([(CryptoTrade, COLUMNS, _trades(pair.entity_id, 20)),
+                           (CryptoOrderbook, BOOK_COLUMNS, [book])])
+    assert written == 21 and _count(CryptoTrade) == 20 and _count(CryptoOrderbook) == 1

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from zvt_ccxt import levels
 from zvt_ccxt.backfill.instruments import Instrument
 from zvt_ccxt.domain import CryptoOrderbook, CryptoTrade
+from zvt_ccxt.store import writer as store_writer
 from zvt_ccxt.store.engines import engine_for
 from zvt_ccxt.store.rows import BOOK_COLUMNS, book_row, trade_rows
 from zvt_ccxt.stream import writer as writer_module
@@ -181,13 +182,13 @@ def test_a_repair_by_id_that_comes_short_is_completed_by_time_without_repeats():
 
 
 def test_rows_queued_in_chunks_are_written_in_order_across_batches(store, monkeypatch):
-    real_upsert, batches = writer_module.upsert, []
+    real_upsert, batches = store_writer.upsert_many, []
 
-    def recording_upsert(schema, columns, rows):
-        batches.append([row[0] for row in rows])
-        return real_upsert(schema, columns, rows)
+    def recording_upsert(parts):
+        batches.extend([row[0] for row in rows] for _, _, rows in parts)
+        return real_upsert(parts)
 
-    monkeypatch.setattr(writer_module, "upsert", recording_upsert)
+    monkeypatch.setattr(store_writer, "upsert_many", recording_upsert)
     metrics = StreamMetrics().of("test", "binance", "trades")
     writer = StreamWriter(batch_rows=40)
     chunks = [[trade(i) for i in range(start, start + 30)] for start in range(0, 150, 30)]
@@ -298,13 +299,13 @@ def count(schema) -> int:
 
 
 def test_a_slow_database_blocks_trades_but_never_drops_them(store, monkeypatch):
-    real_upsert = writer_module.upsert
+    real_upsert = store_writer.upsert_many
 
-    def slow_upsert(schema, columns, rows):
+    def slow_upsert(parts):
         time.sleep(0.02)
-        return real_upsert(schema, columns, rows)
+        return real_upsert(parts)
 
-    monkeypatch.setattr(writer_module, "upsert", slow_upsert)
+    monkeypatch.setattr(store_writer, "upsert_many", slow_upsert)
     metrics = StreamMetrics().of("test", "binance", "trades")
     books = StreamMetrics().of("books", "binance", "orderbook")
     writer = StreamWriter(max_pending_rows=200, batch_rows=50, flush_interval=0.01)
@@ -358,15 +359,15 @@ def test_repaired_rows_wait_for_a_half_empty_queue_and_live_rows_go_first(store)
 
 
 def test_a_failed_write_is_retried_not_lost(store, monkeypatch):
-    real_upsert, failures = writer_module.upsert, [2]
+    real_upsert, failures = store_writer.upsert_many, [2]
 
-    def flaky_upsert(schema, columns, rows):
+    def flaky_upsert(parts):
         if failures[0]:
             failures[0] -= 1
             raise writer_module.StorageError("database is locked")
-        return real_upsert(schema, columns, rows)
+        return real_upsert(parts)
 
-    monkeypatch.setattr(writer_module, "upsert", flaky_upsert)
+    monkeypatch.setattr(store_writer, "upsert_many", flaky_upsert)
     metrics = StreamMetrics().of("test", "binance", "trades")
     writer = StreamWriter(retry_wait=0.01)
 
@@ -379,14 +380,14 @@ def test_a_failed_write_is_retried_not_lost(store, monkeypatch):
     assert count(CryptoTrade) == 10 and writer.write_failures == 2 and metrics.rows == 10
 
 
-def test_queued_rows_are_committed_before_the_coalesced_ones_of_the_same_flush(store, monkeypatch):
-    real_upsert, tables = writer_module.upsert, []
+def test_a_flush_writes_its_queued_and_coalesced_rows_in_one_write_queued_first(store, monkeypatch):
+    real_upsert, tables = store_writer.upsert_many, []
 
-    def recording_upsert(schema, columns, rows):
-        tables.append(schema.__tablename__)
-        return real_upsert(schema, columns, rows)
+    def recording_upsert(parts):
+        tables.append([schema.__tablename__ for schema, _, _ in parts])
+        return real_upsert(parts)
 
-    monkeypatch.setattr(writer_module, "upsert", recording_upsert)
+    monkeypatch.setattr(store_writer, "upsert_many", recording_upsert)
     metrics = StreamMetrics().of("test", "binance", "trades")
     books = StreamMetrics().of("books", "binance", "orderbook")
     writer = StreamWriter()
@@ -399,20 +400,20 @@ def test_queued_rows_are_committed_before_the_coalesced_ones_of_the_same_flush(s
         await writer.flush()
 
     asyncio.run(scenario())
-    assert tables == [CryptoTrade.__tablename__, CryptoOrderbook.__tablename__]
+    assert tables == [[CryptoTrade.__tablename__, CryptoOrderbook.__tablename__]]
     assert count(CryptoTrade) == 5 and count(CryptoOrderbook) == 1
 
 
 def test_a_write_under_way_when_the_writer_is_cancelled_lands_before_the_final_flush(store, monkeypatch):
-    real_upsert, started = writer_module.upsert, threading.Event()
+    real_upsert, started = store_writer.upsert_many, threading.Event()
 
-    def first_write_slow(schema, columns, rows):
+    def first_write_slow(parts):
         if not started.is_set():
             started.set()
             time.sleep(0.3)
-        return real_upsert(schema, columns, rows)
+        return real_upsert(parts)
 
-    monkeypatch.setattr(writer_module, "upsert", first_write_slow)
+    monkeypatch.setattr(store_writer, "upsert_many", first_write_slow)
     books = StreamMetrics().of("books", "binance", "orderbook")
     table = Table(CryptoOrderbook, BOOK_COLUMNS)
     writer = StreamWriter(flush_interval=0.01)
@@ -442,14 +443,14 @@ def test_a_coalesced_row_landing_while_the_writer_is_cancelled_keeps_its_ledger_
     from zvt_ccxt import store as stored
     from zvt_ccxt.stream.rows import BOOKS_TABLE
 
-    real_upsert, started = writer_module.upsert, threading.Event()
+    real_upsert, started = store_writer.upsert_many, threading.Event()
 
-    def slow_write(schema, columns, rows):
+    def slow_write(parts):
         started.set()
         time.sleep(0.3)
-        return real_upsert(schema, columns, rows)
+        return real_upsert(parts)
 
-    monkeypatch.setattr(writer_module, "upsert", slow_write)
+    monkeypatch.setattr(store_writer, "upsert_many", slow_write)
     books = StreamMetrics().of("books", "binance", "orderbook")
     writer = StreamWriter(flush_interval=0.01)
 

@@ -96,15 +96,15 @@ def test_a_killed_write_process_is_replaced_and_its_batch_retried(store):
 
 
 def test_a_write_failing_in_the_process_is_retried_as_a_storage_error(store, monkeypatch):
-    real_upsert, failures = store_writer.upsert, [2]
+    real_upsert, failures = store_writer.upsert_many, [2]
 
-    def flaky_upsert(schema, columns, rows, *args, **kwargs):  # runs in the child: its own countdown
-        if schema is CryptoTrade and failures[0]:
+    def flaky_upsert(parts):  # runs in the child: its own countdown
+        if failures[0]:
             failures[0] -= 1
             raise StorageError("database is locked")
-        return real_upsert(schema, columns, rows, *args, **kwargs)
+        return real_upsert(parts)
 
-    monkeypatch.setattr(store_writer, "upsert", flaky_upsert)  # before the fork: the child looks it up by name
+    monkeypatch.setattr(store_writer, "upsert_many", flaky_upsert)  # before the fork: the child looks it up by name
     writer = StreamWriter(write_process=True, retry_wait=0.01)
     metrics = StreamMetrics().of("trades", "binance", "trades")
 
@@ -125,8 +125,8 @@ def test_a_write_process_refuses_unknown_operations_and_raises_the_errors_of_its
         with pytest.raises(ValueError, match="no store operation named 'drop'"):
             await process.run("drop", "crypto_trade")
         with pytest.raises(StorageError, match="crypto_trade"):
-            await process.run("upsert", CryptoTrade, ("id", "entity_id"), [("only-one",)])
-        assert await process.run("upsert", CryptoTrade, TRADES_TABLE.columns, trades(0, 3)[0]) == 3
+            await process.run("upsert_many", [(CryptoTrade, ("id", "entity_id"), [("only-one",)])])
+        assert await process.run("upsert_many", [(CryptoTrade, TRADES_TABLE.columns, trades(0, 3)[0])]) == 3
 
     try:
         asyncio.run(scenario())
@@ -170,16 +170,16 @@ def test_ctrl_c_leaves_the_write_process_writing_until_the_final_flush(store):
 
 
 def test_a_write_under_way_in_the_process_when_the_writer_is_cancelled_lands_first(store, monkeypatch):
-    real_upsert = store_writer.upsert
+    real_upsert = store_writer.upsert_many
     started = multiprocessing.get_context("fork").Event()  # shared with the child it is inherited by
 
-    def first_write_slow(schema, columns, rows, *args, **kwargs):
+    def first_write_slow(parts):
         if not started.is_set():
             started.set()
             time.sleep(0.3)
-        return real_upsert(schema, columns, rows, *args, **kwargs)
+        return real_upsert(parts)
 
-    monkeypatch.setattr(store_writer, "upsert", first_write_slow)
+    monkeypatch.setattr(store_writer, "upsert_many", first_write_slow)
     books = StreamMetrics().of("books", "binance", "orderbook")
     writer = StreamWriter(flush_interval=0.01, write_process=True)
 

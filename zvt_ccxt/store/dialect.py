@@ -9,7 +9,8 @@ DATETIME text in UTC (``YYYY-MM-DD HH:MM:SS.ffffff``): what SQLite stores, and w
 
 - ``tune``: per-connection settings (SQLite: WAL, a busy timeout, ``synchronous=NORMAL``);
 - ``writing``: how the writers of one process take turns (SQLite admits one writer per database file);
-- ``upsert_rows``: the bulk write of row tuples, one transaction per call;
+- ``upsert_rows``: the bulk write of row tuples, one transaction per call; ``upsert_tables``: rows of several
+  tables of one database in one transaction (a stream's flush: one commit where it was one a table);
 - ``Together``: rows of a second table (the coverage ledger's windows) that ``upsert_rows`` and ``prepare_bars``
   write in the same transaction as their own, so a window is never marked done without its rows nor the
   other way round (SQLite attaches the second table's file when it is another one);
@@ -75,6 +76,8 @@ VALUES_PARAMETERS = 50
 SCHEMA_LOCK_KEY = int.from_bytes(b"zvtccxt", "big")
 #: bars as ``prepare_bars`` takes them: integer ms open times, a column array per value, a value per constant
 Bars = tuple[np.ndarray, Mapping[str, np.ndarray], Mapping[str, object]]
+#: rows of one table as ``upsert_tables`` takes them: (schema, columns, row tuples in ``columns`` order)
+Part = tuple[Schema, tuple[str, ...], list[Sequence]]
 #: the schema name a second SQLite file is attached under, for a transaction spanning both (a plain identifier,
 #: written unquoted: quoted names in the package's SQL are the schemas' own)
 ATTACHED = "zvt_ccxt_together"
@@ -210,6 +213,11 @@ class Dialect:
         ``StorageError``."""
         raise NotImplementedError
 
+    def upsert_tables(self, engine: Engine, parts: Sequence[Part]) -> None:
+        """Insert or update the rows of each ``(schema, columns, rows)`` part, all tables of ``engine``'s database,
+        in one transaction, in order; raise ``StorageError``."""
+        raise NotImplementedError
+
     def create_schema(self, engine: Engine, bases: Sequence) -> None:
         """Create the tables of ``bases`` (declarative bases) and their indexes where missing."""
         with engine.begin() as connection:
@@ -313,6 +321,13 @@ class SQLite(Dialect):
         # the driver's own executemany: SQLAlchemy's costs a dict per row, twice the time of the insert
         self._transaction(engine, together, f"writing {len(rows)} rows to {schema.__tablename__}",
                           lambda connection: connection.cursor().executemany(statement, rows))
+
+    def upsert_tables(self, engine: Engine, parts: Sequence[Part]) -> None:
+        works = []
+        for schema, columns, rows in parts:
+            statement = self._positional(engine, upsert_text(schema, columns), len(columns))  # type: ignore[arg-type]
+            works.append(functools.partial(_executemany, statement, rows))
+        self._transaction(engine, None, _writing_parts(parts), functools.partial(_in_turn, works))
 
     def _transaction(self, engine: Engine, together: Together | None, doing: str, work: Callable) -> None:
         """``work(connection)`` and ``together``'s rows in one transaction, on this process's turn at both files.
@@ -470,6 +485,10 @@ class PostgreSQL(Dialect):
         table = schema.__tablename__
         self._transaction(engine, f"writing {len(rows)} rows to {table}", self._upsert_work(schema, columns, rows),
                           together=together)
+
+    def upsert_tables(self, engine: Engine, parts: Sequence[Part]) -> None:
+        works = [self._upsert_work(schema, columns, rows) for schema, columns, rows in parts]
+        self._transaction(engine, _writing_parts(parts), functools.partial(_in_turn, works))
 
     def _upsert_work(self, schema: Schema, columns: tuple[str, ...], rows: list[Sequence]) -> Callable:
         """The staged upsert of ``rows``, as a function of a psycopg connection inside a transaction."""
@@ -646,6 +665,15 @@ def _discard_connection_left_stepping(context) -> None:
 def _in_turn(works: Sequence[Callable], connection) -> None:
     for work in works:
         work(connection)
+
+
+def _executemany(statement: str, rows: list[Sequence], connection) -> None:
+    connection.cursor().executemany(statement, rows)
+
+
+def _writing_parts(parts: Sequence[Part]) -> str:
+    """What a several-table write is doing, for its error: "writing 3 rows to a, 1 rows to b"."""
+    return "writing " + ", ".join(f"{len(rows)} rows to {schema.__tablename__}" for schema, _, rows in parts)
 
 
 def _same_database(engine: Engine, other: Engine) -> bool:

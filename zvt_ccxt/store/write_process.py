@@ -6,12 +6,13 @@ for the write. At a few thousand messages a second that made a row's commit wait
 tail for a write that needs two or three of CPU. Forked, the writes have an interpreter (and a core) of their
 own; what crosses is a pickled batch of plain row tuples and a one-line answer.
 
-The process runs one request at a time: ``upsert`` rows (``store.writer``) or save ledger windows
-(``store.coverage.save_many``); names, not functions, cross the pipe, and the child looks them up when it runs
-them. A write that fails raises in the caller as it would have in a thread (a ``StorageError`` stays one);
-a process that died (killed, out of memory) fails its request with a ``StorageError``, and the next request
-forks a new one, so the caller's retry goes on. The child ignores SIGINT and SIGTERM: the stream they stop
-still sends its final flush, and the child ends when its pipe closes (``close()``, or the parent's exit).
+The process runs one request at a time: ``upsert_many`` rows (``store.writer``) or save ledger windows
+(``store.coverage.save_many``). Names, not functions, cross the pipe; ``operation`` looks a name up when its write
+runs, in the child or in the thread of a writer without a process. A write that fails raises in the caller as
+it would have in a thread (a ``StorageError`` stays one); a process that died (killed, out of memory) fails its
+request with a ``StorageError``, and the next request forks a new one, so the caller's retry goes on. The child
+ignores SIGINT and SIGTERM: the stream they stop still sends its final flush, and the child ends when its pipe
+closes (``close()``, or the parent's exit).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import asyncio
 import logging
 import multiprocessing
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -30,9 +31,19 @@ logger = logging.getLogger(__name__)
 
 #: what the child runs, by name: (module, function), looked up at each request
 OPERATIONS = {
-    "upsert": ("zvt_ccxt.store.writer", "upsert"),
+    "upsert_many": ("zvt_ccxt.store.writer", "upsert_many"),
     "save_ledger": ("zvt_ccxt.store.coverage", "save_many"),
 }
+
+
+def operation(name: str) -> Callable[..., Any]:
+    """The function of the write named ``name``, looked up now (in whichever process or thread runs it)."""
+    import importlib
+
+    if name not in OPERATIONS:
+        raise ValueError(f"no store operation named {name!r}; the write process runs {', '.join(OPERATIONS)}")
+    module, function = OPERATIONS[name]
+    return getattr(importlib.import_module(module), function)
 
 
 def can_fork() -> bool:
@@ -52,8 +63,7 @@ class WriteProcess:
         return None if self._process is None else self._process.pid
 
     async def run(self, name: str, *args: Any) -> Any:
-        if name not in OPERATIONS:
-            raise ValueError(f"no store operation named {name!r}; the write process runs {', '.join(OPERATIONS)}")
+        operation(name)  # an unknown name is refused here, before anything crosses
         async with self._busy:
             connection = self._connection if self._connection is not None else self._start()
             try:
@@ -132,11 +142,8 @@ def _serve(connection: Connection, parents_end: Connection) -> None:  # pragma: 
 
 
 def _perform(name: str, args: Sequence[Any]) -> tuple[bool, Any]:
-    import importlib
-
-    module, function = OPERATIONS[name]
     try:
-        return True, getattr(importlib.import_module(module), function)(*args)
+        return True, operation(name)(*args)
     except StorageError as error:
         return False, StorageError(str(error))
     except Exception as error:  # noqa: BLE001 - the caller raises it, as it would have from a thread

@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.engine import Engine
 
 from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.domain.schema import Schema
-from zvt_ccxt.store.dialect import Together
+from zvt_ccxt.store.dialect import Dialect, Part, Together
 from zvt_ccxt.store.engines import engine_and_dialect
 from zvt_ccxt.store.rows import sql_datetime
 
@@ -34,6 +35,26 @@ def upsert(schema: Schema, columns: Sequence[str], rows: Iterable[Sequence], pro
     engine, dialect = engine_and_dialect(schema, provider)
     dialect.upsert_rows(engine, schema, tuple(columns), rows, together)
     return len(rows)
+
+
+def upsert_many(parts: Sequence[tuple[Schema, Sequence[str], Sequence[Sequence]]], provider: str = PROVIDER) -> int:
+    """``upsert`` of several tables' rows, ``(schema, columns, rows)`` each: one transaction per database, the
+    parts of a database in their order (several parts of one table are one, the last row of an id winning); return
+    how many rows were written. One commit for what was one a table: a stream's flush on a server database."""
+    by_database: dict[int, tuple[Engine, Dialect, dict[tuple, Part]]] = {}
+    for schema, columns, rows in parts:
+        if not rows:
+            continue
+        engine, dialect = engine_and_dialect(schema, provider)
+        _, _, tables = by_database.setdefault(id(engine), (engine, dialect, {}))
+        key = (schema, tuple(columns))
+        if key in tables:
+            tables[key][2].extend(rows)
+        else:
+            tables[key] = (schema, tuple(columns), list(rows))
+    for engine, dialect, tables in by_database.values():
+        dialect.upsert_tables(engine, list(tables.values()))
+    return sum(len(rows) for _, _, tables in by_database.values() for _, _, rows in tables.values())
 
 
 def upsert_frame(schema: Schema, frame: pd.DataFrame, provider: str = PROVIDER) -> int:

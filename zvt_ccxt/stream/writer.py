@@ -1,4 +1,4 @@
-"""Bounded, batched writes of stream rows, each batch one transaction (``store.writer.upsert``).
+"""Bounded, batched writes of stream rows: a flush is one write, a transaction per database (``upsert_many``).
 
 Trades and closed candles are queued in order and never dropped: when the database falls behind and the
 queue is full, ``add`` waits, which pushes back on the stream (ccxt keeps receiving into its bounded cache;
@@ -21,9 +21,7 @@ from typing import Any, NamedTuple
 
 from zvt_ccxt import provenance
 from zvt_ccxt.errors import StorageError
-from zvt_ccxt.store.coverage import save_many
-from zvt_ccxt.store.write_process import WriteProcess, can_fork
-from zvt_ccxt.store.writer import upsert
+from zvt_ccxt.store.write_process import WriteProcess, can_fork, operation
 from zvt_ccxt.stream.ledger import StreamLedger
 from zvt_ccxt.stream.metrics import SubscriptionMetrics
 
@@ -66,11 +64,12 @@ class _Chunk(NamedTuple):
     accounted: bool = True
 
 
-def _in_thread(name: str) -> Callable[..., Any]:
-    """What the write named ``name`` (as ``write_process.OPERATIONS`` names it) runs in a thread of this process;
-    looked up at each write, as the write process does."""
-    function: Callable[..., Any] = save_many if name == "save_ledger" else upsert
-    return function
+class _Part(NamedTuple):
+    """A table's rows in a flush's write: a batch of its queue, or its coalesced rows taken out of waiting."""
+
+    table: Table
+    batch: list[_Chunk]
+    coalesced: bool
 
 
 class StreamWriter:
@@ -207,30 +206,38 @@ class StreamWriter:
             await self._flush(attempts, ledger)
 
     async def _flush(self, attempts: int | None, ledger: bool = True) -> None:
-        # queued rows (trades, closed bars) first, the coalesced ones (forming bars, snapshots) after: the rows
-        # that are never dropped are committed one transaction sooner. A forming bar cannot overwrite its closed
-        # bar here: queuing the closed row removed its waiting forming row, and none is put after it.
-        for table, queue in list(self._queued.items()):
-            # what was queued when the flush began: rows arriving meanwhile go with the next flush, so a busy
-            # table does not keep the others (and the coalesced rows) waiting behind back-to-back writes
-            owed = sum(len(chunk.rows) for chunk in queue)
-            while queue and owed > 0:
-                batch = self._next_batch(queue)
-                await self._write(table, batch, attempts)
-                written = self._consume(queue, batch)
-                owed -= written
-                async with self._space:
-                    self._pending -= written
-                    self._space.notify_all()
+        # one write for the head of every queue and every coalesced row: one transaction per database (one commit
+        # a flush on a server database, where it was one a table), trades and closed bars ahead of the coalesced
+        # rows within it. A forming bar cannot overwrite its closed bar: queuing the closed row removed its waiting
+        # forming row, and none is put after it. Only what was queued when the flush began is written: rows
+        # arriving meanwhile go with the next flush, so a busy table does not keep the others waiting.
+        owed = {table: sum(len(chunk.rows) for chunk in queue) for table, queue in self._queued.items()}
+        parts = [_Part(table, self._next_batch(queue), False) for table, queue in self._queued.items() if queue]
         for table in list(self._latest):
             chunks = [
                 _Chunk((row,), (event,), metrics, accounted)
                 for row, event, metrics, accounted in self._latest.pop(table).values()
             ]
             if chunks:
-                await self._write(table, chunks, attempts, coalesced=True)
+                parts.append(_Part(table, chunks, True))
+        while parts:
+            await self._write(parts, attempts)
+            for part in parts:
+                if not part.coalesced:
+                    await self._consumed(part, owed)
+            # what is left of a table's share (more than a batch was queued): a batch a write, as many as owed
+            parts = [_Part(table, self._next_batch(queue), False)
+                     for table, queue in self._queued.items() if queue and owed.get(table, 0) > 0]
         if ledger:
             await self._save_ledger(attempts)
+
+    async def _consumed(self, part: _Part, owed: dict[Table, int]) -> None:
+        """A written batch leaves its queue and frees its room."""
+        written = self._consume(self._queued.get(part.table, deque()), part.batch)
+        owed[part.table] = owed.get(part.table, 0) - written
+        async with self._space:
+            self._pending -= written
+            self._space.notify_all()
 
     async def _perform(self, name: str, *args: Any, landed: Callable[[], None] | None = None) -> None:
         """The write ``name`` (``write_process.OPERATIONS``), awaited to its end even when the caller is cancelled:
@@ -240,7 +247,7 @@ class StreamWriter:
         if self._process is not None:
             work = asyncio.ensure_future(self._process.run(name, *args))
         else:
-            work = asyncio.ensure_future(asyncio.to_thread(_in_thread(name), *args))
+            work = asyncio.ensure_future(asyncio.to_thread(operation(name), *args))
         try:
             await asyncio.shield(work)
         except asyncio.CancelledError:
@@ -305,26 +312,33 @@ class StreamWriter:
             written += n
         return written
 
-    async def _write(self, table: Table, batch: list[_Chunk], attempts: int | None, coalesced: bool = False) -> None:
-        rows = [row for chunk in batch for row in chunk.rows]
+    async def _write(self, parts: list[_Part], attempts: int | None) -> None:
+        """Write ``parts`` in one request (one transaction per database), retried until it lands (``attempts``
+        bounds the tries, None: forever); then account each part."""
+        request = [(part.table.schema, part.table.columns, [row for chunk in part.batch for row in chunk.rows])
+                   for part in parts]
+        coalesced = [part for part in parts if part.coalesced]
         tries = 0
         while True:
             tries += 1
             try:
                 # coalesced rows are not kept for another try once taken: if they landed, they are accounted even
                 # when the writer was cancelled meanwhile (queued rows stay queued; the final flush accounts them)
-                landed = (lambda: self._stored(table, batch)) if coalesced else None
-                await self._perform("upsert", table.schema, table.columns, rows, landed=landed)
+                landed = (lambda: self._stored_parts(coalesced)) if coalesced else None
+                await self._perform("upsert_many", request, landed=landed)
                 break
             except StorageError as error:
                 self.write_failures += 1
                 if attempts is not None and tries >= attempts:
                     raise
-                logger.warning(
-                    "%s: write failed, retrying in %.1fs: %s", table.schema.__tablename__, self.retry_wait, error
-                )
+                tables = ", ".join(dict.fromkeys(part.table.schema.__tablename__ for part in parts))
+                logger.warning("%s: write failed, retrying in %.1fs: %s", tables, self.retry_wait, error)
                 await asyncio.sleep(self.retry_wait)
-        self._stored(table, batch)
+        self._stored_parts(parts)
+
+    def _stored_parts(self, parts: list[_Part]) -> None:
+        for part in parts:
+            self._stored(part.table, part.batch)
 
     def _stored(self, table: Table, batch: list[_Chunk]) -> None:
         """Account a written batch: its ledger windows and its subscriptions' commit metrics."""
