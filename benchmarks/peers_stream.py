@@ -11,6 +11,7 @@ counted (cryptofeed); medians over the rounds are reported, and each ratio is ta
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import os
 import resource
@@ -34,9 +35,15 @@ UPSTREAM_DEFAULT = {"options": {"ws": {"compress": 15}}}
 WAIT = ("--subscribe-wait", "180")
 
 
-def _cpu() -> float:
+def _cpu(write_process: int | None = None) -> float:
+    """CPU-seconds of this process and of its stream's write process (while it runs: read from /proc)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    seconds = usage.ru_utime + usage.ru_stime
+    if write_process is not None:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{write_process}/stat").read_text().rsplit(")", 1)[1].split()
+            seconds += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return seconds
 
 
 def _server_stats(base_url: str) -> dict:
@@ -60,7 +67,7 @@ def shard(base_url: str, ws_url: str, exchange: str, shard: str, settle_s: float
     async def scenario() -> dict:
         task = asyncio.ensure_future(stream.run())
         await stream.wait_ready(timeout=60)
-        cpu_before = _cpu()
+        cpu_before = _cpu(stream.writer.write_process_id if stream.writer else None)
         deadline = time.time() + timeout_s
         last_rows, last_change = -1, time.time()
         server_done = False
@@ -76,7 +83,7 @@ def shard(base_url: str, ws_url: str, exchange: str, shard: str, settle_s: float
             elif time.time() - last_change > settle_s and rows >= stream.metrics.total("messages", "trades"):
                 break
             await asyncio.sleep(0.02 if server_done else 0.2)
-        cpu_used = _cpu() - cpu_before
+        cpu_used = _cpu(stream.writer.write_process_id if stream.writer else None) - cpu_before
         stream.stop()
         await task
         return {"last_commit": last_change, "cpu_s": cpu_used}
@@ -258,8 +265,9 @@ def run(quick: bool = False) -> list[Table]:
         "venv; it declares Python >= 3.13, which this machine lacks, so it is installed with "
         "--ignore-requires-python (benchmarks/requirements-cryptofeed3.txt). Its callbacks only count. zvt-ccxt's "
         "shards are `CcxtStream(shard='i/2')` in two processes with one ZVT_HOME, each storing its symbols' trades "
-        "and closed 1m candles; a sharded run is timed to the later shard's last commit. CPU-seconds are counted "
-        "from subscription to the end (imports excluded). Load average (1, 5, 15 min) at the start of the table: "
+        "and closed 1m candles through a write process of its own; a sharded run is timed to the later shard's last "
+        "commit. CPU-seconds are counted from subscription to the end (imports excluded), each stream's write "
+        "process included. Load average (1, 5, 15 min) at the start of the table: "
         + ", ".join(f"{x:.2f}" for x in load_at_start) + "; at its end: "
         + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + "."
     )
