@@ -15,11 +15,13 @@ from pathlib import Path
 
 from benchmarks.harness import ROOT, MeasurementFailed
 
-#: peer -> (requirements file, extra pip arguments, what to import to check the venv)
+#: peer -> (requirements file, extra pip arguments, packages installed after it without their dependencies,
+#: what to import to check the venv)
 PEERS = {
-    # declares Python >= 3.13; installed on this machine's 3.11 (see the requirements file)
-    "cryptofeed3": ("requirements-cryptofeed3.txt", ["--ignore-requires-python"], "cryptofeed.exchanges"),
-    "freqtrade": ("requirements-freqtrade.txt", [], "freqtrade"),
+    # declares Python >= 3.13 and an order_book only 3.13 builds; installed on 3.11 (see the requirements file)
+    "cryptofeed3": ("requirements-cryptofeed3.txt", ["--ignore-requires-python"], ["cryptofeed==3.0.1"],
+                    "cryptofeed.exchanges"),
+    "freqtrade": ("requirements-freqtrade.txt", [], [], "freqtrade"),
 }
 
 
@@ -29,7 +31,7 @@ def venvs_dir() -> Path:
 
 def peer_python(name: str, create: bool = True) -> Path:
     """The interpreter of ``name``'s venv, made first if it is missing and ``create``."""
-    requirements, pip_args, probe = PEERS[name]
+    requirements, pip_args, without_dependencies, probe = PEERS[name]
     venv = venvs_dir() / name
     python = venv / "bin" / "python"
     if not python.exists():
@@ -40,6 +42,9 @@ def peer_python(name: str, create: bool = True) -> Path:
         subprocess.run([base, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", *pip_args, "-r",
                         str(ROOT / "benchmarks" / requirements)], check=True)
+        if without_dependencies:
+            subprocess.run([str(python), "-m", "pip", "install", "-q", *pip_args, "--no-deps",
+                            *without_dependencies], check=True)
     check = subprocess.run([str(python), "-c", f"import {probe}"], capture_output=True, text=True)
     if check.returncode != 0:
         raise MeasurementFailed(f"the {name} venv at {venv} cannot import {probe}: {check.stderr.strip()[-300:]}")
