@@ -18,7 +18,6 @@ closes (``close()``, or the parent's exit).
 from __future__ import annotations
 
 import asyncio
-import logging
 import multiprocessing
 import signal
 from collections.abc import Callable, Sequence
@@ -26,8 +25,6 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from zvt_ccxt.errors import StorageError
-
-logger = logging.getLogger(__name__)
 
 #: what the child runs, by name: (module, function), looked up at each request
 OPERATIONS = {
@@ -109,6 +106,7 @@ async def _answer(connection: Connection) -> tuple[bool, Any]:
     loop = asyncio.get_running_loop()
     readable = loop.create_future()
     descriptor = connection.fileno()
+
     def wake() -> None:
         if not readable.done():
             readable.set_result(None)
