@@ -201,3 +201,19 @@ def test_a_write_under_way_in_the_process_when_the_writer_is_cancelled_lands_fir
     writer.close()
     bids = stored(f'SELECT best_bid FROM "{CryptoOrderbook.__tablename__}"', CryptoOrderbook)
     assert bids == [(100.0,)], f"the older snapshot overwrote the newer: {bids}"
+
+
+def test_the_write_process_is_forked_when_the_writer_starts_not_at_its_first_write(store):
+    writer = StreamWriter(write_process=True, flush_interval=0.01)
+
+    async def scenario() -> int | None:
+        runner = asyncio.ensure_future(writer.run())
+        await asyncio.sleep(0.05)
+        pid = writer.write_process_id  # nothing was written yet
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        return pid
+
+    pid = asyncio.run(scenario())
+    writer.close()
+    assert pid is not None and writer.batches == 0 and not alive(pid)

@@ -59,6 +59,12 @@ class WriteProcess:
     def pid(self) -> int | None:
         return None if self._process is None else self._process.pid
 
+    def start(self) -> None:
+        """Fork the child now, if it is not running, rather than at the first write: forking a process of a few
+        hundred MB and the copy-on-write faults after it would otherwise delay the first rows."""
+        if self._connection is None:
+            self._start()
+
     async def run(self, name: str, *args: Any) -> Any:
         operation(name)  # an unknown name is refused here, before anything crosses
         async with self._busy:

@@ -181,6 +181,8 @@ class StreamWriter:
     async def run(self) -> None:
         # flushes start every flush_interval, counted from the previous start: a flush that took time (a
         # server database's commit) does not add a whole interval more before the rows that came meanwhile
+        if self._process is not None:
+            self._process.start()
         loop = asyncio.get_running_loop()
         started = saved = loop.time()
         while True:
