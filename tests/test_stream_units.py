@@ -404,40 +404,6 @@ def test_a_flush_writes_its_queued_and_coalesced_rows_in_one_write_queued_first(
     assert count(CryptoTrade) == 5 and count(CryptoOrderbook) == 1
 
 
-def test_a_write_under_way_when_the_writer_is_cancelled_lands_before_the_final_flush(store, monkeypatch):
-    real_upsert, started = store_writer.upsert_many, threading.Event()
-
-    def first_write_slow(parts):
-        if not started.is_set():
-            started.set()
-            time.sleep(0.3)
-        return real_upsert(parts)
-
-    monkeypatch.setattr(store_writer, "upsert_many", first_write_slow)
-    books = StreamMetrics().of("books", "binance", "orderbook")
-    table = Table(CryptoOrderbook, BOOK_COLUMNS)
-    writer = StreamWriter(flush_interval=0.01)
-
-    def snapshot(bid: float) -> tuple:
-        return book_row(ENTITY, [[bid, 1.0]], [[101.0, 1.0]], 1, T0, "stream")
-
-    async def scenario():
-        runner = asyncio.ensure_future(writer.run())
-        writer.put_latest(table, ENTITY.entity_id, snapshot(99.0), books, T0)
-        while not started.is_set():
-            await asyncio.sleep(0.005)
-        runner.cancel()  # what the stream does at shutdown, then one last flush
-        await asyncio.gather(runner, return_exceptions=True)
-        writer.put_latest(table, ENTITY.entity_id, snapshot(100.0), books, T0)
-        await writer.flush(attempts=5)
-        await asyncio.sleep(0.4)  # a write left running in its thread would land by now
-
-    asyncio.run(scenario())
-    with engine_for(CryptoOrderbook).connect() as connection:
-        bids = connection.exec_driver_sql(f'SELECT best_bid FROM "{CryptoOrderbook.__tablename__}"').scalars().all()
-    assert bids == [100.0], f"the older snapshot overwrote the newer: {bids}"
-
-
 def test_a_coalesced_row_landing_while_the_writer_is_cancelled_keeps_its_ledger_window(store, monkeypatch):
     """The snapshot was taken out of the waiting rows and written: the window saying so is saved at the end."""
     from zvt_ccxt import store as stored

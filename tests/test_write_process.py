@@ -1,6 +1,6 @@
-"""A stream's writes in a forked process (``store.write_process``): rows land on each database, a failed or killed
-writer is retried with nothing lost, Ctrl-C does not end the writes before the final flush, and a write under way
-when the writer is cancelled lands before the flush that follows it."""
+"""Where a stream's writes run: in a forked process (``store.write_process``) rows land on each database, a failed or
+killed writer is retried with nothing lost and Ctrl-C does not end the writes before the final flush; in a process
+or a thread, a write under way when the writer is cancelled lands before the flush that follows it."""
 
 from __future__ import annotations
 
@@ -37,6 +37,13 @@ def trades(first: int, count: int) -> tuple[list[tuple], list[int]]:
     return trade_rows(ENTITY, batch, "stream"), [t["timestamp"] for t in batch]
 
 
+async def write_trades(writer: StreamWriter, metrics, first: int, count: int, attempts: int | None = None) -> None:
+    """Queue trades ``first`` .. ``first + count - 1`` and flush them."""
+    rows, times = trades(first, count)
+    await writer.add(TRADES_TABLE, rows, metrics, times)
+    await writer.flush(attempts=attempts)
+
+
 def stored(sql: str, schema=CryptoTrade) -> list:
     with engine_for(schema).connect() as connection:
         return connection.exec_driver_sql(sql).all()
@@ -59,9 +66,7 @@ def test_the_writes_run_in_a_child_process_and_land(store):
     metrics = StreamMetrics().of("trades", "binance", "trades")
 
     async def scenario() -> int | None:
-        rows, times = trades(0, 300)
-        await writer.add(TRADES_TABLE, rows, metrics, times)
-        await writer.flush()
+        await write_trades(writer, metrics, 0, 300)
         return writer.write_process_id
 
     pid = asyncio.run(scenario())
@@ -76,17 +81,13 @@ def test_a_killed_write_process_is_replaced_and_its_batch_retried(store):
     metrics = StreamMetrics().of("trades", "binance", "trades")
 
     async def scenario() -> tuple[int | None, int | None]:
-        rows, times = trades(0, 100)
-        await writer.add(TRADES_TABLE, rows, metrics, times)
-        await writer.flush()
+        await write_trades(writer, metrics, 0, 100)
         first = writer.write_process_id
         assert first is not None
         os.kill(first, signal.SIGKILL)  # out of memory, an operator's kill
         while alive(first) and not os.waitpid(first, os.WNOHANG)[0]:
             await asyncio.sleep(0.01)
-        rows, times = trades(100, 100)
-        await writer.add(TRADES_TABLE, rows, metrics, times)
-        await writer.flush()
+        await write_trades(writer, metrics, 100, 100)
         return first, writer.write_process_id
 
     first, second = asyncio.run(scenario())
@@ -109,9 +110,7 @@ def test_a_write_failing_in_the_process_is_retried_as_a_storage_error(store, mon
     metrics = StreamMetrics().of("trades", "binance", "trades")
 
     async def scenario() -> None:
-        rows, times = trades(0, 10)
-        await writer.add(TRADES_TABLE, rows, metrics, times)
-        await writer.flush()
+        await write_trades(writer, metrics, 0, 10)
 
     asyncio.run(scenario())
     writer.close()
@@ -150,17 +149,13 @@ def test_ctrl_c_leaves_the_write_process_writing_until_the_final_flush(store):
     metrics = StreamMetrics().of("trades", "binance", "trades")
 
     async def scenario() -> int | None:
-        rows, times = trades(0, 50)
-        await writer.add(TRADES_TABLE, rows, metrics, times)
-        await writer.flush()
+        await write_trades(writer, metrics, 0, 50)
         pid = writer.write_process_id
         assert pid is not None
         for stop in (signal.SIGINT, signal.SIGTERM):  # a terminal's Ctrl-C reaches the whole process group
             os.kill(pid, stop)
         await asyncio.sleep(0.2)
-        rows, times = trades(50, 50)
-        await writer.add(TRADES_TABLE, rows, metrics, times)
-        await writer.flush(attempts=1)  # the stream's final flush: no second chance needed
+        await write_trades(writer, metrics, 50, 50, attempts=1)  # the stream's final flush: no second chance needed
         return pid
 
     pid = asyncio.run(scenario())
@@ -169,9 +164,10 @@ def test_ctrl_c_leaves_the_write_process_writing_until_the_final_flush(store):
     assert trade_ids() == list(range(100))
 
 
-def test_a_write_under_way_in_the_process_when_the_writer_is_cancelled_lands_first(store, monkeypatch):
+@pytest.mark.parametrize("in_process", [False, True], ids=["thread", "process"])
+def test_a_write_under_way_when_the_writer_is_cancelled_lands_before_the_final_flush(store, monkeypatch, in_process):
     real_upsert = store_writer.upsert_many
-    started = multiprocessing.get_context("fork").Event()  # shared with the child it is inherited by
+    started = multiprocessing.get_context("fork").Event()  # shared with a write process it is inherited by
 
     def first_write_slow(parts):
         if not started.is_set():
@@ -181,7 +177,7 @@ def test_a_write_under_way_in_the_process_when_the_writer_is_cancelled_lands_fir
 
     monkeypatch.setattr(store_writer, "upsert_many", first_write_slow)
     books = StreamMetrics().of("books", "binance", "orderbook")
-    writer = StreamWriter(flush_interval=0.01, write_process=True)
+    writer = StreamWriter(flush_interval=0.01, write_process=in_process)
 
     def snapshot(bid: float) -> tuple:
         return book_row(ENTITY, [[bid, 1.0]], [[101.0, 1.0]], 1, T0, "stream")
@@ -195,7 +191,7 @@ def test_a_write_under_way_in_the_process_when_the_writer_is_cancelled_lands_fir
         await asyncio.gather(runner, return_exceptions=True)
         writer.put_latest(BOOKS, ENTITY.entity_id, snapshot(100.0), books, T0)
         await writer.flush(attempts=5)
-        await asyncio.sleep(0.4)  # a write left running in the child would land by now
+        await asyncio.sleep(0.4)  # a write left running in its thread or process would land by now
 
     asyncio.run(scenario())
     writer.close()
