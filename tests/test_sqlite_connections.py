@@ -72,3 +72,33 @@ def test_bars_written_alone_on_a_connection_left_stepping_are_committed():
         other.rollback()
     assert stored == 10
     assert held is not None
+
+
+def test_a_write_process_forked_while_this_process_writes_waits_its_turn_and_then_writes():
+    """A fork copies this process's write lock of a file as it is: held, when a thread of the parent was writing.
+    The forked writer takes a lock of its own instead, so it neither waits forever for a copy nobody will release
+    nor shares the parent's turn: it writes once the parent is done."""
+    import asyncio
+
+    from zvt_ccxt.store.dialect import dialect_for
+    from zvt_ccxt.store.write_process import WriteProcess
+
+    engine = engine_for(CryptoTrade)
+    row = ("w_1", "cryptopair_binance_btcusdt", "2025-06-01 00:00:00.000000", "btcusdt", "binance",
+           1_748_736_000_000, "1", 100.0, 1.0, 100.0, "buy", "taker", "stream")
+    process = WriteProcess()
+
+    async def scenario() -> tuple[bool, int]:
+        with dialect_for(engine).writing(engine):  # a parent's write under way when the child is forked
+            process.start()
+            write = asyncio.ensure_future(process.run("upsert_many", [(CryptoTrade, TRADES_TABLE.columns, [row])]))
+            await asyncio.sleep(0.5)
+            waited = not write.done()
+        return waited, await asyncio.wait_for(write, 20)
+
+    try:
+        waited, written = asyncio.run(scenario())
+    finally:
+        process.close()
+    assert waited, "the forked writer wrote while this process held the file's write lock"
+    assert written == 1 and list(trades("cryptopair_binance_btcusdt")["trade_id"]) == ["1"]

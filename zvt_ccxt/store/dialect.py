@@ -198,6 +198,11 @@ class Dialect:
     def _tune_once(self, engine: Engine) -> None:
         """The settings ``tune`` applies, run once per engine under the guard."""
 
+    def forget_inherited_locks(self) -> None:
+        """In a forked process: locks of its own. The copies fork made are as the parent's were, held if one of its
+        threads held them, and no thread here would ever release them."""
+        self._guard = threading.Lock()
+
     def writing(self, engine: Engine) -> contextlib.AbstractContextManager:
         """Held around each write; the database's own locking is enough unless a dialect says otherwise."""
         return contextlib.nullcontext()
@@ -273,6 +278,13 @@ class _FileWriteLock:
         finally:
             self._thread_lock.release()
 
+    def close_copy(self) -> None:
+        """Close a forked copy's descriptor without unlocking: the parent's lock, if held, stays held."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
 
 class SQLite(Dialect):
     """SQLite: WAL and a busy timeout, one writer per file at a time, ``executemany`` on the driver's cursor,
@@ -284,6 +296,14 @@ class SQLite(Dialect):
         super().__init__()
         self._locks: dict[str, _FileWriteLock] = {}
         self._compiled: dict[str, str] = {}
+
+    def forget_inherited_locks(self) -> None:
+        # new file locks on descriptors of this process's own: flock locks belong to an open file description,
+        # which fork shares, so on the parent's copies this process would take the parent's turn as its own
+        super().forget_inherited_locks()
+        inherited, self._locks = self._locks, {}
+        for lock in inherited.values():
+            lock.close_copy()
 
     def _tune_once(self, engine: Engine) -> None:
         # zvt's register_schema leaves its databases in DELETE mode: in WAL a reader (a notebook) and a writer
@@ -712,6 +732,12 @@ def _first_line(error: BaseException) -> str:
 
 
 _DIALECTS: dict[str, Dialect] = {SQLite.name: SQLite(), PostgreSQL.name: PostgreSQL()}
+
+
+def forget_inherited_locks() -> None:
+    """In a forked process: every dialect's locks of its own (``Dialect.forget_inherited_locks``)."""
+    for dialect in _DIALECTS.values():
+        dialect.forget_inherited_locks()
 
 
 def dialect_for(engine: Engine) -> Dialect:

