@@ -339,7 +339,8 @@ class CcxtStream:
                 logger.error(
                     "%s stream: final flush failed, %d rows dropped: %s", self.exchange_id, self.writer.abandon(), error
                 )
-            self.writer.close()
+            finally:  # the write process ends with the stream, however its last flush went
+                self.writer.close()
         if self.pro is not None:
             await self.pro.close()
         self.stopped_at = time.time()
