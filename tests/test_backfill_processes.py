@@ -13,7 +13,8 @@ import pytest
 from zvt_ccxt.cli.commands.record import _parallelism
 from zvt_ccxt.domain import CryptoPair1hKdata
 from zvt_ccxt.exchange import limiter
-from zvt_ccxt.recorders.processes import can_fork, shares
+from zvt_ccxt.recorders.processes import shares
+from zvt_ccxt.store.processes import can_fork
 
 pytestmark = pytest.mark.skipif(not can_fork(), reason="no fork on this platform: runs stay in one process")
 

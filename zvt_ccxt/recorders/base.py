@@ -27,7 +27,8 @@ from zvt_ccxt.errors import (
     ZvtCcxtError,
 )
 from zvt_ccxt.exchange.client import check_exchange_id
-from zvt_ccxt.recorders.processes import can_fork, run_forked
+from zvt_ccxt.recorders.processes import run_forked
+from zvt_ccxt.store.processes import can_fork
 
 logger = logging.getLogger(__name__)
 

@@ -33,10 +33,6 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[SymbolResult, int, int], None]
 
 
-def can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
-
-
 def shares(count: int, processes: int) -> list[list[int]]:
     """Indexes of ``count`` items dealt round-robin to at most ``processes`` non-empty shares."""
     n = max(1, min(processes, count))

@@ -10,6 +10,7 @@ WAL mode the dialect sets (``dialect.SQLite.tune``). Other databases never see t
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 from collections.abc import Iterator
 
 from sqlalchemy import event
@@ -32,6 +33,11 @@ def keeping_journal_mode() -> Iterator[None]:
         yield
     finally:
         event.remove(Engine, "before_cursor_execute", _read_mode_instead)
+
+
+def can_fork() -> bool:
+    """Whether this platform can fork (recorders' processes and a stream's write process need it)."""
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def forget_inherited_connections() -> None:

@@ -43,10 +43,6 @@ def operation(name: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), function)
 
 
-def can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
-
-
 class WriteProcess:
     """Runs store writes in a forked child, one at a time; ``await run(name, *args)`` returns the write's result."""
 
@@ -148,8 +144,6 @@ def _serve(connection: Connection, parents_end: Connection) -> None:  # pragma: 
 def _perform(name: str, args: Sequence[Any]) -> tuple[bool, Any]:
     try:
         return True, operation(name)(*args)
-    except StorageError as error:
-        return False, StorageError(str(error))
     except Exception as error:  # noqa: BLE001 - the caller raises it, as it would have from a thread
         return False, _portable(error)
 

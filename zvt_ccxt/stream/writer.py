@@ -21,7 +21,8 @@ from typing import Any, NamedTuple
 
 from zvt_ccxt import provenance
 from zvt_ccxt.errors import StorageError
-from zvt_ccxt.store.write_process import WriteProcess, can_fork, operation
+from zvt_ccxt.store.processes import can_fork
+from zvt_ccxt.store.write_process import WriteProcess, operation
 from zvt_ccxt.stream.ledger import StreamLedger
 from zvt_ccxt.stream.metrics import SubscriptionMetrics
 
