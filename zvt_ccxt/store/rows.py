@@ -78,8 +78,31 @@ FUNDING_COLUMNS = (
 OPEN_INTEREST_COLUMNS = (*MARKET_DATA_KEYS, "open_interest_amount", "open_interest_value", "scope", "period")
 
 
+#: up to this many times are stamped one by one from the cache below: numpy's fixed cost per call is what a
+#: stream pays when it stamps a trade or a bar at a time
+_FEW = 16
+#: "YYYY-MM-DD HH:MM:SS" of the seconds stamped lately (cleared when full): a stream's times fall in few seconds
+_SECOND_TEXT: dict[int, str] = {}
+_SECOND_TEXT_LIMIT = 4_096
+#: the text after the second of each millisecond: ".mmm000"
+_MILLISECOND_TEXT = tuple(f".{n:03d}000" for n in range(1_000))
+
+
+def _second_text(second: int) -> str:
+    text = _SECOND_TEXT.get(second)
+    if text is None:
+        if len(_SECOND_TEXT) >= _SECOND_TEXT_LIMIT:
+            _SECOND_TEXT.clear()
+        text = np.datetime_as_string(np.datetime64(second, "s")).replace("T", " ")
+        _SECOND_TEXT[second] = text
+    return text
+
+
 def sql_datetimes(ms: Sequence[int] | np.ndarray) -> list[str]:
     """Epoch milliseconds as the stored time text: SQLAlchemy's DATETIME text in UTC, always with microseconds."""
+    if len(ms) <= _FEW:
+        # int() truncates as the cast to int64 below does; floor division keeps times before 1970 right
+        return [_second_text(whole // 1_000) + _MILLISECOND_TEXT[whole % 1_000] for whole in map(int, ms)]
     text = np.datetime_as_string(np.asarray(ms, dtype="int64").astype("datetime64[ms]"), unit="us")
     return [value.replace("T", " ") for value in text.tolist()]
 

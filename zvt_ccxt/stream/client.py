@@ -114,12 +114,14 @@ class ProClient:
 
         def handle_message(client, message):
             self.frames += 1
+            if feed.active and feed.accept(message):
+                # a decoded frame is a trade or a candle: data, never a heartbeat, and no book for the check
+                client.last_data_ms = time.time() * 1000
+                return None
             if not _is_heartbeat(profile, message):
                 client.last_data_ms = time.time() * 1000
             if check is not None:
                 check.inspect(client, message)
-            if feed.active and feed.accept(message):
-                return None
             return original(client, message)
 
         self.exchange.handle_message = handle_message

@@ -325,12 +325,12 @@ class TradesSubscription(Subscription):
             drained = False
             for symbol in self.symbols:
                 fresh, evicted = self.cursors[symbol].take(caches.get(symbol))
+                _lighten(fresh)  # ccxt's trades: decoded ones hold only what is read
                 if self.decoded:  # decoded frames, and any frame of the same markets ccxt parsed instead
                     decoded, dropped = feed.take_trades(symbol)
                     fresh, evicted = fresh + decoded, evicted or dropped
                 if fresh:
                     drained = True
-                    _lighten(fresh)
                     await self._process(symbol, sorted(fresh, key=trade_key), evicted)
             if not drained:
                 return
