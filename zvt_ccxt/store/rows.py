@@ -78,12 +78,15 @@ FUNDING_COLUMNS = (
 OPEN_INTEREST_COLUMNS = (*MARKET_DATA_KEYS, "open_interest_amount", "open_interest_value", "scope", "period")
 
 
-#: up to this many times are stamped one by one from the cache below: numpy's fixed cost per call is what a
-#: stream pays when it stamps a trade or a bar at a time
+#: up to this many times are stamped one by one from the caches below: numpy's fixed cost per call is what a
+#: stream pays when it stamps a trade or a bar at a time (beyond it numpy is the cheaper, unless every time
+#: falls in a second already stamped)
 _FEW = 16
-#: "YYYY-MM-DD HH:MM:SS" of the seconds stamped lately (cleared when full): a stream's times fall in few seconds
+#: "YYYY-MM-DD HH:MM:SS" of the seconds, and "YYYY-MM-DD" of the days, stamped lately (each cleared when full):
+#: a stream's times fall in few seconds
 _SECOND_TEXT: dict[int, str] = {}
-_SECOND_TEXT_LIMIT = 4_096
+_DAY_TEXT: dict[int, str] = {}
+_TEXT_LIMIT = 4_096
 #: the text after the second of each millisecond: ".mmm000"
 _MILLISECOND_TEXT = tuple(f".{n:03d}000" for n in range(1_000))
 
@@ -91,10 +94,16 @@ _MILLISECOND_TEXT = tuple(f".{n:03d}000" for n in range(1_000))
 def _second_text(second: int) -> str:
     text = _SECOND_TEXT.get(second)
     if text is None:
-        if len(_SECOND_TEXT) >= _SECOND_TEXT_LIMIT:
+        day, into_day = divmod(second, 86_400)  # floored: a time before 1970 falls in the day before
+        day_text = _DAY_TEXT.get(day)
+        if day_text is None:
+            if len(_DAY_TEXT) >= _TEXT_LIMIT:
+                _DAY_TEXT.clear()
+            day_text = _DAY_TEXT[day] = str(np.datetime64(day, "D"))
+        hours, into_hour = divmod(into_day, 3_600)
+        if len(_SECOND_TEXT) >= _TEXT_LIMIT:
             _SECOND_TEXT.clear()
-        text = np.datetime_as_string(np.datetime64(second, "s")).replace("T", " ")
-        _SECOND_TEXT[second] = text
+        text = _SECOND_TEXT[second] = f"{day_text} {hours:02d}:{into_hour // 60:02d}:{into_hour % 60:02d}"
     return text
 
 
@@ -139,6 +148,8 @@ def number(value: object) -> float | None:
 
 
 def positive(value: object) -> bool:
+    if type(value) is float:  # what parsers give: NaN fails both comparisons
+        return 0.0 < value < math.inf
     result = number(value)
     return result is not None and result > 0
 
@@ -165,7 +176,7 @@ def kdata_id(entity_id: str, level: str, start_ms: int) -> str:
 def valid_trade(trade: dict) -> bool:
     """A trade worth storing: a timestamp and a positive, finite price and amount."""
     return (
-        isinstance(trade.get("timestamp"), int | float)
+        isinstance(trade.get("timestamp"), (int, float))
         and positive(trade.get("price"))
         and positive(trade.get("amount"))
     )
