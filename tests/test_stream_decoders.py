@@ -198,6 +198,22 @@ def test_an_overflowing_feed_reports_the_eviction_like_ccxts_cache():
     assert feed.take_trades("BTC/USDT:USDT") == ([], False)
 
 
+def test_a_frame_touches_its_symbol_so_a_wake_up_reads_only_the_symbols_with_news():
+    other = {**LINEAR, "id": "ETHUSDT", "symbol": "ETH/USDT:USDT", "base": "ETH", "baseId": "ETH"}
+    feed = DecodedFeed(decoder_for("binance_events"))
+    trades, candles = Signal(), Signal()
+    for market in (LINEAR, other):
+        feed.register("trades", market, trades)
+        feed.register("ohlcv", market, candles, "1m", "1m")
+    assert feed.accept({**AGG_TRADE, "s": "ETHUSDT"})
+    kline = {"e": "kline", "E": 1700000000100, "s": "BTCUSDT",
+             "k": {"t": 1699999980000, "s": "BTCUSDT", "i": "1m", "o": "1", "h": "2", "l": "0.5", "c": "1.5", "v": "3"}}
+    assert feed.accept(kline)
+    assert trades.pending and candles.pending
+    assert trades.take_touched() == {"ETH/USDT:USDT"} and trades.take_touched() == set()
+    assert candles.take_touched() == {"BTC/USDT:USDT"}
+
+
 # -- the simulators' frames, all four exchanges ---------------------------------------------------------
 
 

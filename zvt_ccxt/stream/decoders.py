@@ -339,11 +339,22 @@ def decoder_for(name: str | None) -> FrameDecoder | None:
 
 
 class Signal:
-    """Wakes one subscription when the feed took a frame for it (set before anyone waits: no wake-up lost)."""
+    """Wakes one subscription when the feed took a frame for it (set before anyone waits: no wake-up lost), and
+    says which of its symbols have decoded trades waiting, so a wake-up reads those and not every symbol."""
 
     def __init__(self) -> None:
         self.pending = False
         self._waiter: asyncio.Future | None = None
+        self._touched: set[str] = set()
+
+    def touch(self, symbol: str) -> None:
+        self._touched.add(symbol)
+        self.set()
+
+    def take_touched(self) -> set[str]:
+        """The symbols touched since the last call."""
+        touched, self._touched = self._touched, set()
+        return touched
 
     def set(self) -> None:
         self.pending = True
@@ -420,13 +431,14 @@ class DecodedFeed:
                 for _ in range(overflow):
                     queue.popleft()
                 self.evicted[symbol] = True
+            registration.signal.touch(symbol)
         else:
             cache = self.candles.setdefault((symbol, registration.timeframe or ""), {})
             for row in decoded.items:
                 cache[row[0]] = row
             while len(cache) > self.limit:
                 del cache[next(iter(cache))]
-        registration.signal.set()
+            registration.signal.touch(symbol)
         return True
 
     def take_trades(self, symbol: str) -> tuple[list[dict], bool]:

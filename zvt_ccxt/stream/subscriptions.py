@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -294,6 +294,8 @@ class TradesSubscription(Subscription):
         super().__init__(ctx, symbols, group)
         sequential = ctx.pro.profile.sequential_trade_ids
         self.cursors = {s: CacheCursor() for s in symbols}
+        #: each symbol's place in the group: a wake-up reads the symbols with news in the group's order
+        self.position = {s: i for i, s in enumerate(symbols)}
         self.sequences = {s: TradeSequence(s, sequential) for s in symbols}
         self.builders: dict[str, TradeCandles] = {}
         self.outputs: dict[str, CandleOutput] = {}
@@ -322,8 +324,12 @@ class TradesSubscription(Subscription):
         caches = self.exchange.trades
         feed = self.ctx.pro.feed
         while True:
+            # only symbols with something new: those the feed touched, and those ccxt parsed frames of (its caches
+            # hold no others); a group of hundreds of symbols is not read through at every frame
+            waiting = self.signal.take_touched()
+            waiting.update(symbol for symbol in caches if symbol in self.cursors)
             drained = False
-            for symbol in self.symbols:
+            for symbol in sorted(waiting, key=self.position.__getitem__):
                 fresh, evicted = self.cursors[symbol].take(caches.get(symbol))
                 _lighten(fresh)  # ccxt's trades: decoded ones hold only what is read
                 if self.decoded:  # decoded frames, and any frame of the same markets ccxt parsed instead
@@ -435,6 +441,8 @@ class OhlcvSubscription(Subscription):
         super().__init__(ctx, symbols, group)
         self.timeframe = levels.LEVEL_TIMEFRAMES[ctx.level]
         self.trackers = {s: NativeCandles(ctx.level) for s in symbols}
+        #: each symbol's place in the group: a wake-up reads the symbols with news in the group's order
+        self.position = {s: i for i, s in enumerate(symbols)}
         self.outputs = {s: CandleOutput(ctx, ctx.entities[s], self.metrics, self.timeframe, False) for s in symbols}
         self.seen: dict[str, tuple | None] = {}
         interval = (self.exchange.timeframes or {}).get(self.timeframe)
@@ -449,32 +457,36 @@ class OhlcvSubscription(Subscription):
                 lambda: self.exchange.watch_ohlcv_for_symbols([[s, self.timeframe] for s in self.symbols])
             )
 
-    def _cache(self, symbol: str) -> list:
-        """The symbol's latest candles, oldest first: ccxt's cache, with the decoded ones over it (a bar the
-        decoder saw is newer than anything ccxt parsed of it: the decoder takes every frame it recognises)."""
+    def _newest_first(self, symbol: str) -> Iterator[list] | None:
+        """The symbol's latest candles, newest first (None: none yet): ccxt's cache, with the decoded ones over it
+        (a bar the decoder saw is newer than anything ccxt parsed of it: the decoder takes every frame it
+        recognises). Read lazily: a wake-up reads back to the forming bar, not the whole cache."""
         parsed = (self.exchange.ohlcvs.get(symbol) or {}).get(self.timeframe)
         decoded = self.ctx.pro.feed.candles.get((symbol, self.timeframe)) if self.decoded else None
         if not decoded:
-            return parsed or []
+            return reversed(parsed) if parsed else None
         if not parsed:
-            return list(decoded.values())
+            return reversed(decoded.values())
         merged = {row[0]: row for row in parsed}
         merged.update(decoded)
-        return [merged[start] for start in sorted(merged)]
+        return (merged[start] for start in sorted(merged, reverse=True))
 
     def interrupted(self) -> None:
         for tracker in self.trackers.values():
             tracker.interrupted()
 
     async def wake(self) -> None:
-        for symbol in self.symbols:
-            cache = self._cache(symbol)
-            if not cache:
+        # only symbols with something new: those the feed touched, and those ccxt parsed frames of
+        waiting = self.signal.take_touched()
+        waiting.update(symbol for symbol in self.exchange.ohlcvs if symbol in self.trackers)
+        for symbol in sorted(waiting, key=self.position.__getitem__):
+            newest_first = self._newest_first(symbol)
+            if newest_first is None:
                 continue
             tracker = self.trackers[symbol]
             floor = int(tracker.current[0]) if tracker.current is not None else None
             rows = []
-            for row in reversed(cache):
+            for row in newest_first:
                 if floor is not None and row[0] < floor:
                     break
                 rows.append(list(row))
