@@ -152,14 +152,19 @@ class Subscription:
         surface here, and ccxt subscribes once."""
         if self._pending_watch is None:
             self._pending_watch = asyncio.ensure_future(start_watch())
+            if self.decoded:  # the watch ending wakes the same waiter a decoded frame does (cheaper than asyncio.wait)
+                self._pending_watch.add_done_callback(self._wake_on_watch)
         watching = self._pending_watch
         if self.decoded and not watching.done():
-            await asyncio.wait((watching, self.signal.wait()), return_when=asyncio.FIRST_COMPLETED)
+            await self.signal.wait()
             self.signal.clear()  # what arrives from now on, while the wake-up drains, wakes the next watch
             if not watching.done():
                 return
         self._pending_watch = None
         await watching
+
+    def _wake_on_watch(self, _watch: asyncio.Future) -> None:
+        self.signal.set()
 
     def _cancel_watch(self) -> None:
         if self._pending_watch is not None:
