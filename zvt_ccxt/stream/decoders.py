@@ -340,7 +340,7 @@ def decoder_for(name: str | None) -> FrameDecoder | None:
 
 class Signal:
     """Wakes one subscription when the feed took a frame for it (set before anyone waits: no wake-up lost), and
-    says which of its symbols have decoded trades waiting, so a wake-up reads those and not every symbol."""
+    says which of its symbols have decoded frames waiting, so a wake-up reads those and not every symbol."""
 
     def __init__(self) -> None:
         self.pending = False

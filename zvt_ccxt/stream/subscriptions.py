@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,6 +125,8 @@ class Subscription:
     def __init__(self, ctx: StreamContext, symbols: list[str], group: str) -> None:
         self.ctx = ctx
         self.symbols = list(symbols)
+        #: each symbol's place in the group: a wake-up reads the symbols with news in the group's order
+        self._position = {s: i for i, s in enumerate(self.symbols)}
         self.exchange = ctx.pro.exchange
         self.name = f"{ctx.pro.exchange_id} {self.channel} {group}"
         self.metrics: SubscriptionMetrics = ctx.metrics.of(self.name, ctx.pro.exchange_id, self.channel)
@@ -165,6 +167,14 @@ class Subscription:
 
     def _wake_on_watch(self, _watch: asyncio.Future) -> None:
         self.signal.set()
+
+    def _with_news(self, parsed: Iterable[str]) -> list[str]:
+        """This group's symbols with something new, in the group's order: those the decoder touched, and those
+        in ``parsed`` (ccxt's cache for the channel, which holds only the symbols ccxt parsed frames of). A
+        group of hundreds of symbols is not read through at every frame."""
+        waiting = self.signal.take_touched()
+        waiting.update(symbol for symbol in parsed if symbol in self._position)
+        return sorted(waiting, key=self._position.__getitem__)
 
     def _cancel_watch(self) -> None:
         if self._pending_watch is not None:
@@ -299,8 +309,6 @@ class TradesSubscription(Subscription):
         super().__init__(ctx, symbols, group)
         sequential = ctx.pro.profile.sequential_trade_ids
         self.cursors = {s: CacheCursor() for s in symbols}
-        #: each symbol's place in the group: a wake-up reads the symbols with news in the group's order
-        self.position = {s: i for i, s in enumerate(symbols)}
         self.sequences = {s: TradeSequence(s, sequential) for s in symbols}
         self.builders: dict[str, TradeCandles] = {}
         self.outputs: dict[str, CandleOutput] = {}
@@ -329,12 +337,8 @@ class TradesSubscription(Subscription):
         caches = self.exchange.trades
         feed = self.ctx.pro.feed
         while True:
-            # only symbols with something new: those the feed touched, and those ccxt parsed frames of (its caches
-            # hold no others); a group of hundreds of symbols is not read through at every frame
-            waiting = self.signal.take_touched()
-            waiting.update(symbol for symbol in caches if symbol in self.cursors)
             drained = False
-            for symbol in sorted(waiting, key=self.position.__getitem__):
+            for symbol in self._with_news(caches):
                 fresh, evicted = self.cursors[symbol].take(caches.get(symbol))
                 _lighten(fresh)  # ccxt's trades: decoded ones hold only what is read
                 if self.decoded:  # decoded frames, and any frame of the same markets ccxt parsed instead
@@ -446,8 +450,6 @@ class OhlcvSubscription(Subscription):
         super().__init__(ctx, symbols, group)
         self.timeframe = levels.LEVEL_TIMEFRAMES[ctx.level]
         self.trackers = {s: NativeCandles(ctx.level) for s in symbols}
-        #: each symbol's place in the group: a wake-up reads the symbols with news in the group's order
-        self.position = {s: i for i, s in enumerate(symbols)}
         self.outputs = {s: CandleOutput(ctx, ctx.entities[s], self.metrics, self.timeframe, False) for s in symbols}
         self.seen: dict[str, tuple | None] = {}
         interval = (self.exchange.timeframes or {}).get(self.timeframe)
@@ -481,10 +483,7 @@ class OhlcvSubscription(Subscription):
             tracker.interrupted()
 
     async def wake(self) -> None:
-        # only symbols with something new: those the feed touched, and those ccxt parsed frames of
-        waiting = self.signal.take_touched()
-        waiting.update(symbol for symbol in self.exchange.ohlcvs if symbol in self.trackers)
-        for symbol in sorted(waiting, key=self.position.__getitem__):
+        for symbol in self._with_news(self.exchange.ohlcvs):
             newest_first = self._newest_first(symbol)
             if newest_first is None:
                 continue
