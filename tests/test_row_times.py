@@ -37,9 +37,10 @@ def test_few_and_many_times_give_the_same_text():
 def test_times_of_one_second_keep_their_milliseconds_and_a_full_cache_starts_again():
     second = 1_748_736_000_000
     assert rows.sql_datetimes([second + 7, second + 993]) == [text_of(second + 7), text_of(second + 993)]
-    many_seconds = [second + 1_000 * n + n % 1_000 for n in range(rows._TEXT_LIMIT + 10)]
+    limit = rows._second_text.cache_info().maxsize
+    many_seconds = [second + 1_000 * n + n % 1_000 for n in range(limit + 10)]
     assert [rows.stamp(ms) for ms in many_seconds] == [text_of(ms) for ms in many_seconds]
-    assert len(rows._SECOND_TEXT) <= rows._TEXT_LIMIT
+    assert rows._second_text.cache_info().currsize <= limit
 
 
 def test_fractional_milliseconds_are_cut_as_the_integer_cast_cuts_them():

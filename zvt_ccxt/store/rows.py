@@ -7,6 +7,7 @@ whichever path stored it. Functions take any ``target`` with ``entity_id``, ``co
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -82,29 +83,21 @@ OPEN_INTEREST_COLUMNS = (*MARKET_DATA_KEYS, "open_interest_amount", "open_intere
 #: stream pays when it stamps a trade or a bar at a time (beyond it numpy is the cheaper, unless every time
 #: falls in a second already stamped)
 _FEW = 16
-#: "YYYY-MM-DD HH:MM:SS" of the seconds, and "YYYY-MM-DD" of the days, stamped lately (each cleared when full):
-#: a stream's times fall in few seconds
-_SECOND_TEXT: dict[int, str] = {}
-_DAY_TEXT: dict[int, str] = {}
-_TEXT_LIMIT = 4_096
 #: the text after the second of each millisecond: ".mmm000"
 _MILLISECOND_TEXT = tuple(f".{n:03d}000" for n in range(1_000))
 
 
+@functools.lru_cache(maxsize=4_096)  # a stream's times fall in few days
+def _day_text(day: int) -> str:
+    return str(np.datetime64(day, "D"))
+
+
+@functools.lru_cache(maxsize=4_096)  # and in few seconds
 def _second_text(second: int) -> str:
-    text = _SECOND_TEXT.get(second)
-    if text is None:
-        day, into_day = divmod(second, 86_400)  # floored: a time before 1970 falls in the day before
-        day_text = _DAY_TEXT.get(day)
-        if day_text is None:
-            if len(_DAY_TEXT) >= _TEXT_LIMIT:
-                _DAY_TEXT.clear()
-            day_text = _DAY_TEXT[day] = str(np.datetime64(day, "D"))
-        hours, into_hour = divmod(into_day, 3_600)
-        if len(_SECOND_TEXT) >= _TEXT_LIMIT:
-            _SECOND_TEXT.clear()
-        text = _SECOND_TEXT[second] = f"{day_text} {hours:02d}:{into_hour // 60:02d}:{into_hour % 60:02d}"
-    return text
+    """``YYYY-MM-DD HH:MM:SS`` of a second since the epoch."""
+    day, into_day = divmod(second, 86_400)  # floored: a time before 1970 falls in the day before
+    hours, into_hour = divmod(into_day, 3_600)
+    return f"{_day_text(day)} {hours:02d}:{into_hour // 60:02d}:{into_hour % 60:02d}"
 
 
 def sql_datetimes(ms: Sequence[int] | np.ndarray) -> list[str]:

@@ -16,6 +16,7 @@ each against ccxt's parser on every captured and simulated frame.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,24 +29,9 @@ TRADE_KEYS = ("id", "timestamp", "symbol", "side", "takerOrMaker", "price", "amo
 _POWERS = tuple(10**n for n in range(64))
 
 
-#: ``_scaled`` of the texts read lately (cleared when full): a market trades at few distinct prices and sizes
-_SCALED: dict[str, tuple[int, int] | None] = {}
-_SCALED_LIMIT = 65_536
-
-
+@functools.lru_cache(maxsize=65_536)  # a market trades at few distinct prices and sizes: each text is read once
 def _scaled(text: str) -> tuple[int, int] | None:
     """A plain decimal string (``123``, ``0.0450``) as (digits, decimal places), or None."""
-    try:
-        return _SCALED[text]
-    except KeyError:
-        pass
-    if len(_SCALED) >= _SCALED_LIMIT:
-        _SCALED.clear()
-    scaled = _SCALED[text] = _read_scaled(text)
-    return scaled
-
-
-def _read_scaled(text: str) -> tuple[int, int] | None:
     digits = text.replace(".", "", 1)
     if not (digits.isdigit() and digits.isascii()) or text[0] == "." or text[-1] == ".":
         return None

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,12 +168,15 @@ class Subscription:
     def _wake_on_watch(self, _watch: asyncio.Future) -> None:
         self.signal.set()
 
-    def _with_news(self, parsed: Iterable[str]) -> list[str]:
+    def _with_news(self, parsed: Collection[str]) -> list[str]:
         """This group's symbols with something new, in the group's order: those the decoder touched, and those
-        in ``parsed`` (ccxt's cache for the channel, which holds only the symbols ccxt parsed frames of). A
-        group of hundreds of symbols is not read through at every frame."""
+        in ``parsed`` (ccxt's cache for the channel, which holds only the symbols ccxt parsed frames of, in any
+        group of the client). A group of hundreds of symbols is not read through at every frame."""
         waiting = self.signal.take_touched()
-        waiting.update(symbol for symbol in parsed if symbol in self._position)
+        if len(parsed) < len(self.symbols):
+            waiting.update(symbol for symbol in parsed if symbol in self._position)
+        else:
+            waiting.update(symbol for symbol in self.symbols if symbol in parsed)
         return sorted(waiting, key=self._position.__getitem__)
 
     def _cancel_watch(self) -> None:
