@@ -4,6 +4,7 @@ instrument is recorded (``record_instrument``) and which options it takes (``con
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -258,12 +259,17 @@ class CcxtRecorder(Recorder):
     def record_instrument(self, instrument: Instrument, result: SymbolResult) -> None:
         raise NotImplementedError
 
+    def bulk_loading(self) -> contextlib.AbstractContextManager:
+        """Held around the whole run, its processes included: what the store does for a run writing many rows at
+        once (``store.writer.bulk_loading``). Nothing, unless a recorder knows how many rows it writes."""
+        return contextlib.nullcontext()
+
     # -- shared -----------------------------------------------------------------------------------------
 
     def run(self) -> RecordSummary:
         summary = RecordSummary(self.table)
         try:
-            with interrupts.handled():
+            with interrupts.handled(), self.bulk_loading():
                 if self.processes > 1 and len(self.instruments) > 1 and can_fork():
                     return self._run_forked(summary)
                 return run_isolated(

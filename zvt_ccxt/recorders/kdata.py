@@ -101,9 +101,7 @@ class CcxtKdataRecorder(CcxtRecorder):
     def interrupted_range(self, instrument: Instrument) -> tuple[int, int] | None:
         if self.start_ms is None or self.repair_only:
             return None
-        end = levels.bar_start(clock.now_ms(), self.level_value)
-        if self.end_ms is not None:
-            end = min(end, levels.bar_start(self.end_ms, self.level_value))
+        end = self._end_ms()
         start = self.start_ms
         listed = store.entities.listed_ms(ENTITY_SCHEMAS[instrument.entity_type], instrument.entity_id)
         if listed:  # as a run that began would: nothing is asked of the time before listing
@@ -118,9 +116,7 @@ class CcxtKdataRecorder(CcxtRecorder):
         level = self.level_value
         table = self.table
 
-        end = levels.bar_start(clock.now_ms(), level)
-        if self.end_ms is not None:
-            end = min(end, levels.bar_start(self.end_ms, level))
+        end = self._end_ms()
         windows = coverage.drop_synthetic(
             table, instrument.entity_id, store.coverage.windows(table, instrument.entity_id), self.data_schema
         )
@@ -165,6 +161,32 @@ class CcxtKdataRecorder(CcxtRecorder):
         finally:
             result.requests += pager.requests
             writer.close()  # what was handed to the write thread is stored (or its error raised) before returning
+
+    def _end_ms(self) -> int:
+        """Where this run ends: the open time of the forming bar (closed bars only), or the user's end if sooner."""
+        end = levels.bar_start(clock.now_ms(), self.level_value)
+        return end if self.end_ms is None else min(end, levels.bar_start(self.end_ms, self.level_value))
+
+    def bulk_loading(self) -> contextlib.AbstractContextManager:
+        try:
+            rows = sum(self._bars_to_fetch(instrument) for instrument in self.instruments)
+        except Exception as error:  # each symbol meets the same error in its own recording, and reports it there
+            logger.debug("the bars this run writes are not known: %s", error)
+            return contextlib.nullcontext()
+        return store.writer.bulk_loading(self.data_schema, rows, len(self.instruments))
+
+    def _bars_to_fetch(self, instrument: Instrument) -> int:
+        """About how many bars this run writes for ``instrument``: the range it asks for, as far as known before
+        fetching (0 when only the exchange can tell where it starts), less what the ledger covers."""
+        windows = store.coverage.windows(self.table, instrument.entity_id)
+        end = self._end_ms()
+        start = self.start_ms if self.start_ms is not None else min((w.start_ms for w in windows), default=None)
+        if self.repair_only:
+            end = min(end, max((w.end_ms for w in windows), default=0))
+        if start is None:
+            return 0
+        missing = coverage.missing_ranges(levels.bar_start(start, self.level_value), end, windows)
+        return sum(e - s for s, e in missing) // levels.nominal_ms(self.level_value)
 
     def _report(self, result: SymbolResult, done_ms: int, total_ms: int) -> None:
         if self.progress is not None:

@@ -7,8 +7,8 @@ with plain values, the coverage ledger, and the one seam that holds what differs
 - ``reads``: named reads of bars, trades, funding events and whole tables;
 - ``entities``: the entity tables; ``coverage``: the ledger of requested windows;
 - ``engines``: each schema's engine (zvt's), tuned by its dialect;
-- ``dialect``: per-database settings, locking and bulk writes (SQLite today; ``sqlite_records`` is SQLite's
-  bar path).
+- ``dialect``: per-database settings, locking and bulk writes (``sqlite_records`` is SQLite's bar path,
+  ``deferred_indexes`` its time index built once after a large backfill of several series).
 """
 
 import importlib
