@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import pandas as pd
@@ -28,7 +29,8 @@ def coverage_report(
     table = schema.__tablename__
     for entity_id in _entity_ids(schema, exchange, codes, entity_ids):
         windows = store.coverage.windows(table, entity_id)
-        rows.append(coverage.entity_report(windows, level, entity_id, store.reads.bar_times_ms(schema, entity_id)))
+        rows.append(coverage.entity_report(
+            windows, level, entity_id, functools.partial(store.reads.bar_counts, schema, entity_id)))
     return pd.DataFrame(rows)
 
 

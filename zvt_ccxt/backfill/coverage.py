@@ -10,15 +10,15 @@ range from the exchange.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from zvt_ccxt import provenance
 from zvt_ccxt.domain.coverage import EMPTY, FAILED, FETCHED, INTERRUPTED
 from zvt_ccxt.errors import ZvtCcxtError
 from zvt_ccxt.store.coverage import Window
+from zvt_ccxt.store.reads import BarCount
 
 Range = tuple[int, int]
 
@@ -155,34 +155,41 @@ def snapshot_failed_ranges(windows: Sequence[Window]) -> list[Range]:
     return [r for r in failed_ranges(windows) if latest is None or r[0] >= latest]
 
 
-def entity_report(windows: Sequence[Window], level: str, entity_id: str, stored_ms: np.ndarray) -> dict:
+def entity_report(
+    windows: Sequence[Window], level: str, entity_id: str, counted: Callable[[list[Range]], BarCount]
+) -> dict:
     """Coverage of one (data table, entity): bars stored and expected, gaps with no trading, failed and unknown ranges.
 
-    ``windows`` are the entity's recorded windows, ``stored_ms`` the bar timestamps in the table. Expected bars
-    run over every window ever requested.
+    ``windows`` are the entity's recorded windows; ``counted(ranges)`` says how many bars the table holds, the
+    first and last, and how many in each range (``store.reads.bar_counts``). Expected bars run over every window
+    ever requested; a range's missing bars are its expected bars less those stored in it.
     """
     from zvt_ccxt import levels
 
     if not windows:
+        stored = counted([])
         return {
             "entity_id": entity_id,
             "level": level,
             "requested_from": None,
             "requested_to": None,
-            "bars": len(stored_ms),
+            "bars": stored.total,
             "source": None,
         }
     start = min(w.start_ms for w in windows)
     end = max(w.end_ms for w in windows)
-    expected = levels.bar_starts_array(start, end, level)
-    missing = np.setdiff1d(expected, stored_ms)
     fetched = merge((w.start_ms, w.end_ms) for w in windows if w.status == FETCHED)
     empty = merge((w.start_ms, w.end_ms) for w in windows if w.status == EMPTY)
     failed = failed_ranges(windows)
     unknown = [r for r in missing_ranges(start, end, windows) if not any(_overlaps(r, f) for f in failed)]
+    kinds = (fetched, empty, failed, unknown)
+    stored = counted([r for ranges in kinds for r in ranges])
+    within = iter(stored.within)
 
-    def inside(ranges: list[Range]) -> int:
-        return int(sum(((missing >= s) & (missing < e)).sum() for s, e in ranges))
+    def missing(ranges: list[Range]) -> int:
+        return sum(max(0, len(levels.bar_starts_array(s, e, level)) - next(within)) for s, e in ranges)
+
+    no_trading, empty_bars, failed_bars, unknown_bars = (missing(ranges) for ranges in kinds)
 
     def stamp(ms: int | None):
         return None if ms is None else pd.Timestamp(ms, unit="ms")
@@ -192,15 +199,15 @@ def entity_report(windows: Sequence[Window], level: str, entity_id: str, stored_
         "level": level,
         "requested_from": stamp(start),
         "requested_to": stamp(end),
-        "bars": int(len(stored_ms)),
+        "bars": stored.total,
         "source": sources(windows),
-        "expected_bars": int(len(expected)),
-        "first_bar": stamp(int(stored_ms.min())) if len(stored_ms) else None,
-        "last_bar": stamp(int(stored_ms.max())) if len(stored_ms) else None,
-        "no_trading_bars": inside(fetched),
-        "empty_bars": inside(empty),
-        "failed_bars": inside(failed),
-        "unknown_bars": inside(unknown),
+        "expected_bars": len(levels.bar_starts_array(start, end, level)),
+        "first_bar": stamp(stored.first_ms),
+        "last_bar": stamp(stored.last_ms),
+        "no_trading_bars": no_trading,
+        "empty_bars": empty_bars,
+        "failed_bars": failed_bars,
+        "unknown_bars": unknown_bars,
         "failed_ranges": [(stamp(s), stamp(e)) for s, e in failed],
         "unknown_ranges": [(stamp(s), stamp(e)) for s, e in unknown],
     }

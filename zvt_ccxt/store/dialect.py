@@ -181,6 +181,9 @@ class Dialect:
 
     #: SQLAlchemy's name for the database (``engine.dialect.name``)
     name = ""
+    #: whether text compares byte by byte (so ids of fixed-width time text sort by time); a server database's
+    #: collation may compare by language rules instead
+    text_compares_bytewise = False
 
     def __init__(self) -> None:
         self._tuned: set[int] = set()
@@ -301,6 +304,7 @@ class SQLite(Dialect):
     and bars as one statement over fixed-width records (``sqlite_records``) where this SQLite can decode them."""
 
     name = "sqlite"
+    text_compares_bytewise = True  # BINARY, SQLite's default collation, and zvt's columns declare no other
 
     def __init__(self) -> None:
         super().__init__()

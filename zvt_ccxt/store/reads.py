@@ -20,7 +20,7 @@ from zvt_ccxt.domain.recordable import PROVIDER
 from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.store.engines import engine_and_dialect, engine_for
 from zvt_ccxt.store.retrying import retried
-from zvt_ccxt.store.rows import stamp
+from zvt_ccxt.store.rows import kdata_id, stamp
 
 
 class StoredBar(NamedTuple):
@@ -77,6 +77,72 @@ def bar_from(schema: Schema, entity_id: str, ts_ms: int) -> StoredBar | None:
         'WHERE "entity_id" = :entity_id AND "timestamp" >= :at ORDER BY "timestamp" LIMIT 1'
     )
     return _bar(_first(schema, statement, {"entity_id": entity_id, "at": stamp(ts_ms)}))
+
+
+class BarCount(NamedTuple):
+    """One series' stored bars as a coverage report counts them."""
+
+    total: int
+    first_ms: int | None
+    last_ms: int | None
+    #: bars opening in each range asked for, in order
+    within: list[int]
+
+
+def bar_counts(schema: Schema, entity_id: str, ranges: Sequence[tuple[int, int]]) -> BarCount:
+    """How many bars of ``entity_id`` are stored, the first and last open times, and how many open in each
+    ``[start_ms, end_ms)`` of ``ranges``: counted by the database, no bar read back.
+
+    Where text compares byte by byte (SQLite), the counts come from the primary key alone: a bar's id is its series
+    and its open time in fixed-width text (``rows.kdata_id``), so a range of times is a range of ids. That holds
+    only if every bar of the series has such an id: if the ids within the series' prefix do not add up to its bars,
+    it counts by ``entity_id`` and ``timestamp`` instead, as it does on other databases (PostgreSQL: its own index on
+    both)."""
+    engine, dialect = engine_and_dialect(schema)
+    table = schema.__tablename__
+    level = schema.level_value
+
+    def by_ids(connection) -> BarCount | None:
+        total = connection.execute(text(f'SELECT COUNT(*) FROM "{table}" WHERE "entity_id" = :entity_id'),
+                                   {"entity_id": entity_id}).scalar()
+        where = f'FROM "{table}" WHERE "id" >= :low AND "id" < :high'
+        between = text(f"SELECT COUNT(*) {where}")
+        # ids of the series: its prefix, then a time text, which starts with a digit ("_0" <= it < "_:")
+        series = {"low": f"{entity_id}_0", "high": f"{entity_id}_:"}
+        if connection.execute(between, series).scalar() != total:
+            return None
+        # the ends of the index's range (MIN and MAX would compare every id of it)
+        first = connection.execute(text(f'SELECT "id" {where} ORDER BY "id" LIMIT 1'), series).scalar()
+        last = connection.execute(text(f'SELECT "id" {where} ORDER BY "id" DESC LIMIT 1'), series).scalar()
+        within = [connection.execute(between, {"low": kdata_id(entity_id, level, start),
+                                               "high": kdata_id(entity_id, level, end)}).scalar() or 0
+                  for start, end in ranges]
+        return BarCount(total, _id_ms(entity_id, first), _id_ms(entity_id, last), within)
+
+    def by_times(connection) -> BarCount:
+        where = f'FROM "{table}" WHERE "entity_id" = :entity_id'
+        total, first, last = connection.execute(
+            text(f'SELECT COUNT(*), MIN("timestamp"), MAX("timestamp") {where}'), {"entity_id": entity_id}).one()
+        between = text(f'SELECT COUNT(*) {where} AND "timestamp" >= :low AND "timestamp" < :high')
+        within = [connection.execute(between, {"entity_id": entity_id, "low": stamp(start), "high": stamp(end)})
+                  .scalar() or 0 for start, end in ranges]
+        return BarCount(total, _ms_or_none(first), _ms_or_none(last), within)
+
+    def work() -> BarCount:
+        with engine.connect() as connection:
+            counted = by_ids(connection) if dialect.text_compares_bytewise else None
+            return counted if counted is not None else by_times(connection)
+
+    return retried(work, f"counting the bars of {entity_id} in {table}")
+
+
+def _id_ms(entity_id: str, bar_id: str | None) -> int | None:
+    # the time text after the series' prefix: YYYY-MM-DD (daily and longer) or YYYY-MM-DDTHH:MM:SS.mmm, UTC
+    return None if bar_id is None else int(np.datetime64(bar_id[len(entity_id) + 1:], "ms").astype("int64"))
+
+
+def _ms_or_none(value) -> int | None:
+    return None if value is None else levels.to_utc_ms(value)
 
 
 def bar_times_ms(schema: Schema, entity_id: str) -> np.ndarray:
