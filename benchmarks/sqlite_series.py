@@ -7,7 +7,9 @@ in batches of ``BATCH`` rows as the recorder sends them, and prints rows/s of th
 - one series of as many rows, in time order: every index grows at its end;
 - 20 series x 90 days, 8 at a time, their batches taking turns (what the recorder's workers do): each batch
   inserts into timestamp-index pages the other series' rows already fill;
-- the same, with the 8 batches of one span in one transaction: each shared page is written to the WAL once.
+- the same, with the 8 batches of one span in one transaction: each shared page is written to the WAL once;
+- the same as the second, with the table's index on ``timestamp`` alone dropped first and built again after the
+  last batch (what a large backfill of several series does, ``store/deferred_indexes.py``), the build counted.
 
 Nothing else runs (no server, no parsing): the figures are the SQLite writer's own ceiling for each shape.
 """
@@ -41,8 +43,9 @@ def _plan(series: int, rows_each: int, at_once: int) -> list[tuple[int, int, int
     return plan
 
 
-def write(series: int, rows_each: int, at_once: int, per_transaction: int) -> float:
-    """Rows/s of the writes of ``_plan(series, rows_each, at_once)``, ``per_transaction`` batches a transaction."""
+def write(series: int, rows_each: int, at_once: int, per_transaction: int, index_at_end: bool = False) -> float:
+    """Rows/s of the writes of ``_plan(series, rows_each, at_once)``, ``per_transaction`` batches a transaction;
+    with ``index_at_end``, the time index dropped before them and built after them, its build counted."""
     from sqlalchemy import create_engine
 
     from zvt_ccxt.domain import CryptoPair1mKdata
@@ -60,6 +63,9 @@ def write(series: int, rows_each: int, at_once: int, per_transaction: int) -> fl
         connection.execute("PRAGMA synchronous=NORMAL")
         plan = _plan(series, rows_each, at_once)
         seconds = 0.0
+        time_index = f"{CryptoPair1mKdata.__tablename__}_timestamp_index"
+        if index_at_end:
+            connection.execute(f'DROP INDEX "{time_index}"')
         for number, (s, start, count) in enumerate(plan, 1):
             code = f"s{s:02d}usdt"
             entity_id = f"cryptopair_binance_{code}"
@@ -74,6 +80,10 @@ def write(series: int, rows_each: int, at_once: int, per_transaction: int) -> fl
             connection.execute(statement, parameters)
             if number % per_transaction == 0 or number == len(plan):
                 connection.execute("COMMIT")
+            seconds += time.perf_counter() - started
+        if index_at_end:
+            started = time.perf_counter()
+            connection.execute(f'CREATE INDEX "{time_index}" ON "{CryptoPair1mKdata.__tablename__}" ("timestamp")')
             seconds += time.perf_counter() - started
         connection.close()
     return series * rows_each / seconds
@@ -93,6 +103,8 @@ def main() -> None:
     print(f"| shape ({total:,} rows, {BATCH:,} a batch) | rows/s |\n|---|---|")
     for label, series, rows_each, at_once, per_transaction in shapes:
         print(f"| {label} | {write(series, rows_each, at_once, per_transaction):,.0f} |", flush=True)
+    label = "20 series, 8 at a time, a batch a transaction, the time index built after the last (counted)"
+    print(f"| {label} | {write(20, SERIES_ROWS, 8, 1, index_at_end=True):,.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,11 @@ DATETIME text in UTC (``YYYY-MM-DD HH:MM:SS.ffffff``): what SQLite stores, and w
 - ``create_schema``: the tables and indexes of the provider's schemas in a database zvt did not create them in
   (a URL from ``zvt_ccxt.config.database_url``), safe when several processes start at once;
 - ``epoch_ms``: where the database turns a time into epoch milliseconds cheaper than its driver hands back
-  timestamps (PostgreSQL), the SQL that does it.
+  timestamps (PostgreSQL), the SQL that does it;
+- ``text_compares_bytewise``: whether ids of fixed-width time text sort by time (SQLite), so bars can be counted
+  by time on the primary key alone;
+- ``bulk_loading``: what a backfill about to write many rows of several series holds around its run (SQLite: its
+  time index built once at the end, ``deferred_indexes.py``).
 
 ``PostgreSQL`` copies each batch into a temporary staging table (``COPY``, the server's bulk path) and moves it
 with one ``INSERT ... SELECT ... ON CONFLICT (id) DO UPDATE`` in id order, so concurrent writers of overlapping
