@@ -131,36 +131,39 @@ def _defer_then(action: str, pipe) -> None:
         pipe.recv()  # until told to end
 
 
-@pytest.mark.skipif(not can_fork(), reason="needs fork")
-def test_a_process_killed_while_deferring_leaves_a_note_the_next_use_builds_it_from(store):
+def _restore() -> None:
     engine = engine_for(CryptoPair1mKdata)
-    writing = lambda: dialect_for(engine).writing(engine)  # noqa: E731
-    before = _time_indexes()
+    deferred_indexes.restore(engine, lambda: dialect_for(engine).writing(engine))
+
+
+def _child_deferring(action: str):
+    """A forked process holding the table's time index back, past its drop: (the process, our end of its pipe)."""
     context = multiprocessing.get_context("fork")
     ours, theirs = context.Pipe()
-    child = context.Process(target=_defer_then, args=("die", theirs))
+    child = context.Process(target=_defer_then, args=(action, theirs))
     child.start()
     assert ours.recv() == "deferring"
+    return child, ours
+
+
+@pytest.mark.skipif(not can_fork(), reason="needs fork")
+def test_a_process_killed_while_deferring_leaves_a_note_the_next_use_builds_it_from(store):
+    before = _time_indexes()
+    child, _ = _child_deferring("die")
     child.join()
     assert child.exitcode == 9
     assert _time_indexes() == {} and os.path.exists(_note_path())
 
-    deferred_indexes.restore(engine, writing)
+    _restore()
     assert _time_indexes() == before and not os.path.exists(_note_path())
 
 
 @pytest.mark.skipif(not can_fork(), reason="needs fork")
 def test_a_live_deferral_in_another_process_is_left_alone_until_it_ends(store):
-    engine = engine_for(CryptoPair1mKdata)
-    writing = lambda: dialect_for(engine).writing(engine)  # noqa: E731
     before = _time_indexes()
-    context = multiprocessing.get_context("fork")
-    ours, theirs = context.Pipe()
-    child = context.Process(target=_defer_then, args=("wait", theirs))
-    child.start()
+    child, ours = _child_deferring("wait")
     try:
-        assert ours.recv() == "deferring"
-        deferred_indexes.restore(engine, writing)  # another process starting, or a run of its own ending
+        _restore()  # another process starting, or a run of its own ending
         assert _time_indexes() == {} and os.path.exists(_note_path())
     finally:
         ours.send("end")
@@ -170,11 +173,10 @@ def test_a_live_deferral_in_another_process_is_left_alone_until_it_ends(store):
 
 
 def test_an_unreadable_note_is_named_and_kept(store, caplog):
-    engine = engine_for(CryptoPair1mKdata)
     with open(_note_path(), "w") as file:
         file.write("{not json")
     try:
-        deferred_indexes.restore(engine, lambda: dialect_for(engine).writing(engine))
+        _restore()
         assert os.path.exists(_note_path())
         assert any("could not be built again" in r.getMessage() and deferred_indexes.NOTE_SUFFIX in r.getMessage()
                    for r in caplog.records)
@@ -182,3 +184,17 @@ def test_an_unreadable_note_is_named_and_kept(store, caplog):
             deferred_indexes._read_note(_note_path())
     finally:
         os.unlink(_note_path())
+
+
+def test_a_drop_that_fails_leaves_the_index_and_the_backfill_goes_on(sim, small_threshold, monkeypatch, caplog):
+    before = _time_indexes()
+
+    def refused(*_args):
+        raise StorageError("database is locked")
+
+    monkeypatch.setattr(deferred_indexes, "_drop", refused)
+    summary, seen = _recording_indexes_seen(workers=2)
+    assert summary.ok and summary.rows > 4_000 and all(seen)
+    assert _time_indexes() == before and not os.path.exists(_note_path())
+    assert any("the time index is kept during this backfill: database is locked" in r.getMessage()
+               for r in caplog.records)

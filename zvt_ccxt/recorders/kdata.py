@@ -170,10 +170,10 @@ class CcxtKdataRecorder(CcxtRecorder):
     def bulk_loading(self) -> contextlib.AbstractContextManager:
         try:
             rows = sum(self._bars_to_fetch(instrument) for instrument in self.instruments)
+            return store.writer.bulk_loading(self.data_schema, rows, len(self.instruments))
         except Exception as error:  # each symbol meets the same error in its own recording, and reports it there
-            logger.debug("the bars this run writes are not known: %s", error)
+            logger.debug("the store is not prepared for the bars of this run: %s", error)
             return contextlib.nullcontext()
-        return store.writer.bulk_loading(self.data_schema, rows, len(self.instruments))
 
     def _bars_to_fetch(self, instrument: Instrument) -> int:
         """About how many bars this run writes for ``instrument``: the range it asks for, as far as known before

@@ -80,8 +80,11 @@ def deferred(engine: Engine, table: str, writing: Writing) -> Iterator[None]:
     descriptor = os.open(database + LOCK_SUFFIX, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_SH)  # waits while a process builds them: dropped right after
-        with writing():
-            _drop(engine, table, database + NOTE_SUFFIX)
+        try:
+            with writing():
+                _drop(engine, table, database + NOTE_SUFFIX)
+        except Exception as error:  # slower with them, but the backfill itself is not at stake
+            logger.warning("%s: the time index is kept during this backfill: %s", table, error)
         yield
     finally:
         fcntl.flock(descriptor, fcntl.LOCK_UN)
