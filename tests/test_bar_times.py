@@ -51,7 +51,8 @@ def _counts_by_hand(times_ms: list[int], ranges: list[tuple[int, int]]) -> list[
 
 
 RANGES = [(-86_400_000, 0), (0, 2), (951_782_400_000, 1_748_736_060_000), (1_748_736_060_000, 1_748_736_060_001),
-          (5, 6), (0, 10_000_000_000_000)]
+          (5, 6), (0, 10_000_000_000_000),
+          (-10**14, 10**14), (10**13, 10**13 + 5), (-10**13, -86_400_000)]  # all of them, none after, none before
 
 
 def test_bars_are_counted_by_range_with_their_first_and_last():

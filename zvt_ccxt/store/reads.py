@@ -6,7 +6,7 @@ Times go in as epoch milliseconds and come out as epoch milliseconds (or as the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -114,19 +114,24 @@ def bar_counts(schema: Schema, entity_id: str, ranges: Sequence[tuple[int, int]]
         # the ends of the index's range (MIN and MAX would compare every id of it)
         first = connection.execute(text(f'SELECT "id" {where} ORDER BY "id" LIMIT 1'), series).scalar()
         last = connection.execute(text(f'SELECT "id" {where} ORDER BY "id" DESC LIMIT 1'), series).scalar()
-        within = [connection.execute(between, {"low": kdata_id(entity_id, level, start),
-                                               "high": kdata_id(entity_id, level, end)}).scalar() or 0
-                  for start, end in ranges]
-        return BarCount(total, _id_ms(entity_id, first), _id_ms(entity_id, last), within)
+
+        def count(start: int, end: int) -> int:
+            bounds = {"low": kdata_id(entity_id, level, start), "high": kdata_id(entity_id, level, end)}
+            return connection.execute(between, bounds).scalar() or 0
+
+        return _counted(total, _id_ms(entity_id, first), _id_ms(entity_id, last), ranges, count)
 
     def by_times(connection) -> BarCount:
         where = f'FROM "{table}" WHERE "entity_id" = :entity_id'
         total, first, last = connection.execute(
             text(f'SELECT COUNT(*), MIN("timestamp"), MAX("timestamp") {where}'), {"entity_id": entity_id}).one()
         between = text(f'SELECT COUNT(*) {where} AND "timestamp" >= :low AND "timestamp" < :high')
-        within = [connection.execute(between, {"entity_id": entity_id, "low": stamp(start), "high": stamp(end)})
-                  .scalar() or 0 for start, end in ranges]
-        return BarCount(total, _ms_or_none(first), _ms_or_none(last), within)
+
+        def count(start: int, end: int) -> int:
+            bounds = {"entity_id": entity_id, "low": stamp(start), "high": stamp(end)}
+            return connection.execute(between, bounds).scalar() or 0
+
+        return _counted(total, _ms_or_none(first), _ms_or_none(last), ranges, count)
 
     def work() -> BarCount:
         with engine.connect() as connection:
@@ -134,6 +139,21 @@ def bar_counts(schema: Schema, entity_id: str, ranges: Sequence[tuple[int, int]]
             return counted if counted is not None else by_times(connection)
 
     return retried(work, f"counting the bars of {entity_id} in {table}")
+
+
+def _counted(total: int, first_ms: int | None, last_ms: int | None, ranges: Sequence[tuple[int, int]],
+             count: Callable[[int, int], int]) -> BarCount:
+    """The counts, asking ``count`` only for a range that holds some of the stored bars but not all of them (a
+    backfill's one fetched range holds them all: a second scan of the series spared)."""
+    within = []
+    for start, end in ranges:
+        if first_ms is None or last_ms is None or end <= first_ms or start > last_ms:
+            within.append(0)
+        elif start <= first_ms and last_ms < end:
+            within.append(total)
+        else:
+            within.append(count(start, end))
+    return BarCount(total, first_ms, last_ms, within)
 
 
 def _id_ms(entity_id: str, bar_id: str | None) -> int | None:
