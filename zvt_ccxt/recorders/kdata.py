@@ -168,9 +168,11 @@ class CcxtKdataRecorder(CcxtRecorder):
         return end if self.end_ms is None else min(end, levels.bar_start(self.end_ms, self.level_value))
 
     def bulk_loading(self) -> contextlib.AbstractContextManager:
+        def count_rows() -> int:
+            return sum(self._bars_to_fetch(instrument) for instrument in self.instruments)
+
         try:
-            rows = sum(self._bars_to_fetch(instrument) for instrument in self.instruments)
-            return store.writer.bulk_loading(self.data_schema, rows, len(self.instruments))
+            return store.writer.bulk_loading(self.data_schema, len(self.instruments), count_rows)
         except Exception as error:  # each symbol meets the same error in its own recording, and reports it there
             logger.debug("the store is not prepared for the bars of this run: %s", error)
             return contextlib.nullcontext()

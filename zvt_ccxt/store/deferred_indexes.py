@@ -53,16 +53,23 @@ BUILD_THREADS = min(os.cpu_count() or 1, 8)
 Writing = Callable[[], contextlib.AbstractContextManager]
 
 
-def _database_file(engine: Engine) -> str | None:
+def database_file(engine: Engine) -> str | None:
+    """The SQLite file of ``engine``, beside which its write lock and this note sit; None in memory or by URI."""
     database = engine.url.database
-    if fcntl is None or not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return database
+    return None if not database or database == ":memory:" or database.startswith("file:") else database
 
 
-def should_defer(engine: Engine, table: str, rows: int, series: int) -> bool:
-    """Whether writing ``rows`` rows of ``series`` series into ``table`` goes faster without its time index."""
-    if series < 2 or rows < MIN_ROWS or _database_file(engine) is None:
+def _database_file(engine: Engine) -> str | None:
+    return None if fcntl is None else database_file(engine)
+
+
+def should_defer(engine: Engine, table: str, series: int, count_rows: Callable[[], int]) -> bool:
+    """Whether writing ``count_rows()`` rows of ``series`` series into ``table`` goes faster without its time index
+    (the rows counted only when there are several series, into a file)."""
+    if series < 2 or _database_file(engine) is None:
+        return False
+    rows = count_rows()
+    if rows < MIN_ROWS:
         return False
     with engine.connect() as connection:  # the largest rowid: the table's size without counting it
         held = connection.exec_driver_sql(f'SELECT MAX(rowid) FROM "{table}"').scalar() or 0

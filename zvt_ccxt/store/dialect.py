@@ -210,9 +210,11 @@ class Dialect:
     def _first_use(self, engine: Engine) -> None:
         """Run once per engine and process after it is tuned, outside the guard (it may take the write lock)."""
 
-    def bulk_loading(self, engine: Engine, schema: Schema, rows: int, series: int) -> contextlib.AbstractContextManager:
-        """Held around a backfill about to write about ``rows`` rows of ``series`` series into ``schema``'s table:
-        whatever makes such a write faster on this database. Nothing, unless a dialect says otherwise."""
+    def bulk_loading(self, engine: Engine, schema: Schema, series: int,
+                     count_rows: Callable[[], int]) -> contextlib.AbstractContextManager:
+        """Held around a backfill about to write ``series`` series into ``schema``'s table, about ``count_rows()``
+        rows (asked only if it matters): whatever makes such a write faster on this database. Nothing, unless a
+        dialect says otherwise."""
         return contextlib.nullcontext()
 
     def forget_inherited_locks(self) -> None:
@@ -274,7 +276,7 @@ class _FileWriteLock:
 
     def __init__(self, database: str | None) -> None:
         self._thread_lock = threading.Lock()
-        self._path = None if not database or database == ":memory:" or database.startswith("file:") else database
+        self._path = database
         self._fd: int | None = None
 
     def __enter__(self) -> None:
@@ -342,13 +344,14 @@ class SQLite(Dialect):
         # a backfill killed while it held its table's time index back left a note of it: built here
         deferred_indexes.restore(engine, functools.partial(self.writing, engine))
 
-    def bulk_loading(self, engine: Engine, schema: Schema, rows: int, series: int) -> contextlib.AbstractContextManager:
+    def bulk_loading(self, engine: Engine, schema: Schema, series: int,
+                     count_rows: Callable[[], int]) -> contextlib.AbstractContextManager:
         # SQLite's one writer pays for each series' rows landing between the others' in the time index; built once
         # at the end it costs a fraction of that (deferred_indexes)
         table = schema.__tablename__
         writing = functools.partial(self.writing, engine)
         deferred_indexes.restore(engine, writing)
-        if not deferred_indexes.should_defer(engine, table, rows, series):
+        if not deferred_indexes.should_defer(engine, table, series, count_rows):
             return contextlib.nullcontext()
         return deferred_indexes.deferred(engine, table, writing)
 
@@ -362,7 +365,7 @@ class SQLite(Dialect):
             with self._guard:
                 lock = self._locks.get(key)
                 if lock is None:
-                    lock = self._locks[key] = _FileWriteLock(engine.url.database)
+                    lock = self._locks[key] = _FileWriteLock(deferred_indexes.database_file(engine))
         return lock
 
     def upsert_rows(self, engine: Engine, schema: Schema, columns: tuple[str, ...], rows: list[Sequence],

@@ -38,11 +38,13 @@ def upsert(schema: Schema, columns: Sequence[str], rows: Iterable[Sequence], pro
     return len(rows)
 
 
-def bulk_loading(schema: Schema, rows: int, series: int, provider: str = PROVIDER) -> contextlib.AbstractContextManager:
-    """Held around a backfill about to write about ``rows`` rows of ``series`` series into ``schema``'s table: what
-    makes such a write faster on the database in use (SQLite: ``store.deferred_indexes``), undone when it ends."""
+def bulk_loading(schema: Schema, series: int, count_rows: Callable[[], int],
+                 provider: str = PROVIDER) -> contextlib.AbstractContextManager:
+    """Held around a backfill about to write ``series`` series into ``schema``'s table, about ``count_rows()`` rows
+    (asked only where the database's answer depends on it): what makes such a write faster on the database in use
+    (SQLite: ``store.deferred_indexes``), undone when it ends."""
     engine, dialect = engine_and_dialect(schema, provider)
-    return dialect.bulk_loading(engine, schema, rows, series)
+    return dialect.bulk_loading(engine, schema, series, count_rows)
 
 
 def upsert_many(parts: Sequence[tuple[Schema, Sequence[str], Sequence[Sequence]]], provider: str = PROVIDER) -> int:
