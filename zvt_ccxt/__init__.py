@@ -66,17 +66,20 @@ def _load() -> None:
 
 def _load_once() -> None:
     global _loaded
-    from zvt_ccxt._zvt import deferring, home_lock, import_zvt
+    from zvt_ccxt._zvt import collections_paused, deferring, home_lock, import_zvt
     from zvt_ccxt.store.processes import keeping_journal_mode
     from zvt_ccxt.store.registration import only_provider_on_disk, reading_one_table
 
     deferred: tuple[str, ...] = ()
-    if _in_command_process():  # the command reads no table of zvt's own (zvt's providers): those stay in memory
+    in_command = _in_command_process()
+    if in_command:  # the command reads no table of zvt's own (zvt's providers): those stay in memory
         only_provider_on_disk("ccxt")
         deferred = COMMAND_DEFERS
     # processes sharing a ZVT_HOME create its databases and tables one at a time, and leave the journal mode of
     # databases others may hold open (WAL) as it is; zvt's registration of each table reads that table only
-    with home_lock(), keeping_journal_mode(), reading_one_table(), deferring(deferred):
+    with home_lock(), keeping_journal_mode(), reading_one_table(), deferring(deferred), collections_paused(
+        freeze=in_command
+    ):
         import_zvt()
         # by full name: `from zvt_ccxt import domain` would ask this module's __getattr__, which loads
         importlib.import_module("zvt_ccxt.domain")

@@ -9,6 +9,7 @@ site-packages), swallows the output and restores the logger, pandas options and 
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -84,6 +85,26 @@ def home_lock() -> Iterator[None]:
     with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+
+
+@contextlib.contextmanager
+def collections_paused(*, freeze: bool) -> Iterator[None]:
+    """Run the block with the cyclic garbage collector off, then, if ``freeze``, move every object alive into
+    the collector's permanent generation before turning it back on.
+
+    Importing zvt, pandas, SQLAlchemy and ccxt allocates about half a million objects, and the collector's full
+    passes over them cost 0.3-0.5 s of the command's start; none of those objects are garbage. Frozen, later
+    passes skip them, in this process and in the processes it forks (which then also leave those pages shared).
+    Freezing suits a process this package owns (the command's); elsewhere the block only pauses collections."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 class _DeferringFinder(importlib.abc.MetaPathFinder):
