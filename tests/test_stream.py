@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import os
 import signal
@@ -626,3 +627,26 @@ def test_candles_interrupted_by_a_reconnect_are_repaired_from_rest(ws):
         assert stored[column].tolist()[:-1] == pytest.approx(reference[column].tolist()[:-1], rel=1e-9), column
     metrics = stream.metrics.subscriptions["binance ohlcv spot"]
     assert metrics.reconnects >= 1 and metrics.gaps_repaired >= 1 and metrics.repaired_rows >= 1
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_a_stream_freezes_what_the_process_holds_out_of_the_collectors_passes_unless_told_not_to(ws, freeze):
+    stream = make_stream("binance", ["BTC/USDT"], ["trades"], freeze_collector=freeze)
+    entity = "cryptopair_binance_btcusdt"
+    gc.unfreeze()  # the count starts from nothing frozen, whatever ran before in this process
+
+    async def scenario():
+        task = await started(stream, ws, "binance", TRADES)
+        ws.play("binance", "BTC/USDT", None, rate=500)
+        await until(lambda: len(trade_ids(entity)) >= 50, what="stored trades")
+        stream.stop()
+        return await task
+
+    try:
+        asyncio.run(scenario())
+        frozen = gc.get_freeze_count()
+    finally:
+        ws.pause("binance", "BTC/USDT")
+        gc.unfreeze()
+    assert (frozen > 10_000) if freeze else (frozen == 0)
+    assert gc.isenabled()
