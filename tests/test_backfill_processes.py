@@ -4,6 +4,7 @@ bars and coverage as one process, results and progress in the caller's process, 
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing
 import time
 
@@ -98,3 +99,21 @@ def test_the_command_picks_a_process_per_core_and_eight_symbols_at_once(monkeypa
     assert _parallelism(_args(), 1) == {}
     assert _parallelism(_args(processes=3, workers=1), 20) == {"processes": 3, "workers": 1}
     assert _parallelism(_args(replay="okx-backfill"), 20) == {"processes": 1, "workers": 8}
+
+
+def _count_frozen(items, results, progress) -> None:
+    for result in results:
+        result.rows = gc.get_freeze_count()
+
+
+@pytest.mark.skipif(not can_fork(), reason="recording processes are forked")
+def test_a_recording_process_freezes_what_it_inherited_and_leaves_the_parent_as_it_was():
+    from zvt_ccxt.backfill.summary import SymbolResult
+    from zvt_ccxt.recorders.processes import run_forked
+
+    gc.unfreeze()
+    keep_alive = [{"inherited": i} for i in range(20_000)]  # tracked objects the children inherit
+    results = [SymbolResult(f"e{i}", f"S{i}") for i in range(2)]
+    run_forked(["a", "b"], results, _count_frozen, processes=2, exchange_ids=["exchange"])
+    assert all(result.rows >= len(keep_alive) for result in results), [r.rows for r in results]
+    assert gc.get_freeze_count() == 0

@@ -11,6 +11,7 @@ configuration, so a process starts in milliseconds; where fork does not exist th
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -109,6 +110,9 @@ def _update(result: SymbolResult, state: SymbolResult) -> None:
 
 def _child(sender: Connection, items: Sequence[Any], results: list[SymbolResult], share: list[int],
            run_share: Callable, progress: Progress | None) -> None:
+    # what this process inherited (modules, markets, clients) lives until it exits: frozen, the collector's full
+    # passes skip those objects rather than rescanning them (and copying their pages from the parent's)
+    gc.freeze()
     store_processes.forget_inherited_connections()
     exchange_client.forget_inherited_connections()
     lock = threading.Lock()
