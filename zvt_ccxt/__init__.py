@@ -77,8 +77,12 @@ def _load_once() -> None:
         deferred = COMMAND_DEFERS
     # processes sharing a ZVT_HOME create its databases and tables one at a time, and leave the journal mode of
     # databases others may hold open (WAL) as it is; zvt's registration of each table reads that table only
-    with home_lock(), keeping_journal_mode(), reading_one_table(), deferring(deferred), collections_paused(
-        freeze=in_command
+    with (
+        home_lock(),
+        keeping_journal_mode(),
+        reading_one_table(),
+        deferring(deferred),
+        collections_paused(freeze=in_command),  # the command's process is ours: what it imported stays frozen
     ):
         import_zvt()
         # by full name: `from zvt_ccxt import domain` would ask this module's __getattr__, which loads
