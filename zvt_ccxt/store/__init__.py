@@ -8,7 +8,8 @@ with plain values, the coverage ledger, and the one seam that holds what differs
 - ``entities``: the entity tables; ``coverage``: the ledger of requested windows;
 - ``engines``: each schema's engine (zvt's), tuned by its dialect;
 - ``dialect``: per-database settings, locking and bulk writes (``sqlite_records`` is SQLite's bar path,
-  ``deferred_indexes`` its time index built once after a large backfill of several series).
+  ``deferred_indexes`` its time index built once after a large backfill of several series, ``wal_checkpoints``
+  a backfill's WAL copied into the database by a thread of its own).
 """
 
 import importlib

@@ -25,7 +25,7 @@ DATETIME text in UTC (``YYYY-MM-DD HH:MM:SS.ffffff``): what SQLite stores, and w
 - ``text_compares_bytewise``: whether ids of fixed-width time text sort by time (SQLite), so bars can be counted
   by time on the primary key alone;
 - ``bulk_loading``: what a backfill about to write many rows of several series holds around its run (SQLite: its
-  time index built once at the end, ``deferred_indexes.py``).
+  time index built once at the end, ``deferred_indexes.py``; its WAL copied by a thread, ``wal_checkpoints.py``).
 
 ``PostgreSQL`` copies each batch into a temporary staging table (``COPY``, the server's bulk path) and moves it
 with one ``INSERT ... SELECT ... ON CONFLICT (id) DO UPDATE`` in id order, so concurrent writers of overlapping
@@ -55,7 +55,7 @@ from sqlalchemy.schema import CreateTable
 
 from zvt_ccxt.domain.schema import Schema
 from zvt_ccxt.errors import StorageError
-from zvt_ccxt.store import deferred_indexes, pg_binary, sqlite_records
+from zvt_ccxt.store import deferred_indexes, pg_binary, sqlite_records, wal_checkpoints
 from zvt_ccxt.store.rows import sql_datetimes
 
 try:
@@ -328,17 +328,21 @@ class SQLite(Dialect):
     def _tune_once(self, engine: Engine) -> None:
         # zvt's register_schema leaves its databases in DELETE mode: in WAL a reader (a notebook) and a writer
         # do not block each other, and a second writer process waits up to the busy timeout instead of failing
-        event.listen(engine, "connect", self._on_connect)
+        database = deferred_indexes.database_file(engine)
+
+        def on_connect(dbapi_connection, _record) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            if wal_checkpoints.copied_by_thread(database):  # a backfill's thread copies the WAL, not the commits
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
+            cursor.close()
+
+        event.listen(engine, "connect", on_connect)
         event.listen(engine, "handle_error", _discard_connection_left_stepping)
         engine.dispose()
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-
-    def _on_connect(self, dbapi_connection, _record) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
 
     def _first_use(self, engine: Engine) -> None:
         # a backfill killed while it held its table's time index back left a note of it: built here
@@ -346,14 +350,19 @@ class SQLite(Dialect):
 
     def bulk_loading(self, engine: Engine, schema: Schema, series: int,
                      count_rows: Callable[[], int]) -> contextlib.AbstractContextManager:
-        # SQLite's one writer pays for each series' rows landing between the others' in the time index; built once
-        # at the end it costs a fraction of that (deferred_indexes)
+        # SQLite's one writer is the backfill's pace. It pays for each series' rows landing between the others' in
+        # the time index: built once at the end, that costs a fraction (deferred_indexes). And it copies the WAL
+        # into the database in its turn: a thread of this process does it instead (wal_checkpoints), the index
+        # build at the end included
         table = schema.__tablename__
         writing = functools.partial(self.writing, engine)
         deferred_indexes.restore(engine, writing)
-        if not deferred_indexes.should_defer(engine, table, series, count_rows):
-            return contextlib.nullcontext()
-        return deferred_indexes.deferred(engine, table, writing)
+        stack = contextlib.ExitStack()
+        with stack:
+            stack.enter_context(wal_checkpoints.checkpointing(engine, deferred_indexes.database_file(engine), writing))
+            if deferred_indexes.should_defer(engine, table, series, count_rows):
+                stack.enter_context(deferred_indexes.deferred(engine, table, writing))
+            return stack.pop_all()
 
     def writing(self, engine: Engine) -> contextlib.AbstractContextManager:
         # threads queued on a lock wake the moment it is free; SQLite's busy handler polls in steps up to 100 ms,
