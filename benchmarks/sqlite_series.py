@@ -9,7 +9,9 @@ in batches of ``BATCH`` rows as the recorder sends them, and prints rows/s of th
   inserts into timestamp-index pages the other series' rows already fill;
 - the same, with the 8 batches of one span in one transaction: each shared page is written to the WAL once;
 - the same as the second, with the table's index on ``timestamp`` alone dropped first and built again after the
-  last batch (what a large backfill of several series does, ``store/deferred_indexes.py``), the build counted.
+  last batch (what a large backfill of several series does, ``store/deferred_indexes.py``), the build counted;
+- the same as the fourth, the WAL copied into the database by a thread (``store/wal_checkpoints.py``) rather than
+  by the writer at its commits: what a backfill does now.
 
 Nothing else runs (no server, no parsing): the figures are the SQLite writer's own ceiling for each shape.
 """
@@ -17,9 +19,11 @@ Nothing else runs (no server, no parsing): the figures are the SQLite writer's o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sqlite3
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -43,15 +47,16 @@ def _plan(series: int, rows_each: int, at_once: int) -> list[tuple[int, int, int
     return plan
 
 
-def write(series: int, rows_each: int, at_once: int, per_transaction: int, index_at_end: bool = False) -> float:
+def write(series: int, rows_each: int, at_once: int, per_transaction: int, index_at_end: bool = False,
+          wal_thread: bool = False) -> float:
     """Rows/s of the writes of ``_plan(series, rows_each, at_once)``, ``per_transaction`` batches a transaction;
-    with ``index_at_end``, the time index dropped before them and built after them, its build counted."""
+    with ``index_at_end``, the time index dropped before them and built after them, its build counted; with
+    ``wal_thread``, the WAL copied by the store's checkpoint thread, its last copy counted."""
     from sqlalchemy import create_engine
 
     from zvt_ccxt.domain import CryptoPair1mKdata
-    from zvt_ccxt.store import sqlite_records
+    from zvt_ccxt.store import wal_checkpoints
 
-    rng = np.random.default_rng(7)
     with tempfile.TemporaryDirectory(prefix="zvt-ccxt-bench-sqlite-") as scratch:
         path = os.path.join(scratch, "kdata.db")
         engine = create_engine(f"sqlite:///{path}")
@@ -62,31 +67,49 @@ def write(series: int, rows_each: int, at_once: int, per_transaction: int, index
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         plan = _plan(series, rows_each, at_once)
-        seconds = 0.0
         time_index = f"{CryptoPair1mKdata.__tablename__}_timestamp_index"
         if index_at_end:
             connection.execute(f'DROP INDEX "{time_index}"')
-        for number, (s, start, count) in enumerate(plan, 1):
-            code = f"s{s:02d}usdt"
-            entity_id = f"cryptopair_binance_{code}"
-            ts_ms = START_MS + 60_000 * np.arange(start, start + count, dtype="int64")
-            values = {c: np.round(rng.random(count) * 1000, 2) for c in COLUMNS}
-            constants = {"entity_id": entity_id, "provider": "ccxt", "code": code, "name": code, "level": "1m"}
-            statement, parameters = sqlite_records.prepare(CryptoPair1mKdata, ts_ms, values, constants, entity_id,
-                                                           False)
+        turn = threading.Lock()  # the writer's turn, which the thread takes to start the WAL over
+        copying = wal_checkpoints.checkpointing(engine, path, lambda: turn) if wal_thread else contextlib.nullcontext()
+        with copying:
+            if wal_checkpoints.copied_by_thread(path):  # as the store's connections are set
+                connection.execute("PRAGMA wal_autocheckpoint=0")
+            seconds = _write_plan(connection, plan, turn, per_transaction)
             started = time.perf_counter()
+            if index_at_end:
+                with turn:
+                    connection.execute(f'CREATE INDEX "{time_index}" ON "{CryptoPair1mKdata.__tablename__}" '
+                                       '("timestamp")')
+        seconds += time.perf_counter() - started  # the build, and with the thread its last copy
+        connection.close()
+    return series * rows_each / seconds
+
+
+def _write_plan(connection: sqlite3.Connection, plan: list[tuple[int, int, int]], turn: threading.Lock,
+                per_transaction: int) -> float:
+    """Write the batches of ``plan`` in the writer's ``turn``; the seconds of the writes alone."""
+    from zvt_ccxt.domain import CryptoPair1mKdata
+    from zvt_ccxt.store import sqlite_records
+
+    rng = np.random.default_rng(7)
+    seconds = 0.0
+    for number, (s, start, count) in enumerate(plan, 1):
+        code = f"s{s:02d}usdt"
+        entity_id = f"cryptopair_binance_{code}"
+        ts_ms = START_MS + 60_000 * np.arange(start, start + count, dtype="int64")
+        values = {c: np.round(rng.random(count) * 1000, 2) for c in COLUMNS}
+        constants = {"entity_id": entity_id, "provider": "ccxt", "code": code, "name": code, "level": "1m"}
+        statement, parameters = sqlite_records.prepare(CryptoPair1mKdata, ts_ms, values, constants, entity_id, False)
+        started = time.perf_counter()
+        with turn:
             if (number - 1) % per_transaction == 0:
                 connection.execute("BEGIN")
             connection.execute(statement, parameters)
             if number % per_transaction == 0 or number == len(plan):
                 connection.execute("COMMIT")
-            seconds += time.perf_counter() - started
-        if index_at_end:
-            started = time.perf_counter()
-            connection.execute(f'CREATE INDEX "{time_index}" ON "{CryptoPair1mKdata.__tablename__}" ("timestamp")')
-            seconds += time.perf_counter() - started
-        connection.close()
-    return series * rows_each / seconds
+        seconds += time.perf_counter() - started
+    return seconds
 
 
 def main() -> None:
@@ -105,6 +128,8 @@ def main() -> None:
         print(f"| {label} | {write(series, rows_each, at_once, per_transaction):,.0f} |", flush=True)
     label = "20 series, 8 at a time, a batch a transaction, the time index built after the last (counted)"
     print(f"| {label} | {write(20, SERIES_ROWS, 8, 1, index_at_end=True):,.0f} |", flush=True)
+    label = "the same, the WAL copied by a thread, not at the writer's commits (its last copy counted)"
+    print(f"| {label} | {write(20, SERIES_ROWS, 8, 1, index_at_end=True, wal_thread=True):,.0f} |", flush=True)
 
 
 if __name__ == "__main__":
