@@ -118,10 +118,11 @@ def _stored_rows():
         return [tuple(row) for row in result]
 
 
-def _weight_within_limit(simulator, since: float) -> dict[str, int]:
-    """Weight per address over the windows that began after ``since``, each checked against the limit."""
-    start_ms = int(since * 1000) - 60_000
-    used = {key: weight for key, weight in simulator.weight_used.items() if key[1] >= start_ms}
+def _weight_within_limit(simulator, before: dict[tuple[str, int], int]) -> dict[str, int]:
+    """Weight per address over the windows spent in since ``before`` (a copy of the simulator's record), each
+    checked against the limit. Windows are whole minutes: one an earlier case spent in (another address, the minute
+    before) is not this run's."""
+    used = {key: weight for key, weight in simulator.weight_used.items() if before.get(key) != weight}
     assert used, "no weight counted: the limit was not in force"
     assert max(used.values()) <= LIMIT
     totals: dict[str, int] = {}
@@ -165,7 +166,7 @@ def _truth_of(symbol):
 
 
 def test_cluster_run_is_complete_within_the_limit_and_sums_up_like_a_local_run(clean, client):
-    began = time.time()
+    began, weights_before = time.time(), dict(clean.weight_used)
     updates = []
     summary = _record(SYMBOLS, client=client, on_update=updates.append)
     _assert_complete(summary)
@@ -173,7 +174,7 @@ def test_cluster_run_is_complete_within_the_limit_and_sums_up_like_a_local_run(c
     assert updates and updates[-1].symbols_done == len(SYMBOLS) and updates[-1].rows == summary.rows
     assert "3/3 symbols" in updates[-1].line()
     assert clean.limit_answers == {}
-    totals = _weight_within_limit(clean, began)
+    totals = _weight_within_limit(clean, weights_before)
     assert set(totals) == {"127.0.0.1"}
     # the jobs had readable keys, one per symbol and window
     keys = {r["query"].get("symbol") for r in clean.requests if r["path"].endswith("/klines") and r["at"] >= began}
@@ -191,12 +192,12 @@ def test_workers_with_their_own_egress_address_each_get_a_budget(clean, client):
     try:
         for address, egress in zip(addresses, ("127.0.0.2", "127.0.0.3"), strict=True):
             assert client.run(worker.configure, egress, workers=[address]) == {address: egress}
-        began = time.time()
+        weights_before = dict(clean.weight_used)
         summary = _record(SYMBOLS, client=client)
     finally:
         client.run(worker.configure, worker.DEFAULT_EGRESS)
     _assert_complete(summary)
-    totals = _weight_within_limit(clean, began)
+    totals = _weight_within_limit(clean, weights_before)
     assert totals.get("127.0.0.2", 0) > 0 and totals.get("127.0.0.3", 0) > 0
     assert clean.limit_answers == {}
 

@@ -7,7 +7,7 @@ which every other writer of the file waits for. A backfill of 20 series keeps th
 the copies add to the whole run: about a quarter of the time of its writes (``python -m
 benchmarks.sqlite_series``).
 
-While a backfill holds ``checkpointing(engine, writing)``:
+While a backfill holds ``checkpointing(engine, database, writing)``:
 
 - connections to its database made from then on (the recording processes forked later included) do not
   checkpoint (``wal_autocheckpoint=0``, set as they connect: ``copied_by_thread``; the engine's idle connections
