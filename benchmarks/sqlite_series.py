@@ -71,7 +71,7 @@ def write(series: int, rows_each: int, at_once: int, per_transaction: int, index
         if index_at_end:
             connection.execute(f'DROP INDEX "{time_index}"')
         turn = threading.Lock()  # the writer's turn, which the thread takes to start the WAL over
-        copying = wal_checkpoints.checkpointing(engine, path, lambda: turn) if wal_thread else contextlib.nullcontext()
+        copying = wal_checkpoints.checkpointing(engine, lambda: turn) if wal_thread else contextlib.nullcontext()
         with copying:
             if wal_checkpoints.copied_by_thread(path):  # as the store's connections are set
                 connection.execute("PRAGMA wal_autocheckpoint=0")

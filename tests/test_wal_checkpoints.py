@@ -55,8 +55,8 @@ def _autocheckpoint(engine) -> int:
         return connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
 
 
-def _checkpointing(engine, dialect, database):
-    return wal_checkpoints.checkpointing(engine, database, functools.partial(dialect.writing, engine))
+def _checkpointing(engine, dialect):
+    return wal_checkpoints.checkpointing(engine, functools.partial(dialect.writing, engine))
 
 
 def _wait_for(condition, seconds: float = 10.0) -> bool:
@@ -69,9 +69,9 @@ def _wait_for(condition, seconds: float = 10.0) -> bool:
 
 
 def test_connections_do_not_checkpoint_while_the_thread_copies_the_wal_and_do_again_after(store):
-    engine, dialect, database = store
+    engine, dialect, _database = store
     assert _autocheckpoint(engine) == SQLITE_DEFAULT
-    with _checkpointing(engine, dialect, database):
+    with _checkpointing(engine, dialect):
         assert _autocheckpoint(engine) == 0
         assert any(t.name == "zvt-ccxt-checkpoints" for t in threading.enumerate())
     assert _autocheckpoint(engine) == SQLITE_DEFAULT
@@ -80,7 +80,7 @@ def test_connections_do_not_checkpoint_while_the_thread_copies_the_wal_and_do_ag
 def test_what_writers_commit_is_copied_into_the_database_by_the_thread_and_the_wal_truncated_at_the_end(store):
     engine, dialect, database = store
     before = os.path.getsize(database)
-    with _checkpointing(engine, dialect, database):
+    with _checkpointing(engine, dialect):
         for batch in range(10):
             _write_pages(engine, batch * 100, 100)
         # the writers no longer copy it: only the thread can grow the database file by a thousand pages
@@ -93,11 +93,11 @@ def test_what_writers_commit_is_copied_into_the_database_by_the_thread_and_the_w
 def test_a_long_wal_is_started_over(store, monkeypatch):
     engine, dialect, database = store
     monkeypatch.setattr(wal_checkpoints, "RESTART_PAGES", 200)
-    with _checkpointing(engine, dialect, database):
+    with _checkpointing(engine, dialect):
         for batch in range(30):
             _write_pages(engine, batch * 50, 50)  # 1,500 pages in all, 50 a transaction
             time.sleep(0.02)
-        longest = _wal_bytes(database)
+        longest = _wal_bytes(database)  # a restart reuses the file from its start: its size is the longest WAL
     # never started over, the WAL would hold every page written; started over, it stays near the bound
     assert longest < 600 * PAGE
     with engine.connect() as connection:
@@ -108,7 +108,7 @@ def test_a_reader_on_an_older_snapshot_holds_up_no_write(store, monkeypatch):
     engine, dialect, database = store
     monkeypatch.setattr(wal_checkpoints, "RESTART_PAGES", 100)
     _write_pages(engine, 0, 10)
-    with _checkpointing(engine, dialect, database), engine.connect() as reader:
+    with _checkpointing(engine, dialect), engine.connect() as reader:
         reader.exec_driver_sql("BEGIN")
         assert reader.exec_driver_sql("SELECT COUNT(*) FROM pages").scalar() == 10  # its snapshot from now on
         started = time.monotonic()
@@ -138,7 +138,7 @@ def test_processes_forked_while_the_thread_copies_connect_and_write(store, monke
     engine, dialect, database = store
     monkeypatch.setattr(wal_checkpoints, "IDLE_SECONDS", 0)  # the thread is in SQLite nearly all the time
     context = multiprocessing.get_context("fork")
-    with _checkpointing(engine, dialect, database):
+    with _checkpointing(engine, dialect):
         for n in range(30):
             _write_pages(engine, 1000 + n * 40, 40)  # the thread has pages to copy at every fork
             child = context.Process(target=_child_writes, args=(database, n))

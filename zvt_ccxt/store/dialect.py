@@ -359,7 +359,7 @@ class SQLite(Dialect):
         deferred_indexes.restore(engine, writing)
         stack = contextlib.ExitStack()
         with stack:
-            stack.enter_context(wal_checkpoints.checkpointing(engine, deferred_indexes.database_file(engine), writing))
+            stack.enter_context(wal_checkpoints.checkpointing(engine, writing))
             if deferred_indexes.should_defer(engine, table, series, count_rows):
                 stack.enter_context(deferred_indexes.deferred(engine, table, writing))
             return stack.pop_all()

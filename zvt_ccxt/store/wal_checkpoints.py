@@ -7,7 +7,7 @@ which every other writer of the file waits for. A backfill of 20 series keeps th
 the copies add to the whole run: about a quarter of the time of its writes (``python -m
 benchmarks.sqlite_series``).
 
-While a backfill holds ``checkpointing(engine, database, writing)``:
+While a backfill holds ``checkpointing(engine, writing)``:
 
 - connections to its database made from then on (the recording processes forked later included) do not
   checkpoint (``wal_autocheckpoint=0``, set as they connect: ``copied_by_thread``; the engine's idle connections
@@ -31,9 +31,11 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from sqlalchemy.engine import Engine
+
+from zvt_ccxt.store.deferred_indexes import Writing, database_file
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +45,6 @@ RESTART_PAGES = 65_536
 RESTART_WAIT_MS = 200
 #: the pause between passes that found nothing left to copy
 IDLE_SECONDS = 0.02
-
-Writing = Callable[[], contextlib.AbstractContextManager]
 
 #: database files whose checkpoints a thread of this process runs, with how many blocks hold each
 _held: dict[str, int] = {}
@@ -65,9 +65,10 @@ def copied_by_thread(database: str | None) -> bool:
 
 
 @contextlib.contextmanager
-def checkpointing(engine: Engine, database: str | None, writing: Writing) -> Iterator[None]:
-    """Within the block, ``database`` (``engine``'s file; None: in memory, nothing to do) is checkpointed by a
-    thread of this process and not by its writers' connections."""
+def checkpointing(engine: Engine, writing: Writing) -> Iterator[None]:
+    """Within the block, ``engine``'s database file is checkpointed by a thread of this process and not by its
+    writers' connections (in memory: nothing to do)."""
+    database = database_file(engine)
     if database is None:
         yield
         return
