@@ -458,15 +458,19 @@ def test_metrics_are_readable_and_exported_as_prometheus_text(ws):
         stream.stop()
         await task
 
+    began = time.time()
     asyncio.run(scenario())
     frame = stream.metrics.to_frame()
     trades = frame[frame.channel == "trades"].iloc[0]
     assert trades.messages == 500 and trades.rows == 500 and trades.drops == 0
+    assert began < stream.metrics.last_commit("trades") <= time.time()
+    assert stream.metrics.last_commit("funding") is None  # no funding subscription: nothing committed
     assert trades.latency_p50_ms is not None and trades.latency_p99_ms >= trades.latency_p50_ms
     text = stream.metrics.prometheus()
     assert "# TYPE zvt_ccxt_stream_rows_total counter" in text
     assert 'zvt_ccxt_stream_rows_total{exchange="bybit",channel="trades",subscription="bybit trades spot"} 500' in text
     assert 'quantile="0.99"' in text
+    assert f'subscription="bybit trades spot"}} {trades.last_commit:.3f}' in text
     for line in text.splitlines():
         assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2 and float(line.rsplit(" ", 1)[1]) >= 0
 

@@ -53,6 +53,8 @@ class SubscriptionMetrics:
     errors: int = 0
     last_event_ms: int | None = None
     last_receive: float | None = None
+    #: wall-clock time (epoch seconds) the last batch holding rows of this subscription was committed
+    last_commit: float | None = None
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES), repr=False)
 
     def received(self, count: int, event_ms: int | None) -> None:
@@ -63,6 +65,8 @@ class SubscriptionMetrics:
 
     def committed(self, rows: int, event_ms: list[int], commit_ms: float) -> None:
         self.rows += rows
+        if rows:
+            self.last_commit = commit_ms / 1000
         if event_ms:
             step = max(1, len(event_ms) // 64)
             self.latencies_ms.extend(commit_ms - e for e in event_ms[::step])
@@ -88,6 +92,7 @@ class SubscriptionMetrics:
             latency_p99_ms=self.latency_quantile(0.99),
             staleness_s=self.staleness_s(),
             last_event_ms=self.last_event_ms,
+            last_commit=self.last_commit,
         )
         return data
 
@@ -114,6 +119,11 @@ class StreamMetrics:
 
     def total(self, counter: str, channel: str | None = None) -> int:
         return sum(getattr(m, counter) for m in self.subscriptions.values() if channel in (None, m.channel))
+
+    def last_commit(self, channel: str | None = None) -> float | None:
+        """When rows of ``channel`` (any channel: None) were last committed, epoch seconds; None before any."""
+        times = [m.last_commit for m in self.subscriptions.values() if channel in (None, m.channel)]
+        return max((t for t in times if t is not None), default=None)
 
     def log_line(self) -> str:
         parts = []
@@ -156,6 +166,12 @@ class StreamMetrics:
             stale = m.staleness_s()
             if stale is not None:
                 lines.append(f"{prefix}_staleness_seconds{labels(m)} {stale:.3f}")
+        lines += [
+            f"# HELP {prefix}_last_commit_timestamp_seconds When rows of the subscription were last committed",
+            f"# TYPE {prefix}_last_commit_timestamp_seconds gauge",
+        ]
+        lines += [f"{prefix}_last_commit_timestamp_seconds{labels(m)} {m.last_commit:.3f}"
+                  for m in subs if m.last_commit is not None]
         return "\n".join(lines) + "\n"
 
 
