@@ -76,6 +76,33 @@ def test_the_writes_run_in_a_child_process_and_land(store):
     assert trade_ids() == list(range(300)) and metrics.rows == 300 and writer.ledger_saves == 1
 
 
+def _run_on(loop_name: str, coroutine):
+    if loop_name == "uvloop":
+        uvloop = pytest.importorskip("uvloop")  # ccxt's own dependency where it exists
+        return uvloop.run(coroutine)
+    return asyncio.run(coroutine)
+
+
+@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
+def test_batches_larger_than_the_pipe_land_whatever_event_loop_runs_the_stream(store, loop_name):
+    # uvloop leaves a descriptor it watched non-blocking: a batch larger than the pipe's buffer then failed
+    # half-sent, the child exited, and every other flush waited for a retry and a new process
+    writer = StreamWriter(write_process=True, retry_wait=0.01)
+    metrics = StreamMetrics().of("trades", "binance", "trades")
+
+    async def scenario() -> set[int | None]:
+        pids = set()
+        for first in range(0, 4 * 3_000, 3_000):  # 3,000 trade rows pickle to several times a pipe's 64 KB
+            await write_trades(writer, metrics, first, 3_000, attempts=1)
+            pids.add(writer.write_process_id)
+        return pids
+
+    pids = _run_on(loop_name, scenario())
+    writer.close()
+    assert writer.write_failures == 0 and len(pids) == 1, "a write process was lost between batches"
+    assert trade_ids() == list(range(12_000)) and metrics.rows == 12_000
+
+
 def test_a_killed_write_process_is_replaced_and_its_batch_retried(store):
     writer = StreamWriter(write_process=True, retry_wait=0.01)
     metrics = StreamMetrics().of("trades", "binance", "trades")

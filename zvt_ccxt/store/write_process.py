@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import signal
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
@@ -118,6 +119,9 @@ async def _answer(connection: Connection) -> tuple[bool, Any]:
         await readable
     finally:
         loop.remove_reader(descriptor)
+        # a loop may leave a descriptor it watched non-blocking (uvloop's does); the pipe's reads and writes are
+        # blocking ones: a batch larger than the pipe's buffer would fail half-sent, and end the child
+        os.set_blocking(descriptor, True)
     return connection.recv()
 
 
