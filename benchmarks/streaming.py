@@ -52,14 +52,15 @@ def _is_data_frame(exchange: str, message: object) -> bool:
 
 def ccxt_pro_alone(
     base_url: str, ws_url: str, exchange: str, frames: int, parse: bool, timeout_s: float = 120,
-    options: dict | None = None,
+    options: dict | None = None, event_loop: str = "asyncio",
 ) -> dict:
     """ccxt.pro by itself on the replayed frames, nothing stored: the ceilings under the stream.
 
     ``parse=False`` counts each frame as ccxt's connection hands it over and drops it (the transport: aiohttp,
     ccxt's receive loop, JSON decoding); ``parse=True`` also runs ccxt's own handler (parsing every trade and
     candle into its caches and resolving the watches), which is all the stream gets from ccxt. ``options``:
-    ccxt options over the stream's (``{"options": {"ws": {"compress": 15}}}``: ccxt's own default)."""
+    ccxt options over the stream's (``{"options": {"ws": {"compress": 15}}}``: ccxt's own default). ``event_loop``:
+    as ``zvt-ccxt stream --event-loop`` takes it, so a ceiling runs on the loop of the stream it is compared with."""
     seen = {"frames": 0, "last": 0.0}
 
     async def scenario() -> None:
@@ -98,11 +99,12 @@ def ccxt_pro_alone(
             await asyncio.gather(*tasks, return_exceptions=True)
             await client.close()
 
+    from zvt_ccxt.cli.commands.stream import event_loop_runner
     from zvt_ccxt.exchange.client import client_hook
     from zvt_ccxt.stream.client import ProClient
 
     with client_hook(_hook(base_url, ws_url)):
-        asyncio.run(scenario())
+        event_loop_runner(event_loop)(scenario())
     return {"frames": seen["frames"], "last_frame": seen["last"], "error": seen.get("error")}
 
 

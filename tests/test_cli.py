@@ -420,6 +420,19 @@ def test_stream_runs_the_service_and_reports_per_subscription(capsys, monkeypatc
     assert code == 2 and "unknown channel candles" in err
 
 
+def test_the_stream_runs_on_uvloop_where_installed_and_asyncio_otherwise(capsys, monkeypatch):
+    from zvt_ccxt.cli.commands.stream import event_loop_runner
+
+    uvloop = pytest.importorskip("uvloop")
+    assert event_loop_runner("auto") is uvloop.run and event_loop_runner("asyncio") is asyncio.run
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # not installed
+    assert event_loop_runner("auto") is asyncio.run
+    monkeypatch.setitem(sys.modules, "zvt_ccxt.stream", types.SimpleNamespace(CcxtStream=_CountingStream))
+    code, _, err = run(capsys, "stream", "-e", "okx", "-s", "BTC/USDT", "--event-loop", "uvloop", "--duration", "1")
+    assert code == 2 and err.strip().endswith("--event-loop uvloop: uvloop is not installed (pip install uvloop)")
+    assert len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_an_interrupted_stream_reports_and_exits_130(capsys, monkeypatch, sent):
     monkeypatch.setitem(sys.modules, "zvt_ccxt.stream", types.SimpleNamespace(CcxtStream=_CountingStream))
@@ -464,8 +477,12 @@ def test_metrics_endpoint_serves_prometheus_text():
 
 
 @pytest.mark.usefixtures("database")
-def test_stream_command_writes_live_trades_and_stops_cleanly_on_ctrl_c(store, capsys):
-    """The real CcxtStream against the local websocket exchange; SIGINT (Ctrl-C) flushes and exits with 130."""
+@pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
+def test_stream_command_writes_live_trades_and_stops_cleanly_on_ctrl_c(store, capsys, event_loop):
+    """The real CcxtStream against the local websocket exchange, on either event loop; SIGINT (Ctrl-C) flushes and
+    exits with 130."""
+    if event_loop == "uvloop":
+        pytest.importorskip("uvloop")
     from zvt_ccxt.domain import CryptoTrade
     from zvt_ccxt.store.engines import engine_for
     from zvt_ccxt_testkit import simulated_streams
@@ -496,7 +513,7 @@ def test_stream_command_writes_live_trades_and_stops_cleanly_on_ctrl_c(store, ca
         try:  # --duration only bounds a broken run; Ctrl-C ends a working one
             code, out, err = run(
                 capsys, "stream", "-e", "binance", "-s", "BTC/USDT", "-c", "trades", "--duration", "120",
-                "--status", "plain", "--status-every", "0.2",
+                "--status", "plain", "--status-every", "0.2", "--event-loop", event_loop,
             )  # fmt: skip
         finally:
             stop.set()
