@@ -33,7 +33,7 @@ REPEAT = int(os.environ.get("ZVT_CCXT_BENCH_PEER_REPEAT") or 3)
 SHARDS = 2
 UPSTREAM_DEFAULT = {"options": {"ws": {"compress": 15}}}
 #: the event loop of zvt-ccxt's streams and of the transport ceiling beside them: what ``zvt-ccxt stream`` picks
-EVENT_LOOP = "auto"
+EVENT_LOOP = os.environ.get("ZVT_CCXT_BENCH_EVENT_LOOP") or "auto"
 #: zvt-ccxt's processes import zvt before they subscribe: the server waits for them (it starts as soon as they are)
 WAIT = ("--subscribe-wait", "180")
 
