@@ -30,13 +30,18 @@ _POWERS = tuple(10**n for n in range(64))
 
 
 @functools.lru_cache(maxsize=65_536)  # a market trades at few distinct prices and sizes: each text is read once
-def _scaled(text: str) -> tuple[int, int] | None:
-    """A plain decimal string (``123``, ``0.0450``) as (digits, decimal places), or None."""
+def _scaled(text: str) -> tuple[int, int, float] | None:
+    """A plain decimal string (``123``, ``0.0450``) as (digits, decimal places, ``float(text)``), or None."""
     digits = text.replace(".", "", 1)
     if not (digits.isdigit() and digits.isascii()) or text[0] == "." or text[-1] == ".":
         return None
     dot = text.find(".")
-    return int(digits), 0 if dot < 0 else len(text) - dot - 1
+    return int(digits), 0 if dot < 0 else len(text) - dot - 1, float(text)
+
+
+#: ``float`` of a wire text, remembered: a candle's prices repeat from frame to frame, and a lookup costs a third of
+#: a parse
+_float_of_text = functools.lru_cache(maxsize=65_536)(float)
 
 
 def exact_cost(price: str, amount: str, contract_size: str | None) -> float | None:
@@ -48,10 +53,15 @@ def exact_cost(price: str, amount: str, contract_size: str | None) -> float | No
     return _cost(price, amount, size)
 
 
-def _cost(price: str, amount: str, size: tuple[int, int] | None) -> float | None:
+def _cost(price: str, amount: str, size: tuple[int, int, float] | None) -> float | None:
     first, second = _scaled(price), _scaled(amount)
     if first is None or second is None:
         return None
+    return _product(first, second, size)
+
+
+def _product(first: tuple[int, int, float], second: tuple[int, int, float],
+             size: tuple[int, int, float] | None) -> float | None:
     digits, places = first[0] * second[0], first[1] + second[1]
     if size is not None:
         digits, places = digits * size[0], places + size[1]
@@ -110,11 +120,14 @@ class FrameDecoder:
               amount: str) -> dict | None:
         if not target.decodable:
             return None
-        cost = _cost(price, amount, target.size)
+        first, second = _scaled(price), _scaled(amount)
+        if first is None or second is None:
+            return None
+        cost = _product(first, second, target.size)
         if cost is None:
             return None
         return {"id": trade_id, "timestamp": timestamp, "symbol": target.symbol, "side": side,
-                "takerOrMaker": taker_or_maker, "price": float(price), "amount": float(amount), "cost": cost}
+                "takerOrMaker": taker_or_maker, "price": first[2], "amount": second[2], "cost": cost}
 
 
 def _floats(values: list) -> list[float] | None:
@@ -123,7 +136,7 @@ def _floats(values: list) -> list[float] | None:
         if type(value) is not str:
             return None
     try:
-        return [float(value) for value in values]
+        return [_float_of_text(value) for value in values]
     except ValueError:
         return None
 
@@ -371,10 +384,11 @@ class DecodedFeed:
     evicted: dict[str, bool] = field(default_factory=dict)
     candles: dict[tuple[str, str], dict[int, list]] = field(default_factory=dict)
     _routes: dict[tuple, Registration | None] = field(default_factory=dict)
+    #: a decoder and a registered market: the client's tap reads this at every frame, so it is kept, not derived
+    active: bool = field(default=False, init=False)
 
-    @property
-    def active(self) -> bool:
-        return self.decoder is not None and bool(self._routes)
+    def __post_init__(self) -> None:
+        self._find = self._lookup  # bound once: the decoder is handed it at every frame
 
     def register(self, kind: str, market: Mapping[str, Any], signal: Signal, interval: str | None = None,
                  timeframe: str | None = None) -> bool:
@@ -386,6 +400,7 @@ class DecodedFeed:
         size = market.get("contractSize")
         target = Target(market["symbol"], None if size is None else _decimal_text(size), bool(market.get("inverse")),
                         bool(market.get("spot")))
+        self.active = True
         if key in self._routes:
             known = self._routes[key]
             if known is None or known.target.symbol != target.symbol:
@@ -402,7 +417,7 @@ class DecodedFeed:
 
     def accept(self, message: Any) -> bool:
         """Take ``message`` if it is a frame the decoder reads for a registered market; False: ccxt's."""
-        decoded = self.decoder.decode(message, self._lookup)  # type: ignore[union-attr]
+        decoded = self.decoder.decode(message, self._find)  # type: ignore[union-attr]
         if decoded is None:
             return False
         registration = decoded.route
