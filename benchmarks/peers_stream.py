@@ -89,8 +89,7 @@ def shard(base_url: str, ws_url: str, exchange: str, shard: str, settle_s: float
         stream.stop()
         await task
         # the stream's own record of its last commit of trades: the polls above only find out that it happened
-        return {"last_commit": stream.metrics.last_commit("trades") or last_change, "polled_commit": last_change,
-                "cpu_s": cpu_used}
+        return {"last_commit": stream.metrics.last_commit("trades") or last_change, "cpu_s": cpu_used}
 
     with client_hook(_hook(base_url, ws_url)):
         outcome = event_loop_runner(EVENT_LOOP)(scenario())
@@ -193,7 +192,7 @@ def _transport_once(exchange: str, frames: int, options: dict | None) -> float:
 def _loop_name() -> str:
     from zvt_ccxt.cli.commands.stream import event_loop_runner
 
-    return "asyncio" if event_loop_runner(EVENT_LOOP) is asyncio.run else "uvloop"
+    return event_loop_runner(EVENT_LOOP).__module__.split(".")[0]  # asyncio.runners or uvloop
 
 
 def _median(values: list[float]) -> float:

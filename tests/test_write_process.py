@@ -13,6 +13,7 @@ import time
 import pytest
 
 from zvt_ccxt.backfill.instruments import Instrument
+from zvt_ccxt.cli.commands.stream import event_loop_runner
 from zvt_ccxt.domain import CryptoOrderbook, CryptoTrade
 from zvt_ccxt.errors import StorageError
 from zvt_ccxt.store import writer as store_writer
@@ -76,17 +77,12 @@ def test_the_writes_run_in_a_child_process_and_land(store):
     assert trade_ids() == list(range(300)) and metrics.rows == 300 and writer.ledger_saves == 1
 
 
-def _run_on(loop_name: str, coroutine):
-    if loop_name == "uvloop":
-        uvloop = pytest.importorskip("uvloop")  # ccxt's own dependency where it exists
-        return uvloop.run(coroutine)
-    return asyncio.run(coroutine)
-
-
 @pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
 def test_batches_larger_than_the_pipe_land_whatever_event_loop_runs_the_stream(store, loop_name):
     # uvloop leaves a descriptor it watched non-blocking: a batch larger than the pipe's buffer then failed
     # half-sent, the child exited, and every other flush waited for a retry and a new process
+    if loop_name == "uvloop":
+        pytest.importorskip("uvloop")  # ccxt's own dependency where it exists
     writer = StreamWriter(write_process=True, retry_wait=0.01)
     metrics = StreamMetrics().of("trades", "binance", "trades")
 
@@ -97,7 +93,7 @@ def test_batches_larger_than_the_pipe_land_whatever_event_loop_runs_the_stream(s
             pids.add(writer.write_process_id)
         return pids
 
-    pids = _run_on(loop_name, scenario())
+    pids = event_loop_runner(loop_name)(scenario())
     writer.close()
     assert writer.write_failures == 0 and len(pids) == 1, "a write process was lost between batches"
     assert trade_ids() == list(range(12_000)) and metrics.rows == 12_000

@@ -50,24 +50,21 @@ def exact_cost(price: str, amount: str, contract_size: str | None) -> float | No
     size = None if contract_size is None else _scaled(contract_size)
     if contract_size is not None and size is None:
         return None
-    return _cost(price, amount, size)
+    priced = _priced(price, amount, size)
+    return None if priced is None else priced[2]
 
 
-def _cost(price: str, amount: str, size: tuple[int, int, float] | None) -> float | None:
+def _priced(price: str, amount: str, size: tuple[int, int, float] | None) -> tuple[float, float, float] | None:
+    """(price, amount, cost) as floats, the cost exact then rounded once; None unless both are plain decimals."""
     first, second = _scaled(price), _scaled(amount)
     if first is None or second is None:
         return None
-    return _product(first, second, size)
-
-
-def _product(first: tuple[int, int, float], second: tuple[int, int, float],
-             size: tuple[int, int, float] | None) -> float | None:
     digits, places = first[0] * second[0], first[1] + second[1]
     if size is not None:
         digits, places = digits * size[0], places + size[1]
     if places >= len(_POWERS):
         return None
-    return digits / _POWERS[places]  # int / int is correctly rounded: the exact decimal, rounded once
+    return first[2], second[2], digits / _POWERS[places]  # int / int is correctly rounded: the exact decimal
 
 
 @dataclass
@@ -120,14 +117,11 @@ class FrameDecoder:
               amount: str) -> dict | None:
         if not target.decodable:
             return None
-        first, second = _scaled(price), _scaled(amount)
-        if first is None or second is None:
-            return None
-        cost = _product(first, second, target.size)
-        if cost is None:
+        priced = _priced(price, amount, target.size)
+        if priced is None:
             return None
         return {"id": trade_id, "timestamp": timestamp, "symbol": target.symbol, "side": side,
-                "takerOrMaker": taker_or_maker, "price": first[2], "amount": second[2], "cost": cost}
+                "takerOrMaker": taker_or_maker, "price": priced[0], "amount": priced[1], "cost": priced[2]}
 
 
 def _floats(values: list) -> list[float] | None:
