@@ -48,7 +48,7 @@ def compare(exchange_id: str, markets: list[dict], frames: list[tuple[str, objec
     """Run ``frames`` ((connection url, message)) through ccxt's handler and the decoder; assert they agree.
     Returns counts: frames decoded, trades and candles compared, frames ccxt parsed into trades the decoder
     declined."""
-    counts = {"decoded": 0, "trades": 0, "candles": 0, "declined_trades": 0}
+    counts: dict = {"decoded": 0, "trades": 0, "candles": 0, "declined_trades": 0, "decoded_symbols": set()}
 
     async def run() -> None:
         parser = getattr(ccxt.pro, exchange_id)({"options": {"tradesLimit": 10**7, "OHLCVLimit": 10**7}})
@@ -82,6 +82,7 @@ def compare(exchange_id: str, markets: list[dict], frames: list[tuple[str, objec
                         TARGET, [t for t in mine if valid_trade(t)], "stream"
                     ), message
                     counts["trades"] += len(trades)
+                    counts["decoded_symbols"].add(symbol)
                 for (symbol, timeframe), rows in feed.candles.items():
                     stored = {row[0]: row for row in parser.ohlcvs[symbol][timeframe]}
                     for start, row in rows.items():
@@ -110,6 +111,25 @@ def test_exact_cost_is_the_decimal_product_rounded_once(price, amount, size):
         Precise.string_mul(price, size), amount
     )
     assert exact_cost(price, amount, size) == float(expected)
+
+
+@pytest.mark.parametrize(
+    ("price", "amount", "size"),
+    [("29123.45", "3", "100"), ("7", "1", "10"), ("0.0001234", "250", "1"), ("3", "7", "0.1"),
+     ("64999.9", "12345", "100"), ("1", "1", "1")],
+)
+def test_an_inverse_contracts_cost_divides_by_the_price_as_ccxt_does(price, amount, size):
+    from ccxt.base.precise import Precise
+
+    expected = Precise.string_mul(Precise.string_mul(Precise.string_div("1", price), size), amount)
+    assert exact_cost(price, amount, size, inverse=True) == float(expected)
+    # without a contract size ccxt does not divide: the cost is the plain product
+    assert exact_cost(price, amount, None, inverse=True) == float(Precise.string_mul(price, amount))
+
+
+def test_an_inverse_trade_at_a_zero_price_has_no_cost_of_ours():
+    assert exact_cost("0", "5", "100", inverse=True) is None
+    assert exact_cost("0", "5", "100") == 0.0
 
 
 @pytest.mark.parametrize("text", ["1e-5", "-1", "", ".5", "1.", "NaN", "١٢"])
@@ -226,7 +246,7 @@ def ws(store):
 SIMULATED = {
     "binance": ["ETH/USDT", "BTC/USDT:USDT", "BTC/USD:BTC"],
     "okx": ["BTC/USDT", "BTC/USDT:USDT", "BTC/USD:BTC"],
-    "bybit": ["ETH/USDT", "BTC/USDT:USDT"],
+    "bybit": ["ETH/USDT", "BTC/USDT:USDT", "BTC/USD:BTC"],
     "coinbase": ["BTC/USD"],
 }
 
@@ -273,6 +293,8 @@ def test_decoders_yield_ccxts_rows_on_the_simulators_frames(ws, monkeypatch, exc
         assert counts["decoded"] == 0
         return
     assert counts["trades"] > 0 and counts["candles"] > 0, counts
+    # spot, linear and inverse markets alike: every subscribed market's trades took the decoder's path
+    assert counts["decoded_symbols"] == set(symbols), counts
 
 
 # -- real exchange captures --------------------------------------------------------------------------

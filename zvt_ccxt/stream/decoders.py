@@ -5,8 +5,8 @@ lookups, decimal strings through ``Precise``, watch futures resolved and re-arme
 stream's CPU. A decoder here reads only the frames it knows, for the markets the stream subscribed, and
 yields exactly what ccxt's parser yields for them, on the keys the stream reads (``TRADE_KEYS``; candles are
 ccxt's ``[time, open, high, low, close, volume]`` rows). Anything else it does not recognise (another event,
-a field it does not know how to read, a number that is not a plain decimal, an inverse contract, a market
-id two subscriptions share) returns ``None`` and goes to ccxt's own handler, unchanged. ccxt.pro keeps the
+a field it does not know how to read, a number that is not a plain decimal, a market id two subscriptions
+share) returns ``None`` and goes to ccxt's own handler, unchanged. ccxt.pro keeps the
 connections, subscriptions, order books and reconnects: a decoder only takes over parsing.
 
 Which decoder an exchange uses is its profile's ``stream_decoder``; ``tests/test_stream_decoders.py`` proves
@@ -44,22 +44,37 @@ def _scaled(text: str) -> tuple[int, int, float] | None:
 _float_of_text = functools.lru_cache(maxsize=65_536)(float)
 
 
-def exact_cost(price: str, amount: str, contract_size: str | None) -> float | None:
-    """``price * amount * contract_size`` computed exactly in decimal, then rounded once to a float: what
-    ccxt's ``Precise.string_mul`` chain followed by ``float`` gives. None for anything not a plain decimal."""
+#: the decimal places of ccxt's ``Precise.string_div`` (its default precision): the quotient is cut there
+_DIVISION_PLACES = 18
+
+
+def exact_cost(price: str, amount: str, contract_size: str | None, inverse: bool = False) -> float | None:
+    """A trade's cost as ccxt's ``safe_trade`` computes it in decimal, rounded once to a float: ``price *
+    amount``, times ``contract_size`` for a contract, and for an inverse contract ``1 / price`` (cut to 18
+    places, as ``Precise.string_div`` cuts it) in place of the price. None for anything not a plain decimal."""
     size = None if contract_size is None else _scaled(contract_size)
     if contract_size is not None and size is None:
         return None
-    priced = _priced(price, amount, size)
+    priced = _priced(price, amount, size, inverse and contract_size is not None)
     return None if priced is None else priced[2]
 
 
-def _priced(price: str, amount: str, size: tuple[int, int, float] | None) -> tuple[float, float, float] | None:
-    """(price, amount, cost) as floats, the cost exact then rounded once; None unless both are plain decimals."""
+def _priced(
+    price: str, amount: str, size: tuple[int, int, float] | None, inverse: bool
+) -> tuple[float, float, float] | None:
+    """(price, amount, cost) as floats, the cost exact then rounded once; None unless both are plain decimals
+    (and, for an ``inverse`` contract, the price is not zero: ccxt has no cost then)."""
     first, second = _scaled(price), _scaled(amount)
     if first is None or second is None:
         return None
-    digits, places = first[0] * second[0], first[1] + second[1]
+    if inverse:
+        if not first[0] or _DIVISION_PLACES + first[1] >= len(_POWERS):
+            return None
+        # 1 / price to 18 places, truncated: 10**(18 + places) // digits, positive operands
+        digits = _POWERS[_DIVISION_PLACES + first[1]] // first[0] * second[0]
+        places = _DIVISION_PLACES + second[1]
+    else:
+        digits, places = first[0] * second[0], first[1] + second[1]
     if size is not None:
         digits, places = digits * size[0], places + size[1]
     if places >= len(_POWERS):
@@ -80,9 +95,10 @@ class Target:
         #: the contract size as exact decimal digits; a size that is 1 multiplies nothing
         scaled = None if self.contract_size is None else _scaled(self.contract_size)
         self.size = None if scaled is not None and scaled[0] == 10 ** scaled[1] else scaled
-        #: decoded trades need a cost ccxt's way: sizes that are not plain decimals, and inverse contracts
-        #: (ccxt divides by the price at its own precision), are left to ccxt
-        self.decodable = not self.inverse and (self.contract_size is None or scaled is not None)
+        #: ccxt prices an inverse contract's trade by 1 / price, and only where the market has a contract size
+        self.divides = self.inverse and self.contract_size is not None
+        #: decoded trades need a cost ccxt's way: sizes that are not plain decimals are left to ccxt
+        self.decodable = self.contract_size is None or scaled is not None
 
 
 class Registration:
@@ -117,7 +133,7 @@ class FrameDecoder:
               amount: str) -> dict | None:
         if not target.decodable:
             return None
-        priced = _priced(price, amount, target.size)
+        priced = _priced(price, amount, target.size, target.divides)
         if priced is None:
             return None
         return {"id": trade_id, "timestamp": timestamp, "symbol": target.symbol, "side": side,
