@@ -225,6 +225,18 @@ def _ours_inprocess_cfg(
             "requests": sum(statuses.values())}
 
 
+def _command_start(python: Path, url: str, pairs: list[str], repeat: int) -> Row:
+    """Each tool's whole command over one day of one pair (two requests): what a user waits for beyond the
+    download itself (imports, configuration, markets, closing), interleaved, median of ``repeat`` (at least 3)."""
+    ours, theirs = [], []
+    for _ in range(max(3, repeat)):
+        theirs.append(_freqtrade(python, url, pairs, 1, inprocess=False)["seconds"])
+        ours.append(_ours_command(url, pairs, 1)["seconds"])
+    mine, peer = statistics.median(ours), statistics.median(theirs)
+    return Row(f"command start: 1 pair x 1 day of 1m, whole command (median of {len(ours)}), SQLite",
+               f"{mine:.2f} s", f"freqtrade {peer:.2f} s", f"{peer / mine:.2f}x faster", "reported")
+
+
 # -- the table ------------------------------------------------------------------------------------------
 
 
@@ -277,6 +289,8 @@ def _run(quick: bool, db_url: str | None, with_sqlite: bool) -> list[Table]:
         runs: dict[str, list[dict]] = {key: [] for key, _ in paths}
         server = _server_args(days, symbols=max(count, 2), latency_ms=latency, weight_limit=limit)
         with server_process(*server) as url:
+            if count == 1:
+                table.rows.append(_command_start(python, url, pairs, repeat))
             for _ in range(repeat):  # interleaved: each round runs every path once
                 runs["ft_cmd"].append(_freqtrade(python, url, pairs, days, inprocess=False))
                 if with_sqlite:
