@@ -47,7 +47,7 @@ def compare(exchange_id: str, markets: list[dict], frames: list[tuple[str, objec
             timeframes=("1m",)) -> dict:
     """Run ``frames`` ((connection url, message)) through ccxt's handler and the decoder; assert they agree.
     Returns counts: frames decoded, trades and candles compared, frames ccxt parsed into trades the decoder
-    declined."""
+    declined, and the symbols whose trades the decoder took."""
     counts: dict = {"decoded": 0, "trades": 0, "candles": 0, "declined_trades": 0, "decoded_symbols": set()}
 
     async def run() -> None:

@@ -6,8 +6,8 @@ stream's CPU. A decoder here reads only the frames it knows, for the markets the
 yields exactly what ccxt's parser yields for them, on the keys the stream reads (``TRADE_KEYS``; candles are
 ccxt's ``[time, open, high, low, close, volume]`` rows). Anything else it does not recognise (another event,
 a field it does not know how to read, a number that is not a plain decimal, a market id two subscriptions
-share) returns ``None`` and goes to ccxt's own handler, unchanged. ccxt.pro keeps the
-connections, subscriptions, order books and reconnects: a decoder only takes over parsing.
+share) returns ``None`` and goes to ccxt's own handler, unchanged. ccxt.pro keeps the connections,
+subscriptions, order books and reconnects: a decoder only takes over parsing.
 
 Which decoder an exchange uses is its profile's ``stream_decoder``; ``tests/test_stream_decoders.py`` proves
 each against ccxt's parser on every captured and simulated frame.
