@@ -51,11 +51,13 @@ _DIVISION_PLACES = 18
 def exact_cost(price: str, amount: str, contract_size: str | None, inverse: bool = False) -> float | None:
     """A trade's cost as ccxt's ``safe_trade`` computes it in decimal, rounded once to a float: ``price *
     amount``, times ``contract_size`` for a contract, and for an inverse contract ``1 / price`` (cut to 18
-    places, as ``Precise.string_div`` cuts it) in place of the price. None for anything not a plain decimal."""
-    size = None if contract_size is None else _scaled(contract_size)
-    if contract_size is not None and size is None:
+    places, as ``Precise.string_div`` cuts it) in place of the price. None for anything not a plain decimal.
+
+    The market's rules are a ``Target``'s, as the decoders apply them to every trade."""
+    target = Target("", contract_size, inverse, spot=False)
+    if not target.decodable:
         return None
-    priced = _priced(price, amount, size, inverse and contract_size is not None)
+    priced = _priced(price, amount, target.size, target.divides)
     return None if priced is None else priced[2]
 
 
